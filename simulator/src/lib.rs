@@ -1,0 +1,1 @@
+//! DataHub 3 B2B API simulator and scenario generator.

@@ -1,0 +1,1 @@
+//! Sinks: TimescaleDB/PostgreSQL tables and ERP topics.

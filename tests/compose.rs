@@ -1,0 +1,119 @@
+//! Cross-checks `docker-compose.yml` against the code, since no Docker engine runs
+//! here to try it: every afregning service's command must exist in the CLI (the
+//! real binary accepts it with `--help`), the health checks must point at
+//! ports the services listen on, and every topic the file names must be in the
+//! topology catalogue.
+
+use std::path::Path;
+use std::process::Command;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn compose() -> Yaml {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml");
+    let text = std::fs::read_to_string(&path).expect("docker-compose.yml is readable");
+    let mut docs = YamlLoader::load_from_str(&text).expect("docker-compose.yml is valid YAML");
+    assert_eq!(docs.len(), 1, "one YAML document");
+    docs.remove(0)
+}
+
+fn services(doc: &Yaml) -> Vec<(String, Yaml)> {
+    doc["services"]
+        .as_hash()
+        .expect("a services mapping")
+        .iter()
+        .map(|(name, service)| (name.as_str().expect("service name").to_string(), service.clone()))
+        .collect()
+}
+
+fn command_of(service: &Yaml) -> Option<Vec<String>> {
+    service["command"].as_vec().map(|parts| {
+        parts
+            .iter()
+            .map(|p| p.as_str().expect("command parts are strings").to_string())
+            .collect()
+    })
+}
+
+fn all_strings(yaml: &Yaml, out: &mut Vec<String>) {
+    match yaml {
+        Yaml::String(s) => out.push(s.clone()),
+        Yaml::Array(items) => items.iter().for_each(|i| all_strings(i, out)),
+        Yaml::Hash(map) => map.iter().for_each(|(k, v)| {
+            all_strings(k, out);
+            all_strings(v, out);
+        }),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_afregning_service_runs_a_command_the_cli_accepts() {
+    let doc = compose();
+    let mut checked = 0;
+    for (name, service) in services(&doc) {
+        let Some(command) = command_of(&service) else {
+            continue;
+        };
+        if command.first().map(String::as_str) != Some("afregning") {
+            continue;
+        }
+        // `--help` makes clap check the subcommand path and option names
+        // without running anything; an unknown subcommand or flag fails.
+        let output = Command::new(env!("CARGO_BIN_EXE_afregning"))
+            .args(&command[1..])
+            .arg("--help")
+            .output()
+            .expect("run afregning");
+        assert!(
+            output.status.success(),
+            "service {name}: `{}` is not a valid afregning command:\n{}",
+            command.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "expected the afregning services in docker-compose.yml, found {checked}");
+}
+
+#[test]
+fn a_misspelt_command_would_be_caught() {
+    // The check above is only worth something if the binary rejects unknown commands.
+    let output = Command::new(env!("CARGO_BIN_EXE_afregning"))
+        .args(["process", "runn", "validate", "--help"])
+        .output()
+        .expect("run afregning");
+    assert!(!output.status.success());
+}
+
+#[test]
+fn every_service_has_a_health_check_or_is_a_one_shot_job() {
+    let doc = compose();
+    for (name, service) in services(&doc) {
+        let one_shot = service["restart"].as_str() == Some("no");
+        let has_health = !service["healthcheck"].is_badvalue() || service["<<"]["healthcheck"].as_hash().is_some();
+        assert!(one_shot || has_health, "service {name} has no health check");
+    }
+}
+
+#[test]
+fn every_topic_named_in_compose_is_in_the_catalogue() {
+    let doc = compose();
+    let mut strings = Vec::new();
+    all_strings(&doc, &mut strings);
+    let catalogue = afregning_topology_names();
+    let named: Vec<String> = strings
+        .iter()
+        .flat_map(|s| s.split([' ', '=', ',']).map(str::to_string).collect::<Vec<_>>())
+        .filter(|token| token.starts_with("afregning.") || token.starts_with("datahub."))
+        .collect();
+    for topic in &named {
+        assert!(catalogue.contains(topic), "docker-compose.yml names topic {topic}, which the catalogue does not have");
+    }
+}
+
+/// Topic names in the catalogue, with the default (empty) prefix.
+fn afregning_topology_names() -> Vec<String> {
+    // Filled by the topology crate once the catalogue exists; see issue 4.
+    Vec::new()
+}
