@@ -108,8 +108,12 @@ impl SettingsArgs {
 }
 
 fn connect(settings: &SettingsArgs, stack: &StackArgs) -> anyhow::Result<Admin> {
-    Admin::connect(settings.catalogue()?, &stack.bootstrap_servers, &stack.schema_registry_url)
-        .context("connecting to the broker and registry")
+    Admin::connect(
+        settings.catalogue()?,
+        &stack.bootstrap_servers,
+        &stack.schema_registry_url,
+    )
+    .context("connecting to the broker and registry")
 }
 
 /// Runs `afregning topology`.
@@ -125,7 +129,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        TopologyCommand::Verify { strict, settings, stack } => {
+        TopologyCommand::Verify {
+            strict,
+            settings,
+            stack,
+        } => {
             let admin = connect(&settings, &stack)?;
             let report = admin.verify().await.context("verifying the topology")?;
             print!("{}", report.render(strict));

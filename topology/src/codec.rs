@@ -1,0 +1,316 @@
+//! Serializers for every topic: Avro in Confluent's wire format through
+//! `schema_registry_converter`, raw bytes on the raw topics, and the partition
+//! from [`crate::partitioner`].
+//!
+//! Producers call [`Codec::encode`] and hand the [`EncodedRecord`] to rdkafka;
+//! consumers call [`Codec::decode_key`] and [`Codec::decode_value`]. Nothing
+//! else in the project needs to know a topic name, a subject or a schema id.
+//!
+//! Encoding registers (or finds) the catalogue's exact schema under the
+//! topic's subject (`TopicNameStrategyWithSchema`), so a record is always
+//! written with the schema this binary was built with, never with whatever
+//! happens to be "latest". Decoding reads the writer's schema by the id in the
+//! record and then resolves the value to the catalogue's schema (Avro schema
+//! resolution: new fields take their defaults, removed ones are dropped), so a
+//! consumer reads records written by older and newer producers alike.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apache_avro::types::Value;
+use rdkafka::producer::{BaseRecord, FutureRecord};
+use schema_registry_converter::async_impl::easy_avro::{EasyAvroDecoder, EasyAvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
+
+use crate::catalogue::Catalogue;
+use crate::partitioner::{PartitionError, partition_for_key_only, partition_for_record};
+use crate::records::avro::widen_decimals;
+use crate::records::{Payload, RecordError, TopicKey, TopicValue};
+use crate::schemas::SchemaFile;
+use crate::topics::Topic;
+
+/// Why a record could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The Rust value and the schema disagree.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The registry refused or could not be reached.
+    #[error("schema registry, subject {subject}: {message}")]
+    Registry {
+        /// The subject involved, or `by id` when decoding.
+        subject: String,
+        /// The registry client's error.
+        message: String,
+        /// Whether retrying may help (network, 5xx).
+        retriable: bool,
+    },
+    /// The writer's schema cannot be resolved to the catalogue's.
+    #[error(
+        "{schema}: a record written with another schema cannot be read with this one: {message}"
+    )]
+    Resolution {
+        /// The reader schema.
+        schema: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// No partition for the record.
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
+    /// A record without a key on a topic whose keys are required.
+    #[error("{topic}: the record has no key")]
+    MissingKey {
+        /// The topic.
+        topic: String,
+    },
+}
+
+impl CodecError {
+    /// Whether retrying the same call may succeed (the registry was unreachable).
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            CodecError::Registry {
+                retriable: true,
+                ..
+            }
+        )
+    }
+}
+
+/// A record ready for rdkafka: topic, explicit partition, key and payload
+/// (`None` is a tombstone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedRecord {
+    /// Full topic name.
+    pub topic: String,
+    /// The partition the partitioner chose.
+    pub partition: i32,
+    /// Key bytes (Confluent wire format).
+    pub key: Vec<u8>,
+    /// Value bytes, or `None` for a tombstone.
+    pub payload: Option<Vec<u8>>,
+}
+
+impl EncodedRecord {
+    /// A `BaseRecord` with the partition set, for `BaseProducer`/`ThreadedProducer`.
+    pub fn as_base_record(&self) -> BaseRecord<'_, [u8], [u8]> {
+        let record = BaseRecord::to(&self.topic)
+            .key(&self.key[..])
+            .partition(self.partition);
+        match &self.payload {
+            Some(payload) => record.payload(&payload[..]),
+            None => record,
+        }
+    }
+
+    /// A `FutureRecord` with the partition set, for `FutureProducer`.
+    pub fn as_future_record(&self) -> FutureRecord<'_, [u8], [u8]> {
+        let record = FutureRecord::to(&self.topic)
+            .key(&self.key[..])
+            .partition(self.partition);
+        match &self.payload {
+            Some(payload) => record.payload(&payload[..]),
+            None => record,
+        }
+    }
+}
+
+/// Encodes and decodes the records of every topic against one registry.
+/// Cheap to clone; share one per process (it caches schema ids).
+#[derive(Clone)]
+pub struct Codec {
+    catalogue: Arc<Catalogue>,
+    encoder: EasyAvroEncoder,
+    decoder: EasyAvroDecoder,
+    strategies: Arc<HashMap<String, SubjectNameStrategy>>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec")
+            .field("prefix", &self.catalogue.settings().prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The registry payload for a schema file: its exact text, named.
+pub fn supplied_schema(file: SchemaFile) -> SuppliedSchema {
+    SuppliedSchema::new(
+        Some(file.full_name().to_string()),
+        SchemaType::Avro,
+        file.registry_text().to_string(),
+    )
+}
+
+fn registry_error(subject: &str, error: schema_registry_converter::error::SRCError) -> CodecError {
+    CodecError::Registry {
+        subject: subject.to_string(),
+        message: error.to_string(),
+        retriable: error.retriable,
+    }
+}
+
+impl Codec {
+    /// A codec for this catalogue and registry URL.
+    pub fn new(catalogue: Catalogue, registry_url: &str) -> Self {
+        Self::with_registry(
+            catalogue,
+            SrSettings::new(registry_url.trim_end_matches('/').to_string()),
+        )
+    }
+
+    /// A codec with explicit registry settings (authentication, timeouts).
+    pub fn with_registry(catalogue: Catalogue, registry: SrSettings) -> Self {
+        let strategies = catalogue
+            .subjects()
+            .into_iter()
+            .map(|s| {
+                let strategy = SubjectNameStrategy::TopicNameStrategyWithSchema(
+                    s.topic.clone(),
+                    s.is_key,
+                    supplied_schema(s.schema),
+                );
+                (s.subject, strategy)
+            })
+            .collect();
+        Self {
+            catalogue: Arc::new(catalogue),
+            encoder: EasyAvroEncoder::new(registry.clone()),
+            decoder: EasyAvroDecoder::new(registry),
+            strategies: Arc::new(strategies),
+        }
+    }
+
+    /// The catalogue the codec names topics from.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// The full name of a topic in this deployment.
+    pub fn topic_name<K: TopicKey, V: TopicValue>(&self, topic: Topic<K, V>) -> &str {
+        topic.name(&self.catalogue)
+    }
+
+    async fn encode_avro(&self, subject: &str, value: Value) -> Result<Vec<u8>, CodecError> {
+        let strategy = self
+            .strategies
+            .get(subject)
+            .ok_or_else(|| CodecError::Registry {
+                subject: subject.to_string(),
+                message: "the catalogue has no such subject".into(),
+                retriable: false,
+            })?;
+        self.encoder
+            .encode_value(value, strategy)
+            .await
+            .map_err(|e| registry_error(subject, e))
+    }
+
+    /// The key bytes of a record.
+    pub async fn encode_key<K: TopicKey, V: TopicValue>(
+        &self,
+        topic: Topic<K, V>,
+        key: &K,
+    ) -> Result<Vec<u8>, CodecError> {
+        let spec = topic.spec(&self.catalogue);
+        let subject = spec.key_subject().unwrap_or_default();
+        self.encode_avro(&subject, key.to_avro()?).await
+    }
+
+    /// The value bytes of a record.
+    pub async fn encode_value<K: TopicKey, V: TopicValue>(
+        &self,
+        topic: Topic<K, V>,
+        value: &V,
+    ) -> Result<Vec<u8>, CodecError> {
+        let spec = topic.spec(&self.catalogue);
+        match value.to_payload()? {
+            Payload::Raw(bytes) => Ok(bytes),
+            Payload::Avro(avro) => {
+                let subject = spec.value_subject().unwrap_or_default();
+                self.encode_avro(&subject, avro).await
+            }
+        }
+    }
+
+    /// A complete record: topic name, partition, key and value bytes.
+    pub async fn encode<K: TopicKey, V: TopicValue>(
+        &self,
+        topic: Topic<K, V>,
+        key: &K,
+        value: &V,
+    ) -> Result<EncodedRecord, CodecError> {
+        let spec = topic.spec(&self.catalogue);
+        let partition = partition_for_record(spec, key, value)?;
+        Ok(EncodedRecord {
+            topic: spec.name.clone(),
+            partition,
+            key: self.encode_key(topic, key).await?,
+            payload: Some(self.encode_value(topic, value).await?),
+        })
+    }
+
+    /// A tombstone (delete) for a key of a table topic.
+    pub async fn encode_tombstone<K: TopicKey, V: TopicValue>(
+        &self,
+        topic: Topic<K, V>,
+        key: &K,
+    ) -> Result<EncodedRecord, CodecError> {
+        let spec = topic.spec(&self.catalogue);
+        let partition = partition_for_key_only(spec, key)?;
+        Ok(EncodedRecord {
+            topic: spec.name.clone(),
+            partition,
+            key: self.encode_key(topic, key).await?,
+            payload: None,
+        })
+    }
+
+    async fn decode_avro(&self, bytes: &[u8], reader: SchemaFile) -> Result<Value, CodecError> {
+        let decoded = self
+            .decoder
+            .decode(Some(bytes))
+            .await
+            .map_err(|e| registry_error("by id", e))?;
+        widen_decimals(decoded.value)
+            .resolve(reader.schema())
+            .map_err(|e| CodecError::Resolution {
+                schema: reader.full_name(),
+                message: e.to_string(),
+            })
+    }
+
+    /// The key of a consumed record.
+    pub async fn decode_key<K: TopicKey, V: TopicValue>(
+        &self,
+        topic: Topic<K, V>,
+        bytes: Option<&[u8]>,
+    ) -> Result<K, CodecError> {
+        let bytes = bytes.ok_or_else(|| CodecError::MissingKey {
+            topic: topic.name(&self.catalogue).to_string(),
+        })?;
+        let value = self.decode_avro(bytes, K::SCHEMA).await?;
+        Ok(K::from_avro(value)?)
+    }
+
+    /// The value of a consumed record; `None` for a tombstone.
+    pub async fn decode_value<K: TopicKey, V: TopicValue>(
+        &self,
+        _topic: Topic<K, V>,
+        bytes: Option<&[u8]>,
+    ) -> Result<Option<V>, CodecError> {
+        let Some(bytes) = bytes else {
+            return Ok(None);
+        };
+        let payload = match V::schema() {
+            None => Payload::Raw(bytes.to_vec()),
+            Some(file) => Payload::Avro(self.decode_avro(bytes, file).await?),
+        };
+        Ok(Some(V::from_payload(payload)?))
+    }
+}
