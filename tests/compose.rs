@@ -22,7 +22,12 @@ fn services(doc: &Yaml) -> Vec<(String, Yaml)> {
         .as_hash()
         .expect("a services mapping")
         .iter()
-        .map(|(name, service)| (name.as_str().expect("service name").to_string(), service.clone()))
+        .map(|(name, service)| {
+            (
+                name.as_str().expect("service name").to_string(),
+                service.clone(),
+            )
+        })
         .collect()
 }
 
@@ -33,18 +38,6 @@ fn command_of(service: &Yaml) -> Option<Vec<String>> {
             .map(|p| p.as_str().expect("command parts are strings").to_string())
             .collect()
     })
-}
-
-fn all_strings(yaml: &Yaml, out: &mut Vec<String>) {
-    match yaml {
-        Yaml::String(s) => out.push(s.clone()),
-        Yaml::Array(items) => items.iter().for_each(|i| all_strings(i, out)),
-        Yaml::Hash(map) => map.iter().for_each(|(k, v)| {
-            all_strings(k, out);
-            all_strings(v, out);
-        }),
-        _ => {}
-    }
 }
 
 #[test]
@@ -73,7 +66,10 @@ fn every_afregning_service_runs_a_command_the_cli_accepts() {
         );
         checked += 1;
     }
-    assert!(checked >= 10, "expected the afregning services in docker-compose.yml, found {checked}");
+    assert!(
+        checked >= 10,
+        "expected the afregning services in docker-compose.yml, found {checked}"
+    );
 }
 
 #[test]
@@ -91,29 +87,44 @@ fn every_service_has_a_health_check_or_is_a_one_shot_job() {
     let doc = compose();
     for (name, service) in services(&doc) {
         let one_shot = service["restart"].as_str() == Some("no");
-        let has_health = !service["healthcheck"].is_badvalue() || service["<<"]["healthcheck"].as_hash().is_some();
+        let has_health = !service["healthcheck"].is_badvalue()
+            || service["<<"]["healthcheck"].as_hash().is_some();
         assert!(one_shot || has_health, "service {name} has no health check");
     }
 }
 
 #[test]
 fn every_topic_named_in_compose_is_in_the_catalogue() {
-    let doc = compose();
-    let mut strings = Vec::new();
-    all_strings(&doc, &mut strings);
-    let catalogue = afregning_topology_names();
-    let named: Vec<String> = strings
-        .iter()
-        .flat_map(|s| s.split([' ', '=', ',']).map(str::to_string).collect::<Vec<_>>())
-        .filter(|token| token.starts_with("afregning.") || token.starts_with("datahub."))
-        .collect();
-    for topic in &named {
-        assert!(catalogue.contains(topic), "docker-compose.yml names topic {topic}, which the catalogue does not have");
-    }
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml"))
+        .expect("docker-compose.yml is readable");
+    let catalogue = afregning_topology::Catalogue::new(afregning_topology::settings::TopologySettings::default());
+    let unknown = catalogue.unknown_topic_mentions(&text);
+    assert!(unknown.is_empty(), "docker-compose.yml names topics the catalogue does not have: {unknown:?}");
+    // The check bites: a made-up topic in the same text is reported.
+    let tampered = format!("{text}\n# afregning.metering.readingz.v1\n");
+    assert_eq!(catalogue.unknown_topic_mentions(&tampered), vec!["afregning.metering.readingz.v1".to_string()]);
 }
 
-/// Topic names in the catalogue, with the default (empty) prefix.
-fn afregning_topology_names() -> Vec<String> {
-    // Filled by the topology crate once the catalogue exists; see issue 4.
-    Vec::new()
+#[test]
+fn every_topic_named_in_the_readme_is_in_the_catalogue() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md is readable");
+    let catalogue = afregning_topology::Catalogue::new(afregning_topology::settings::TopologySettings::default());
+    let unknown = catalogue.unknown_topic_mentions(&text);
+    assert!(unknown.is_empty(), "README.md names topics the catalogue does not have: {unknown:?}");
+}
+
+#[test]
+fn the_readme_embeds_the_current_topology_diagram() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md is readable");
+    let begin = text.find("<!-- topology:begin -->").expect("README has a topology:begin marker");
+    let end = text.find("<!-- topology:end -->").expect("README has a topology:end marker");
+    let embedded = &text[begin..end];
+    let catalogue = afregning_topology::Catalogue::new(afregning_topology::settings::TopologySettings::default());
+    let generated = afregning_topology::describe::mermaid(&catalogue, false);
+    assert!(
+        embedded.contains(generated.trim_end()),
+        "the README's diagram is stale: paste the output of `afregning topology describe --format mermaid`"
+    );
 }

@@ -11,9 +11,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::RegistryError;
 use crate::compatibility::CompatibilityLevel;
 use crate::store::{Store, SubjectVersion};
-use crate::RegistryError;
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
@@ -28,18 +28,35 @@ pub fn router(store: Store) -> Router {
     Router::new()
         .route("/", get(|| async { reply(json!({})) }))
         .route("/subjects", get(list_subjects))
-        .route("/subjects/{subject}", post(lookup_schema).delete(delete_subject))
-        .route("/subjects/{subject}/versions", get(list_versions).post(register))
+        .route(
+            "/subjects/{subject}",
+            post(lookup_schema).delete(delete_subject),
+        )
+        .route(
+            "/subjects/{subject}/versions",
+            get(list_versions).post(register),
+        )
         .route("/subjects/{subject}/versions/{version}", get(get_version))
-        .route("/subjects/{subject}/versions/{version}/schema", get(get_version_schema))
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(get_version_schema),
+        )
         .route("/schemas/ids/{id}", get(get_schema_by_id))
         .route("/schemas/ids/{id}/schema", get(get_raw_schema_by_id))
-        .route("/compatibility/subjects/{subject}/versions", post(check_all))
-        .route("/compatibility/subjects/{subject}/versions/{version}", post(check_version))
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(check_all),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(check_version),
+        )
         .route("/config", get(get_global_config).put(put_global_config))
         .route(
             "/config/{subject}",
-            get(get_subject_config).put(put_subject_config).delete(delete_subject_config),
+            get(get_subject_config)
+                .put(put_subject_config)
+                .delete(delete_subject_config),
         )
         .with_state(store)
 }
@@ -85,19 +102,34 @@ async fn list_subjects(State(store): State<Store>) -> ApiResult {
 }
 
 async fn list_versions(State(store): State<Store>, Path(subject): Path<String>) -> ApiResult {
-    let versions: Vec<i32> = store.versions(&subject).await?.iter().map(|v| v.version).collect();
+    let versions: Vec<i32> = store
+        .versions(&subject)
+        .await?
+        .iter()
+        .map(|v| v.version)
+        .collect();
     Ok(reply(json!(versions)))
 }
 
-async fn register(State(store): State<Store>, Path(subject): Path<String>, body: Bytes) -> ApiResult {
+async fn register(
+    State(store): State<Store>,
+    Path(subject): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let request = schema_request(&body)?;
     let id = store.register(&subject, &request.schema).await?;
     Ok(reply(json!({ "id": id })))
 }
 
-async fn lookup_schema(State(store): State<Store>, Path(subject): Path<String>, body: Bytes) -> ApiResult {
+async fn lookup_schema(
+    State(store): State<Store>,
+    Path(subject): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let request = schema_request(&body)?;
-    Ok(reply(version_json(&store.lookup(&subject, &request.schema).await?)))
+    Ok(reply(version_json(
+        &store.lookup(&subject, &request.schema).await?,
+    )))
 }
 
 async fn delete_subject(
@@ -106,11 +138,18 @@ async fn delete_subject(
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
     let permanent = query.get("permanent").is_some_and(|v| v == "true");
-    Ok(reply(json!(store.delete_subject(&subject, permanent).await?)))
+    Ok(reply(json!(
+        store.delete_subject(&subject, permanent).await?
+    )))
 }
 
-async fn get_version(State(store): State<Store>, Path((subject, version)): Path<(String, String)>) -> ApiResult {
-    Ok(reply(version_json(&store.version(&subject, &version).await?)))
+async fn get_version(
+    State(store): State<Store>,
+    Path((subject, version)): Path<(String, String)>,
+) -> ApiResult {
+    Ok(reply(version_json(
+        &store.version(&subject, &version).await?,
+    )))
 }
 
 async fn get_version_schema(
@@ -122,7 +161,8 @@ async fn get_version_schema(
 }
 
 fn parse_id(id: &str) -> Result<i32, RegistryError> {
-    id.parse().map_err(|_| RegistryError::SchemaNotFound(id.to_string()))
+    id.parse()
+        .map_err(|_| RegistryError::SchemaNotFound(id.to_string()))
 }
 
 async fn get_schema_by_id(State(store): State<Store>, Path(id): Path<String>) -> ApiResult {
@@ -161,7 +201,9 @@ async fn check_version(
     body: Bytes,
 ) -> ApiResult {
     let request = schema_request(&body)?;
-    let reasons = store.check(&subject, Some(&version), &request.schema).await?;
+    let reasons = store
+        .check(&subject, Some(&version), &request.schema)
+        .await?;
     Ok(compatibility_reply(reasons, &query))
 }
 
@@ -177,7 +219,9 @@ fn config_request(body: &Bytes) -> Result<CompatibilityLevel, RegistryError> {
 }
 
 async fn get_global_config(State(store): State<Store>) -> ApiResult {
-    Ok(reply(json!({ "compatibilityLevel": store.global_level().await?.as_str() })))
+    Ok(reply(
+        json!({ "compatibilityLevel": store.global_level().await?.as_str() }),
+    ))
 }
 
 async fn put_global_config(State(store): State<Store>, body: Bytes) -> ApiResult {
@@ -193,19 +237,28 @@ async fn get_subject_config(
 ) -> ApiResult {
     let level = match store.subject_level(&subject).await? {
         Some(level) => level,
-        None if query.get("defaultToGlobal").is_some_and(|v| v == "true") => store.global_level().await?,
+        None if query.get("defaultToGlobal").is_some_and(|v| v == "true") => {
+            store.global_level().await?
+        }
         None => return Err(RegistryError::SubjectConfigNotFound(subject)),
     };
     Ok(reply(json!({ "compatibilityLevel": level.as_str() })))
 }
 
-async fn put_subject_config(State(store): State<Store>, Path(subject): Path<String>, body: Bytes) -> ApiResult {
+async fn put_subject_config(
+    State(store): State<Store>,
+    Path(subject): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let level = config_request(&body)?;
     store.set_level(Some(&subject), level).await?;
     Ok(reply(json!({ "compatibility": level.as_str() })))
 }
 
-async fn delete_subject_config(State(store): State<Store>, Path(subject): Path<String>) -> ApiResult {
+async fn delete_subject_config(
+    State(store): State<Store>,
+    Path(subject): Path<String>,
+) -> ApiResult {
     match store.delete_subject_level(&subject).await? {
         Some(level) => Ok(reply(json!({ "compatibilityLevel": level.as_str() }))),
         None => Err(RegistryError::SubjectConfigNotFound(subject)),

@@ -105,15 +105,15 @@ pub fn check(level: CompatibilityLevel, candidate: &Schema, existing: &[Schema])
     );
     let mut reasons = Vec::new();
     for old in against {
-        if backward {
-            if let Err(e) = SchemaCompatibility::can_read(old, candidate) {
-                reasons.push(format!("the new schema cannot read data written with an earlier one: {e}"));
-            }
+        if backward && let Err(e) = SchemaCompatibility::can_read(old, candidate) {
+            reasons.push(format!(
+                "the new schema cannot read data written with an earlier one: {e}"
+            ));
         }
-        if forward {
-            if let Err(e) = SchemaCompatibility::can_read(candidate, old) {
-                reasons.push(format!("an earlier schema cannot read data written with the new one: {e}"));
-            }
+        if forward && let Err(e) = SchemaCompatibility::can_read(candidate, old) {
+            reasons.push(format!(
+                "an earlier schema cannot read data written with the new one: {e}"
+            ));
         }
     }
     reasons
@@ -128,28 +128,58 @@ mod tests {
     }
 
     const V1: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#;
-    const V2_WITH_DEFAULT: &str =
-        r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string","default":""}]}"#;
-    const V2_WITHOUT_DEFAULT: &str =
-        r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string"}]}"#;
+    const V2_WITH_DEFAULT: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string","default":""}]}"#;
+    const V2_WITHOUT_DEFAULT: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string"}]}"#;
     const V1_DROPPED_A: &str = r#"{"type":"record","name":"R","fields":[]}"#;
 
     #[test]
     fn adding_a_field_with_a_default_is_backward_compatible() {
-        assert!(check(CompatibilityLevel::Backward, &schema(V2_WITH_DEFAULT), &[schema(V1)]).is_empty());
+        assert!(
+            check(
+                CompatibilityLevel::Backward,
+                &schema(V2_WITH_DEFAULT),
+                &[schema(V1)]
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn adding_a_field_without_a_default_is_not_backward_compatible() {
-        let reasons = check(CompatibilityLevel::Backward, &schema(V2_WITHOUT_DEFAULT), &[schema(V1)]);
+        let reasons = check(
+            CompatibilityLevel::Backward,
+            &schema(V2_WITHOUT_DEFAULT),
+            &[schema(V1)],
+        );
         assert_eq!(reasons.len(), 1, "{reasons:?}");
     }
 
     #[test]
     fn removing_a_field_is_backward_but_not_forward_compatible() {
-        assert!(check(CompatibilityLevel::Backward, &schema(V1_DROPPED_A), &[schema(V1)]).is_empty());
-        assert!(!check(CompatibilityLevel::Forward, &schema(V1_DROPPED_A), &[schema(V1)]).is_empty());
-        assert!(!check(CompatibilityLevel::Full, &schema(V1_DROPPED_A), &[schema(V1)]).is_empty());
+        assert!(
+            check(
+                CompatibilityLevel::Backward,
+                &schema(V1_DROPPED_A),
+                &[schema(V1)]
+            )
+            .is_empty()
+        );
+        assert!(
+            !check(
+                CompatibilityLevel::Forward,
+                &schema(V1_DROPPED_A),
+                &[schema(V1)]
+            )
+            .is_empty()
+        );
+        assert!(
+            !check(
+                CompatibilityLevel::Full,
+                &schema(V1_DROPPED_A),
+                &[schema(V1)]
+            )
+            .is_empty()
+        );
     }
 
     #[test]
@@ -164,13 +194,21 @@ mod tests {
 
     #[test]
     fn none_accepts_anything() {
-        assert!(check(CompatibilityLevel::None, &schema(r#""string""#), &[schema(V1)]).is_empty());
+        assert!(
+            check(
+                CompatibilityLevel::None,
+                &schema(r#""string""#),
+                &[schema(V1)]
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn normalisation_ignores_formatting_and_key_order_but_not_docs() {
         let a = normalize(r#"{"type":"record","name":"R","fields":[]}"#).expect("json");
-        let b = normalize("{ \"name\" : \"R\",\n \"fields\": [], \"type\": \"record\" }").expect("json");
+        let b = normalize("{ \"name\" : \"R\",\n \"fields\": [], \"type\": \"record\" }")
+            .expect("json");
         let c = normalize(r#"{"type":"record","name":"R","doc":"x","fields":[]}"#).expect("json");
         assert_eq!(a, b);
         assert_ne!(a, c);
@@ -187,7 +225,10 @@ mod tests {
             CompatibilityLevel::Full,
             CompatibilityLevel::FullTransitive,
         ] {
-            assert_eq!(CompatibilityLevel::parse(level.as_str()).expect("known"), level);
+            assert_eq!(
+                CompatibilityLevel::parse(level.as_str()).expect("known"),
+                level
+            );
         }
         assert!(CompatibilityLevel::parse("SIDEWAYS").is_err());
     }

@@ -21,7 +21,9 @@ pub enum RegistryError {
     #[error("Subject '{0}' does not have subject-level compatibility configured")]
     SubjectConfigNotFound(String),
     /// 409: the schema breaks the subject's compatibility rule.
-    #[error("Schema being registered is incompatible with an earlier schema for subject \"{subject}\": {details}")]
+    #[error(
+        "Schema being registered is incompatible with an earlier schema for subject \"{subject}\": {details}"
+    )]
     Incompatible {
         /// The subject.
         subject: String,
@@ -32,10 +34,14 @@ pub enum RegistryError {
     #[error("Invalid schema: {0}")]
     InvalidSchema(String),
     /// 422 / 42202.
-    #[error("The specified version '{0}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"")]
+    #[error(
+        "The specified version '{0}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\""
+    )]
     InvalidVersion(String),
     /// 422 / 42203.
-    #[error("Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive: {0}")]
+    #[error(
+        "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive: {0}"
+    )]
     InvalidCompatibilityLevel(String),
     /// 422 / 42201 for a body that is not the JSON the endpoint expects.
     #[error("Unprocessable request body: {0}")]
@@ -61,8 +67,12 @@ impl RegistryError {
                 (StatusCode::UNPROCESSABLE_ENTITY, 42201)
             }
             RegistryError::InvalidVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42202),
-            RegistryError::InvalidCompatibilityLevel(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42203),
-            RegistryError::Store(_) | RegistryError::Startup(_) => (StatusCode::INTERNAL_SERVER_ERROR, 50001),
+            RegistryError::InvalidCompatibilityLevel(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, 42203)
+            }
+            RegistryError::Store(_) | RegistryError::Startup(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, 50001)
+            }
         }
     }
 }
@@ -76,7 +86,10 @@ impl IntoResponse for RegistryError {
         let body = serde_json::json!({ "error_code": code, "message": self.to_string() });
         (
             status,
-            [(axum::http::header::CONTENT_TYPE, "application/vnd.schemaregistry.v1+json")],
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/vnd.schemaregistry.v1+json",
+            )],
             Json(body),
         )
             .into_response()

@@ -76,7 +76,10 @@ impl RunningRegistry {
 }
 
 /// Starts the registry on `listen` (port 0 picks a free port) in this process.
-pub async fn spawn(config: RegistryConfig, listen: SocketAddr) -> Result<RunningRegistry, RegistryError> {
+pub async fn spawn(
+    config: RegistryConfig,
+    listen: SocketAddr,
+) -> Result<RunningRegistry, RegistryError> {
     let store = Store::connect(&config).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -84,7 +84,11 @@ impl Store {
         Ok(Self { pool, schema })
     }
 
-    async fn lock_subject(&self, tx: &mut Transaction<'_, Postgres>, subject: &str) -> Result<(), RegistryError> {
+    async fn lock_subject(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        subject: &str,
+    ) -> Result<(), RegistryError> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
             .bind(format!("{}:{subject}", self.schema))
             .execute(&mut **tx)
@@ -119,7 +123,10 @@ impl Store {
     }
 
     /// The compatibility level in force for `subject` (its own, else global, else BACKWARD).
-    pub async fn effective_level(&self, subject: &str) -> Result<CompatibilityLevel, RegistryError> {
+    pub async fn effective_level(
+        &self,
+        subject: &str,
+    ) -> Result<CompatibilityLevel, RegistryError> {
         match self.subject_level(subject).await? {
             Some(level) => Ok(level),
             None => self.global_level().await,
@@ -132,17 +139,27 @@ impl Store {
     }
 
     /// The subject's own compatibility level, if one was set.
-    pub async fn subject_level(&self, subject: &str) -> Result<Option<CompatibilityLevel>, RegistryError> {
+    pub async fn subject_level(
+        &self,
+        subject: &str,
+    ) -> Result<Option<CompatibilityLevel>, RegistryError> {
         let s = &self.schema;
-        let row: Option<(String,)> = sqlx::query_as(&format!("SELECT compatibility FROM {s}.config WHERE subject = $1"))
-            .bind(subject)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|(text,)| CompatibilityLevel::parse(&text)).transpose()
+        let row: Option<(String,)> = sqlx::query_as(&format!(
+            "SELECT compatibility FROM {s}.config WHERE subject = $1"
+        ))
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(text,)| CompatibilityLevel::parse(&text))
+            .transpose()
     }
 
     /// Sets the level for a subject, or the global level when `subject` is `None`.
-    pub async fn set_level(&self, subject: Option<&str>, level: CompatibilityLevel) -> Result<(), RegistryError> {
+    pub async fn set_level(
+        &self,
+        subject: Option<&str>,
+        level: CompatibilityLevel,
+    ) -> Result<(), RegistryError> {
         let s = &self.schema;
         sqlx::query(&format!(
             "INSERT INTO {s}.config (subject, compatibility) VALUES ($1, $2)
@@ -156,14 +173,19 @@ impl Store {
     }
 
     /// Removes a subject's own level; returns what it was.
-    pub async fn delete_subject_level(&self, subject: &str) -> Result<Option<CompatibilityLevel>, RegistryError> {
+    pub async fn delete_subject_level(
+        &self,
+        subject: &str,
+    ) -> Result<Option<CompatibilityLevel>, RegistryError> {
         let s = &self.schema;
-        let row: Option<(String,)> =
-            sqlx::query_as(&format!("DELETE FROM {s}.config WHERE subject = $1 RETURNING compatibility"))
-                .bind(subject)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|(text,)| CompatibilityLevel::parse(&text)).transpose()
+        let row: Option<(String,)> = sqlx::query_as(&format!(
+            "DELETE FROM {s}.config WHERE subject = $1 RETURNING compatibility"
+        ))
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(text,)| CompatibilityLevel::parse(&text))
+            .transpose()
     }
 
     /// Registers `schema_text` under `subject`: the existing id if the subject
@@ -226,10 +248,12 @@ impl Store {
     /// old records must stay decodable).
     pub async fn schema_by_id(&self, id: i32) -> Result<String, RegistryError> {
         let s = &self.schema;
-        let row: Option<(String,)> = sqlx::query_as(&format!("SELECT schema_text FROM {s}.schemas WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<(String,)> = sqlx::query_as(&format!(
+            "SELECT schema_text FROM {s}.schemas WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|(text,)| text)
             .ok_or_else(|| RegistryError::SchemaNotFound(id.to_string()))
     }
@@ -255,7 +279,11 @@ impl Store {
     }
 
     /// One version (`latest` or a number) of a subject.
-    pub async fn version(&self, subject: &str, version: &str) -> Result<SubjectVersion, RegistryError> {
+    pub async fn version(
+        &self,
+        subject: &str,
+        version: &str,
+    ) -> Result<SubjectVersion, RegistryError> {
         let versions = self.versions(subject).await?;
         if version == "latest" || version == "-1" {
             return versions
@@ -275,7 +303,11 @@ impl Store {
     }
 
     /// Finds the version of `subject` whose schema equals `schema_text`.
-    pub async fn lookup(&self, subject: &str, schema_text: &str) -> Result<SubjectVersion, RegistryError> {
+    pub async fn lookup(
+        &self,
+        subject: &str,
+        schema_text: &str,
+    ) -> Result<SubjectVersion, RegistryError> {
         compatibility::parse_avro(schema_text)?;
         let normalized = compatibility::normalize(schema_text)?;
         let versions = self.versions(subject).await?;
@@ -284,7 +316,9 @@ impl Store {
                 return Ok(version);
             }
         }
-        Err(RegistryError::SchemaNotFound(format!("for subject {subject}")))
+        Err(RegistryError::SchemaNotFound(format!(
+            "for subject {subject}"
+        )))
     }
 
     /// Compatibility of `schema_text` with the subject: against one version
@@ -317,15 +351,21 @@ impl Store {
 
     /// Deletes a subject: soft (hidden, versions keep counting) or permanent
     /// (rows removed). Schema ids stay resolvable and are never reused either way.
-    pub async fn delete_subject(&self, subject: &str, permanent: bool) -> Result<Vec<i32>, RegistryError> {
+    pub async fn delete_subject(
+        &self,
+        subject: &str,
+        permanent: bool,
+    ) -> Result<Vec<i32>, RegistryError> {
         let s = &self.schema;
         let mut tx = self.pool.begin().await?;
         self.lock_subject(&mut tx, subject).await?;
         let rows: Vec<(i32,)> = if permanent {
-            sqlx::query_as(&format!("DELETE FROM {s}.subject_versions WHERE subject = $1 RETURNING version"))
-                .bind(subject)
-                .fetch_all(&mut *tx)
-                .await?
+            sqlx::query_as(&format!(
+                "DELETE FROM {s}.subject_versions WHERE subject = $1 RETURNING version"
+            ))
+            .bind(subject)
+            .fetch_all(&mut *tx)
+            .await?
         } else {
             sqlx::query_as(&format!(
                 "UPDATE {s}.subject_versions SET deleted = true WHERE subject = $1 AND NOT deleted RETURNING version"

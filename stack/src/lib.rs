@@ -28,7 +28,9 @@ pub use postgres::{PostgresSource, ensure_postgres, ensure_private_postgres};
 pub use registry::{RegistrySource, ensure_registry};
 pub use setup::{ensure_system_packages, ensure_tansu_installed, tansu_binary};
 pub use state::{ServiceRecord, StackState};
-pub use tansu::{BrokerProcess, BrokerStorage, ensure_broker, ensure_local_broker, start_private_broker};
+pub use tansu::{
+    BrokerProcess, BrokerStorage, ensure_broker, ensure_local_broker, start_private_broker,
+};
 
 /// The Tansu version the project is tested with; other versions have other gaps.
 pub const TANSU_VERSION: &str = "0.6.0";
@@ -121,7 +123,12 @@ fn stop_matching(dir: &StackDir, wanted: impl Fn(&str) -> bool) -> anyhow::Resul
     dir.create()?;
     let mut stopped = Vec::new();
     state::with_locked_state(dir, |state| {
-        let names: Vec<String> = state.services.keys().filter(|n| wanted(n)).cloned().collect();
+        let names: Vec<String> = state
+            .services
+            .keys()
+            .filter(|n| wanted(n))
+            .cloned()
+            .collect();
         for name in names {
             let Some(record) = state.services.remove(&name) else {
                 continue;

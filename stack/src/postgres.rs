@@ -27,7 +27,9 @@ impl PostgresSource {
     /// The connection URL.
     pub fn url(&self) -> &str {
         match self {
-            PostgresSource::External(url) | PostgresSource::Local(url) | PostgresSource::Private(url) => url,
+            PostgresSource::External(url)
+            | PostgresSource::Local(url)
+            | PostgresSource::Private(url) => url,
         }
     }
 }
@@ -58,7 +60,9 @@ fn ensure_database(host_port: &str) -> anyhow::Result<String> {
         &admin_url,
         &format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"),
     );
-    if exists.as_deref() != Some("1") && !psql_ok(&admin_url, &format!("CREATE DATABASE {DATABASE_NAME}")) {
+    if exists.as_deref() != Some("1")
+        && !psql_ok(&admin_url, &format!("CREATE DATABASE {DATABASE_NAME}"))
+    {
         // A concurrent creator may have won the race; check once more.
         let again = psql_value(
             &admin_url,
@@ -78,13 +82,16 @@ pub fn ensure_postgres(dir: &StackDir) -> anyhow::Result<PostgresSource> {
     if psql_missing() {
         setup::ensure_system_packages()?;
     }
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        if !url.trim().is_empty() {
-            if !psql_ok(&url, "SELECT 1") {
-                anyhow::bail!("DATABASE_URL is set but PostgreSQL does not answer there ({})", redact(&url));
-            }
-            return Ok(PostgresSource::External(url));
+    if let Ok(url) = std::env::var("DATABASE_URL")
+        && !url.trim().is_empty()
+    {
+        if !psql_ok(&url, "SELECT 1") {
+            anyhow::bail!(
+                "DATABASE_URL is set but PostgreSQL does not answer there ({})",
+                redact(&url)
+            );
         }
+        return Ok(PostgresSource::External(url));
     }
     if ports::answers(5432) && psql_ok("postgres://postgres@127.0.0.1:5432/postgres", "SELECT 1") {
         return Ok(PostgresSource::Local(ensure_database("127.0.0.1:5432")?));
@@ -102,7 +109,12 @@ fn redact(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
             match credentials.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &credentials[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
                 None => url.to_string(),
             }
         }
@@ -149,12 +161,19 @@ fn ensure_private(dir: &StackDir) -> anyhow::Result<String> {
         Some(bin) => bin,
         None => {
             setup::ensure_system_packages()?;
-            bin_dir().ok_or_else(|| anyhow::anyhow!("PostgreSQL binaries not found under /usr/lib/postgresql after installing"))?
+            bin_dir().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "PostgreSQL binaries not found under /usr/lib/postgresql after installing"
+                )
+            })?
         }
     };
     with_locked_state(dir, |state| {
         if let Some(record) = state.services.get("postgres") {
-            let url = format!("postgres://postgres@127.0.0.1:{}/{DATABASE_NAME}", record.port);
+            let url = format!(
+                "postgres://postgres@127.0.0.1:{}/{DATABASE_NAME}",
+                record.port
+            );
             if process::is_ours(record) && psql_ok(&url, "SELECT 1") {
                 return Ok(url);
             }
@@ -165,7 +184,9 @@ fn ensure_private(dir: &StackDir) -> anyhow::Result<String> {
         if !data.join("PG_VERSION").exists() {
             std::fs::create_dir_all(&data)?;
             if root {
-                run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path().join("pg")))?;
+                run(Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(dir.path().join("pg")))?;
             }
             tracing::info!(data = %data.display(), "initialising a private PostgreSQL cluster");
             run(as_cluster_owner(&bin.join("initdb"))
@@ -179,8 +200,13 @@ fn ensure_private(dir: &StackDir) -> anyhow::Result<String> {
         );
         std::fs::write(data.join("postgresql.auto.conf"), settings)?;
         if root {
-            run(Command::new("chown").arg("postgres:postgres").arg(data.join("postgresql.auto.conf")))?;
-            std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+            run(Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(data.join("postgresql.auto.conf")))?;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)?;
             run(Command::new("chown").arg("postgres:postgres").arg(&log))?;
         }
         tracing::info!(%port, log = %log.display(), "starting the private PostgreSQL cluster");
@@ -205,14 +231,19 @@ fn ensure_private(dir: &StackDir) -> anyhow::Result<String> {
         };
         state.services.insert("postgres".to_string(), record);
         process::wait_ready("PostgreSQL", &log, READY_TIMEOUT, || {
-            psql_ok(&format!("postgres://postgres@127.0.0.1:{port}/postgres"), "SELECT 1")
+            psql_ok(
+                &format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+                "SELECT 1",
+            )
         })?;
         ensure_database(&format!("127.0.0.1:{port}"))
     })
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {
-    let out = command.output().map_err(|e| anyhow::anyhow!("cannot run {command:?}: {e}"))?;
+    let out = command
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run {command:?}: {e}"))?;
     if !out.status.success() {
         anyhow::bail!(
             "{command:?} failed: {}{}",
@@ -229,7 +260,10 @@ pub(crate) fn stop(record: &ServiceRecord) -> anyhow::Result<bool> {
     if !process::is_ours(record) {
         return Ok(false);
     }
-    if let (Some(bin), Some(data)) = (record.details.get("bin_dir"), record.details.get("data_dir")) {
+    if let (Some(bin), Some(data)) = (
+        record.details.get("bin_dir"),
+        record.details.get("data_dir"),
+    ) {
         let stopped = as_cluster_owner(&Path::new(bin).join("pg_ctl"))
             .args(["stop", "-m", "fast", "-w", "-D", data])
             .output()
@@ -248,7 +282,10 @@ mod tests {
 
     #[test]
     fn redact_hides_the_password_only() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

@@ -45,16 +45,23 @@ fn answers_http(port: u16) -> bool {
 /// Makes a schema registry reachable. `afregning` is the path of the operator
 /// binary that serves `afregning schema-registry`; it stores its schemas in
 /// `database_url`, so ids survive a restart of the registry.
-pub fn ensure_registry(dir: &StackDir, afregning: &Path, database_url: &str) -> anyhow::Result<RegistrySource> {
-    if let Ok(url) = std::env::var("SCHEMA_REGISTRY_URL") {
-        if !url.trim().is_empty() {
-            return Ok(RegistrySource::External(url));
-        }
+pub fn ensure_registry(
+    dir: &StackDir,
+    afregning: &Path,
+    database_url: &str,
+) -> anyhow::Result<RegistrySource> {
+    if let Ok(url) = std::env::var("SCHEMA_REGISTRY_URL")
+        && !url.trim().is_empty()
+    {
+        return Ok(RegistrySource::External(url));
     }
     with_locked_state(dir, |state| {
         if let Some(record) = state.services.get("registry") {
             if process::is_ours(record) && answers_http(record.port) {
-                return Ok(RegistrySource::Ours(format!("http://127.0.0.1:{}", record.port)));
+                return Ok(RegistrySource::Ours(format!(
+                    "http://127.0.0.1:{}",
+                    record.port
+                )));
             }
             process::stop_recorded(record)?;
         }
@@ -62,7 +69,13 @@ pub fn ensure_registry(dir: &StackDir, afregning: &Path, database_url: &str) -> 
         let listen = format!("127.0.0.1:{port}");
         let mut command = Command::new(afregning);
         command
-            .args(["schema-registry", "--listen", &listen, "--database-url", database_url])
+            .args([
+                "schema-registry",
+                "--listen",
+                &listen,
+                "--database-url",
+                database_url,
+            ])
             .env("RUST_LOG", "info");
         let log = dir.log_file("registry");
         tracing::info!(%port, log = %log.display(), "starting the schema registry");
@@ -74,7 +87,9 @@ pub fn ensure_registry(dir: &StackDir, afregning: &Path, database_url: &str) -> 
             details: BTreeMap::from([("database_url".to_string(), database_url.to_string())]),
         };
         state.services.insert("registry".to_string(), record);
-        process::wait_ready("the schema registry", &log, READY_TIMEOUT, || answers_http(port))?;
+        process::wait_ready("the schema registry", &log, READY_TIMEOUT, || {
+            answers_http(port)
+        })?;
         Ok(RegistrySource::Ours(format!("http://{listen}")))
     })
 }

@@ -9,7 +9,13 @@ use crate::TANSU_VERSION;
 /// - `clang`, `libclang-dev`: the `rocksdb` crate generates its bindings with bindgen;
 /// - `libssl-dev`, `pkg-config`: TLS for reqwest/sqlx through the system OpenSSL;
 /// - `postgresql`: the binaries for a private cluster when no server answers.
-pub const SYSTEM_PACKAGES: &[&str] = &["clang", "libclang-dev", "libssl-dev", "pkg-config", "postgresql"];
+pub const SYSTEM_PACKAGES: &[&str] = &[
+    "clang",
+    "libclang-dev",
+    "libssl-dev",
+    "pkg-config",
+    "postgresql",
+];
 
 fn is_installed(package: &str) -> bool {
     Command::new("dpkg-query")
@@ -21,8 +27,14 @@ fn is_installed(package: &str) -> bool {
 
 /// Installs the missing packages with apt-get (as root), or explains what to run.
 pub fn ensure_system_packages() -> anyhow::Result<()> {
-    if Command::new("dpkg-query").arg("--version").output().is_err() {
-        tracing::warn!("not a Debian-like system: make sure clang, libclang, OpenSSL headers and PostgreSQL are installed");
+    if Command::new("dpkg-query")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        tracing::warn!(
+            "not a Debian-like system: make sure clang, libclang, OpenSSL headers and PostgreSQL are installed"
+        );
         return Ok(());
     }
     let missing: Vec<&str> = SYSTEM_PACKAGES
@@ -70,7 +82,10 @@ pub fn tansu_binary() -> PathBuf {
 }
 
 fn installed_tansu_version() -> Option<String> {
-    let out = Command::new(tansu_binary()).arg("--version").output().ok()?;
+    let out = Command::new(tansu_binary())
+        .arg("--version")
+        .output()
+        .ok()?;
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 

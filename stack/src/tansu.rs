@@ -27,7 +27,9 @@ impl BrokerStorage {
             BrokerStorage::Memory => "memory://tansu/".to_string(),
             BrokerStorage::Sqlite(path) => format!(
                 "sqlite://{}",
-                path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
+                path.file_name()
+                    .map(|f| f.to_string_lossy())
+                    .unwrap_or_default()
             ),
         }
     }
@@ -58,9 +60,12 @@ impl BrokerProcess {
         if process::is_ours(&self.record) {
             let pid = nix::unistd::Pid::from_raw(i32::try_from(self.record.pid)?);
             nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)?;
-            process::wait_ready("broker shutdown", &self.dir.log_file(&self.name), READY_TIMEOUT, || {
-                !process::is_ours(&self.record)
-            })?;
+            process::wait_ready(
+                "broker shutdown",
+                &self.dir.log_file(&self.name),
+                READY_TIMEOUT,
+                || !process::is_ours(&self.record),
+            )?;
         }
         Ok(())
     }
@@ -87,10 +92,10 @@ impl BrokerProcess {
 /// (an external cluster), else the recorded Tansu if it still answers, else a
 /// new Tansu on a free port. Returns the bootstrap servers.
 pub fn ensure_broker(dir: &StackDir, storage: BrokerStorage) -> anyhow::Result<String> {
-    if let Ok(external) = std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
-        if !external.trim().is_empty() {
-            return Ok(external);
-        }
+    if let Ok(external) = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
+        && !external.trim().is_empty()
+    {
+        return Ok(external);
     }
     ensure_local_broker(dir, storage)
 }
@@ -99,10 +104,11 @@ pub fn ensure_broker(dir: &StackDir, storage: BrokerStorage) -> anyhow::Result<S
 /// regardless of `KAFKA_BOOTSTRAP_SERVERS`.
 pub fn ensure_local_broker(dir: &StackDir, storage: BrokerStorage) -> anyhow::Result<String> {
     let existing = with_locked_state(dir, |state| Ok(state.services.get("broker").cloned()))?;
-    if let Some(record) = existing {
-        if process::is_ours(&record) && kafka_probe::broker_answers(record.port) {
-            return Ok(format!("127.0.0.1:{}", record.port));
-        }
+    if let Some(record) = existing
+        && process::is_ours(&record)
+        && kafka_probe::broker_answers(record.port)
+    {
+        return Ok(format!("127.0.0.1:{}", record.port));
     }
     Ok(start_broker(dir, "broker", &storage, None)?.bootstrap_servers)
 }
@@ -129,7 +135,10 @@ fn start_broker(
     with_locked_state(dir, |state| {
         // Another process may have started it while we waited for the lock.
         if let Some(record) = state.services.get(name) {
-            if port.is_none() && process::is_ours(record) && kafka_probe::broker_answers(record.port) {
+            if port.is_none()
+                && process::is_ours(record)
+                && kafka_probe::broker_answers(record.port)
+            {
                 return Ok(BrokerProcess {
                     bootstrap_servers: format!("127.0.0.1:{}", record.port),
                     record: record.clone(),

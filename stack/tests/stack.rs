@@ -25,9 +25,14 @@ fn pid_alive(pid: u32) -> bool {
 #[test]
 fn broker_start_is_idempotent_and_stop_stops_only_ours() {
     let (_tmp, dir) = temp_dir();
-    let first = afregning_stack::ensure_local_broker(&dir, BrokerStorage::Memory).expect("broker starts");
-    let second = afregning_stack::ensure_local_broker(&dir, BrokerStorage::Memory).expect("broker reused");
-    assert_eq!(first, second, "a running broker is reused, not started twice");
+    let first =
+        afregning_stack::ensure_local_broker(&dir, BrokerStorage::Memory).expect("broker starts");
+    let second =
+        afregning_stack::ensure_local_broker(&dir, BrokerStorage::Memory).expect("broker reused");
+    assert_eq!(
+        first, second,
+        "a running broker is reused, not started twice"
+    );
     let services = afregning_stack::status(&dir).expect("status");
     assert_eq!(services.len(), 1);
     let broker_pid = services[0].1.pid;
@@ -35,7 +40,10 @@ fn broker_start_is_idempotent_and_stop_stops_only_ours() {
 
     // A process that is not ours, recorded under a pid whose command line does
     // not match (as when a pid is reused), must survive `stop`.
-    let mut bystander = Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+    let mut bystander = Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
     let fake = ServiceRecord {
         pid: bystander.id(),
         port: 1,
@@ -54,7 +62,10 @@ fn broker_start_is_idempotent_and_stop_stops_only_ours() {
     let stopped = afregning_stack::stop(&dir).expect("stop");
     assert_eq!(stopped.len(), 1, "{stopped:?}");
     assert!(!pid_alive(broker_pid), "our broker is stopped");
-    assert!(pid_alive(bystander.id()), "a process that is not ours is left alone");
+    assert!(
+        pid_alive(bystander.id()),
+        "a process that is not ours is left alone"
+    );
     bystander.kill().expect("kill sleep");
     let _ = bystander.wait();
 }
@@ -63,7 +74,8 @@ fn broker_start_is_idempotent_and_stop_stops_only_ours() {
 fn a_sqlite_broker_survives_a_kill_and_restart() {
     let (tmp, dir) = temp_dir();
     let storage = BrokerStorage::Sqlite(tmp.path().join("broker.db"));
-    let mut broker = afregning_stack::start_private_broker(&dir, "fault-broker", storage).expect("start");
+    let mut broker =
+        afregning_stack::start_private_broker(&dir, "fault-broker", storage).expect("start");
     let port = broker.record.port;
     broker.kill().expect("kill");
     assert!(!pid_alive(broker.record.pid));
@@ -91,5 +103,8 @@ fn a_private_postgres_cluster_starts_answers_and_stops() {
         .args([url.as_str(), "-XAtc", "SELECT 1"])
         .output()
         .expect("psql");
-    assert!(!out.status.success(), "the cluster no longer answers after stop");
+    assert!(
+        !out.status.success(),
+        "the cluster no longer answers after stop"
+    );
 }

@@ -45,8 +45,9 @@ pub fn stack_dir() -> StackDir {
 pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,sqlx=warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,rdkafka=warn,sqlx=warn")
+            }),
         )
         .with_test_writer()
         .try_init();
@@ -76,18 +77,25 @@ impl TestEnv {
     pub async fn start(label: &str) -> anyhow::Result<Self> {
         init_logging();
         let dir = stack_dir();
-        let (bootstrap_servers, server_url) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let broker = afregning_stack::ensure_broker(&dir, BrokerStorage::Memory)?;
-            let postgres = afregning_stack::ensure_postgres(&dir)?;
-            Ok((broker, postgres.url().to_string()))
-        })
-        .await
-        .context("joining the stack start")??;
+        let (bootstrap_servers, server_url) =
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let broker = afregning_stack::ensure_broker(&dir, BrokerStorage::Memory)?;
+                let postgres = afregning_stack::ensure_postgres(&dir)?;
+                Ok((broker, postgres.url().to_string()))
+            })
+            .await
+            .context("joining the stack start")??;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let short = &id[..10];
         let label: String = label
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .take(24)
             .collect();
         let db_schema = format!("t_{label}_{short}");
@@ -152,7 +160,10 @@ impl TestEnv {
         }
         delete_topics_with_prefix(&self.bootstrap_servers, &self.namespace).await;
         let pool = sqlx::PgPool::connect(&self.server_url).await?;
-        for schema in [self.db_schema.clone(), format!("{}_registry", self.db_schema)] {
+        for schema in [
+            self.db_schema.clone(),
+            format!("{}_registry", self.db_schema),
+        ] {
             sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
                 .execute(&pool)
                 .await?;
@@ -216,7 +227,10 @@ async fn delete_topics_with_prefix(bootstrap: &str, prefix: &str) {
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     if let Err(error) = admin
-        .delete_topics(&refs, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+        .delete_topics(
+            &refs,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
         .await
     {
         tracing::warn!(%error, "cannot delete test topics");

@@ -77,7 +77,9 @@ fn step(what: &str) {
 }
 
 fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
-    let status = command.status().with_context(|| format!("cannot run {what}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {what}"))?;
     if !status.success() {
         anyhow::bail!("{what} failed ({status})");
     }
@@ -102,7 +104,11 @@ fn afregning_binary() -> anyhow::Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let target = if target.is_absolute() { target } else { workspace_root().join(target) };
+    let target = if target.is_absolute() {
+        target
+    } else {
+        workspace_root().join(target)
+    };
     Ok(target.join("debug").join("afregning"))
 }
 
@@ -163,7 +169,11 @@ fn test(cargo_test_args: Vec<String>) -> anyhow::Result<()> {
         let stopped = afregning_stack::stop_services(&dir, &ours)?;
         eprintln!("    stopped {stopped:?}");
     }
-    eprintln!("==> tests {} in {:.0?}", if outcome.is_ok() { "passed" } else { "FAILED" }, started.elapsed());
+    eprintln!(
+        "==> tests {} in {:.0?}",
+        if outcome.is_ok() { "passed" } else { "FAILED" },
+        started.elapsed()
+    );
     outcome
 }
 
@@ -201,17 +211,23 @@ fn main() -> ExitCode {
     let dir = StackDir::for_workspace(&workspace_root());
     let result = match cli.command {
         Task::Setup => setup(),
-        Task::Stack { action: StackAction::Up } => setup()
+        Task::Stack {
+            action: StackAction::Up,
+        } => setup()
             .and_then(|()| stack_up(&dir, true))
             .map(|endpoints| print!("{}", endpoints.to_env_exports())),
-        Task::Stack { action: StackAction::Down } => afregning_stack::stop(&dir).map(|stopped| {
+        Task::Stack {
+            action: StackAction::Down,
+        } => afregning_stack::stop(&dir).map(|stopped| {
             if stopped.is_empty() {
                 eprintln!("nothing of ours was running");
             } else {
                 eprintln!("stopped {stopped:?}");
             }
         }),
-        Task::Stack { action: StackAction::Status } => afregning_stack::status(&dir).map(|services| {
+        Task::Stack {
+            action: StackAction::Status,
+        } => afregning_stack::status(&dir).map(|services| {
             if services.is_empty() {
                 eprintln!("no services recorded in {}", dir.path().display());
             }
