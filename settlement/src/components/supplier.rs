@@ -1,0 +1,193 @@
+//! The supplier's own components from the product terms.
+//!
+//! - **Margin**: Σ kWh × margin. Consecutive positions at the same rate of the
+//!   same term form one detail (Σq × rate is exact), so a flat margin over a
+//!   month is one detail per term; amounts are exact and the line is rounded
+//!   once, like spot.
+//! - **Subscription**: the monthly price becomes a daily price with the same
+//!   rule as DataHub subscriptions, `round6(monthly / days in period)`, charged
+//!   for each supplied local day on the product.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::calendar::BillingPeriod;
+use crate::charges::VatClass;
+use crate::input::InputError;
+use crate::product::ProductTerm;
+use crate::quantity::{Quality, QualitySet, Slots};
+use crate::rounding::{daily_price, line_amount};
+use crate::statement::{Component, Detail, Issue, Line, LineSource, PriceSource, Unit};
+
+/// Sorts terms and rejects overlaps.
+pub(crate) fn sorted_terms(terms: &[ProductTerm]) -> Result<Vec<&ProductTerm>, InputError> {
+    let mut sorted: Vec<&ProductTerm> = terms.iter().collect();
+    sorted.sort_by(|a, b| a.from.cmp(&b.from).then(a.to.cmp(&b.to)));
+    for pair in sorted.windows(2) {
+        if pair[1].from < pair[0].to {
+            return Err(InputError::OverlappingProductTerms { from: pair[1].from });
+        }
+    }
+    Ok(sorted)
+}
+
+fn term_index(terms: &[&ProductTerm], time: DateTime<Utc>) -> Option<usize> {
+    let i = terms.partition_point(|t| t.to <= time);
+    terms.get(i).filter(|t| t.from <= time).map(|_| i)
+}
+
+fn term_at<'t>(terms: &[&'t ProductTerm], time: DateTime<Utc>) -> Option<&'t ProductTerm> {
+    term_index(terms, time).map(|i| terms[i])
+}
+
+struct Run {
+    product_id: Option<String>,
+    vat_class: VatClass,
+    detail: Detail,
+}
+
+/// Margin lines, one per product (plus one without product for uncovered supplied time).
+pub(crate) fn margin_lines(slots: &Slots, terms: &[&ProductTerm]) -> Vec<Line> {
+    let mut runs: Vec<Run> = Vec::new();
+    let mut last_term: Option<usize> = None;
+    for slot in &slots.slots {
+        let index = term_index(terms, slot.start);
+        let term = index.map(|i| terms[i]);
+        let rate = term.map(|t| t.margin.at(slot.start));
+        let missing = u32::from(slot.quality == Quality::Missing);
+        let extend = !runs.is_empty()
+            && last_term == index
+            && runs
+                .last()
+                .is_some_and(|r| r.detail.price == rate && r.detail.end == slot.start);
+        last_term = index;
+        if extend {
+            if let Some(run) = runs.last_mut() {
+                let d = &mut run.detail;
+                d.end = slot.end();
+                d.quantity += slot.quantity;
+                d.qualities.insert(slot.quality);
+                d.positions += 1;
+                d.missing_positions += missing;
+            }
+        } else {
+            let mut qualities = QualitySet::EMPTY;
+            qualities.insert(slot.quality);
+            runs.push(Run {
+                product_id: term.map(|t| t.product_id.clone()),
+                vat_class: term.map_or(VatClass::Vat25, |t| t.vat_class),
+                detail: Detail {
+                    start: slot.start,
+                    end: slot.end(),
+                    quantity: slot.quantity,
+                    qualities,
+                    positions: 1,
+                    missing_positions: missing,
+                    price: rate,
+                    price_source: term.zip(rate).map(|(t, price)| PriceSource {
+                        time: t.from,
+                        price,
+                    }),
+                    amount: None,
+                },
+            });
+        }
+    }
+    // Σq × rate once per run: exact, and one multiplication instead of one per position.
+    for run in &mut runs {
+        run.detail.amount = run.detail.price.map(|rate| run.detail.quantity * rate);
+    }
+    group_lines(runs, Component::SupplierMargin, Unit::Kwh, |product_id| {
+        LineSource::Margin { product_id }
+    })
+}
+
+/// Supplier subscription lines, one per product.
+pub(crate) fn subscription_lines(
+    slots: &Slots,
+    terms: &[&ProductTerm],
+    period: &BillingPeriod,
+) -> Vec<Line> {
+    let days = period.days();
+    let mut runs: Vec<Run> = Vec::new();
+    for (_, start, end) in period.local_days() {
+        let Some(term) = term_at(terms, start) else {
+            continue;
+        };
+        if !slots.supplied_at(start) {
+            continue;
+        }
+        let price = daily_price(term.subscription_per_month, days);
+        runs.push(Run {
+            product_id: Some(term.product_id.clone()),
+            vat_class: term.vat_class,
+            detail: Detail {
+                start,
+                end,
+                quantity: Decimal::ONE,
+                qualities: QualitySet::EMPTY,
+                positions: 0,
+                missing_positions: 0,
+                price,
+                price_source: Some(PriceSource {
+                    time: term.from,
+                    price: term.subscription_per_month,
+                }),
+                amount: price.map(|p| line_amount(Decimal::ONE, p)),
+            },
+        });
+    }
+    group_lines(
+        runs,
+        Component::SupplierSubscription,
+        Unit::Pieces,
+        |product_id| LineSource::ProductSubscription {
+            product_id: product_id.unwrap_or_default(),
+        },
+    )
+}
+
+fn group_lines(
+    runs: Vec<Run>,
+    component: Component,
+    unit: Unit,
+    source: impl Fn(Option<String>) -> LineSource,
+) -> Vec<Line> {
+    let mut keys: Vec<(Option<String>, VatClass)> = runs
+        .iter()
+        .map(|r| (r.product_id.clone(), r.vat_class))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .map(|(product_id, vat_class)| {
+            let details: Vec<Detail> = runs
+                .iter()
+                .filter(|r| r.product_id == product_id && r.vat_class == vat_class)
+                .map(|r| r.detail.clone())
+                .collect();
+            Line::from_details(component, source(product_id), vat_class, unit, details)
+        })
+        .collect()
+}
+
+/// Supplied intervals not covered by any product term.
+pub(crate) fn uncovered(slots: &Slots, terms: &[&ProductTerm]) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    for (from, to) in slots.intervals() {
+        let mut cursor = from;
+        for term in terms.iter().filter(|t| t.to > from && t.from < to) {
+            if term.from > cursor {
+                issues.push(Issue::NoProduct {
+                    from: cursor,
+                    to: term.from,
+                });
+            }
+            cursor = cursor.max(term.to);
+        }
+        if cursor < to {
+            issues.push(Issue::NoProduct { from: cursor, to });
+        }
+    }
+    issues
+}
