@@ -1,0 +1,239 @@
+//! The runtime's configuration: a serde contract (unknown fields are errors,
+//! every default documented), shared by every processor.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::error::RuntimeError;
+
+/// How the group spreads tasks over instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AssignmentStrategy {
+    /// Incremental (KIP-429): only moved tasks pause. The default, as issue 7 asks.
+    #[default]
+    CooperativeSticky,
+    /// Eager `range`: every rebalance revokes every task (they restore from
+    /// their local stores at once). The fallback where a broker's cooperative
+    /// protocol misbehaves.
+    Range,
+}
+
+impl AssignmentStrategy {
+    /// librdkafka's `partition.assignment.strategy` value.
+    pub fn as_librdkafka(self) -> &'static str {
+        match self {
+            AssignmentStrategy::CooperativeSticky => "cooperative-sticky",
+            AssignmentStrategy::Range => "range",
+        }
+    }
+}
+
+/// Where a task starts reading an input topic it has no stored offset for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartFrom {
+    /// The earliest retained record (default: a new processor processes history).
+    #[default]
+    Earliest,
+    /// Only records written from now on.
+    Latest,
+}
+
+/// Settings of the processor runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Kafka bootstrap servers. Default `127.0.0.1:9092`.
+    pub bootstrap_servers: String,
+    /// Prefix of the deployment's topic names (`afregning-topology`'s
+    /// `TopologySettings::prefix`), used for changelog topics and the default
+    /// group. Default empty.
+    pub topic_prefix: String,
+    /// Consumer group. Default `<topic_prefix>afregning.<processor>`.
+    pub group_id: Option<String>,
+    /// Static group membership (`group.instance.id`, KIP-345): an instance
+    /// that restarts within the session timeout gets its tasks back at once,
+    /// without a rebalance. Give each instance a stable, unique id (e.g. the
+    /// pod name of a StatefulSet). Default none (dynamic membership).
+    pub group_instance_id: Option<String>,
+    /// Directory of the local state stores; each task's RocksDB lives at
+    /// `<state_dir>/<group>/<task>/`. Default `state`.
+    pub state_dir: PathBuf,
+    /// Commit a task's batch at the latest this long after its first
+    /// uncommitted record. Default 200 ms.
+    pub commit_interval_ms: u64,
+    /// Commit as soon as this many records wait, across tasks (also bounds
+    /// the records held in memory between commits). Default 5000.
+    pub batch_max_records: usize,
+    /// Memory budget of all state stores of the process (RocksDB block cache
+    /// with memtables charged to it), in MiB. Default 256.
+    pub state_memory_mb: usize,
+    /// Pre-fetched input kept by the consumer (`queued.max.messages.kbytes`).
+    /// Default 16384 (16 MiB).
+    pub consumer_queue_kbytes: usize,
+    /// Produced records awaiting acknowledgement at most. Default 20000.
+    pub max_in_flight_records: usize,
+    /// Group assignment strategy. Default `cooperative-sticky`.
+    pub assignment_strategy: AssignmentStrategy,
+    /// Group session timeout: how long a silent instance keeps its tasks.
+    /// Default 10000 ms.
+    pub session_timeout_ms: u64,
+    /// An input partition with lag that delivers nothing for this long is
+    /// re-sought to its stored offset (and reported). Default 15000 ms.
+    pub stall_timeout_ms: u64,
+    /// How often lag is measured (and stalls detected). Default 5000 ms.
+    pub lag_check_interval_ms: u64,
+    /// Commit the group's offsets after each batch, for lag monitoring only
+    /// (they are never read back as the truth). Default true.
+    pub commit_group_offsets: bool,
+    /// Create missing changelog topics (compacted, with the inputs' partition
+    /// count). Production creates them with `afregning topology apply`.
+    /// Default true.
+    pub create_changelog_topics: bool,
+    /// Replication factor of changelog topics this runtime creates. Default 1
+    /// (the local broker); use 3 in production.
+    pub changelog_replication_factor: i32,
+    /// Where a task without stored offsets starts. Default `earliest`.
+    pub start_from: StartFrom,
+    /// Changelog records applied per restore chunk (a chunk is one atomic
+    /// write with the restore's progress). Default 10000.
+    pub restore_chunk_records: usize,
+    /// Extra librdkafka settings applied to every client (e.g. security).
+    pub kafka: BTreeMap<String, String>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: "127.0.0.1:9092".to_string(),
+            topic_prefix: String::new(),
+            group_id: None,
+            group_instance_id: None,
+            state_dir: PathBuf::from("state"),
+            commit_interval_ms: 200,
+            batch_max_records: 5000,
+            state_memory_mb: 256,
+            consumer_queue_kbytes: 16 * 1024,
+            max_in_flight_records: 20_000,
+            assignment_strategy: AssignmentStrategy::default(),
+            session_timeout_ms: 10_000,
+            stall_timeout_ms: 15_000,
+            lag_check_interval_ms: 5_000,
+            commit_group_offsets: true,
+            create_changelog_topics: true,
+            changelog_replication_factor: 1,
+            start_from: StartFrom::default(),
+            restore_chunk_records: 10_000,
+            kafka: BTreeMap::new(),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// The consumer group of `processor`.
+    pub fn group(&self, processor: &str) -> String {
+        self.group_id
+            .clone()
+            .unwrap_or_else(|| format!("{}afregning.{processor}", self.topic_prefix))
+    }
+
+    /// Checks the values that would otherwise fail late or silently.
+    pub fn validate(&self) -> Result<(), RuntimeError> {
+        let fail = |m: &str| Err(RuntimeError::Config(m.to_string()));
+        if self.bootstrap_servers.trim().is_empty() {
+            return fail("bootstrap_servers is empty");
+        }
+        if self.batch_max_records == 0 {
+            return fail("batch_max_records must be at least 1");
+        }
+        if self.commit_interval_ms == 0 {
+            return fail("commit_interval_ms must be at least 1");
+        }
+        if self.state_memory_mb < 8 {
+            return fail("state_memory_mb must be at least 8");
+        }
+        if self.max_in_flight_records == 0 || self.restore_chunk_records == 0 {
+            return fail("max_in_flight_records and restore_chunk_records must be at least 1");
+        }
+        if self.stall_timeout_ms < self.lag_check_interval_ms {
+            return fail("stall_timeout_ms must be at least lag_check_interval_ms");
+        }
+        if self.session_timeout_ms < 1000 {
+            return fail("session_timeout_ms must be at least 1000");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_document_gives_the_documented_defaults() {
+        let config: RuntimeConfig = serde_json::from_str("{}").expect("parses");
+        assert_eq!(config, RuntimeConfig::default());
+        assert_eq!(
+            config.assignment_strategy,
+            AssignmentStrategy::CooperativeSticky
+        );
+        assert_eq!(config.commit_interval_ms, 200);
+        assert_eq!(config.state_memory_mb, 256);
+        config.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let error =
+            serde_json::from_str::<RuntimeConfig>(r#"{"comit_interval_ms": 5}"#).unwrap_err();
+        assert!(error.to_string().contains("unknown field"), "{error}");
+    }
+
+    #[test]
+    fn strategies_use_librdkafka_names() {
+        let config: RuntimeConfig =
+            serde_json::from_str(r#"{"assignment_strategy": "range"}"#).expect("parses");
+        assert_eq!(config.assignment_strategy.as_librdkafka(), "range");
+        assert_eq!(
+            AssignmentStrategy::CooperativeSticky.as_librdkafka(),
+            "cooperative-sticky"
+        );
+    }
+
+    #[test]
+    fn the_default_group_follows_the_prefix() {
+        let config = RuntimeConfig {
+            topic_prefix: "dev.".to_string(),
+            ..RuntimeConfig::default()
+        };
+        assert_eq!(config.group("enrich"), "dev.afregning.enrich");
+        let explicit = RuntimeConfig {
+            group_id: Some("g".to_string()),
+            ..config
+        };
+        assert_eq!(explicit.group("enrich"), "g");
+    }
+
+    #[test]
+    fn nonsense_values_are_refused() {
+        for bad in [
+            RuntimeConfig {
+                batch_max_records: 0,
+                ..RuntimeConfig::default()
+            },
+            RuntimeConfig {
+                state_memory_mb: 1,
+                ..RuntimeConfig::default()
+            },
+            RuntimeConfig {
+                stall_timeout_ms: 10,
+                ..RuntimeConfig::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,342 @@
+use afregning_topology::records::{DeadLetter, ErrorClass, MeteringPoint, Reading, Resolution};
+use afregning_topology::{Catalogue, TopologySettings};
+
+use super::*;
+use crate::runtime::OutputRecord;
+use crate::runtime::testing::MemoryTask;
+use crate::shared::Wire;
+use crate::testdata::{Series, at, flat_points, raw_record, rsm012, rsm022};
+
+const RAW: &str = "afregning.datahub.timeseries-raw.v1";
+const MD_RAW: &str = "afregning.datahub.masterdata-raw.v1";
+
+fn task() -> MemoryTask<Validate> {
+    let topics = Topics::new(
+        Catalogue::new(TopologySettings::default()).expect("catalogue"),
+        Wire::local(),
+    );
+    MemoryTask::new(Validate::new(topics, ValidateConfig::default()), 0)
+}
+
+fn day_doc(message_id: &str, gsrn: &str) -> Vec<u8> {
+    rsm012(
+        message_id,
+        &[Series {
+            gsrn,
+            transaction: "tx-1",
+            registered: "2025-03-31T06:00:00Z",
+            start: "2025-03-29T23:00Z",
+            end: "2025-03-30T22:00Z",
+            resolution: "PT15M",
+            points: flat_points(92, "0.250"),
+        }],
+    )
+}
+
+fn dead(outputs: &[OutputRecord]) -> DeadLetter {
+    assert_eq!(outputs.len(), 1, "one dead letter");
+    assert_eq!(outputs[0].topic, "afregning.ops.dead-letters.v1");
+    Wire::local()
+        .decode::<DeadLetter>(outputs[0].value.as_deref().expect("value"))
+        .expect("dead letter")
+}
+
+#[test]
+fn a_dst_day_series_becomes_one_reading_with_all_92_positions() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let out = t
+        .process(
+            &[raw_record(
+                RAW,
+                0,
+                "M1",
+                0,
+                day_doc("M1", "571313180400000028"),
+                now,
+            )],
+            now,
+        )
+        .expect("ok");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].topic, "afregning.metering.readings.v1");
+    assert_eq!(out[0].idempotency_key, "M1:0:0");
+    // Readings are partitioned by GSRN (docs/topology.md worked example: partition 8).
+    assert_eq!(out[0].partition, Some(8));
+    let reading: Reading = Wire::local()
+        .decode(out[0].value.as_deref().expect("v"))
+        .expect("decodes");
+    assert_eq!(reading.gsrn, "571313180400000028");
+    assert_eq!(reading.resolution, Resolution::Pt15m);
+    assert_eq!(reading.points.len(), 92);
+    assert_eq!(
+        reading.points[91].quantity.expect("q").to_string(),
+        "0.250",
+        "DataHub's precision is kept"
+    );
+    assert_eq!(reading.source_message_id, "M1");
+}
+
+#[test]
+fn a_repeated_message_and_part_is_emitted_once_but_another_part_is_not_a_duplicate() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let doc = day_doc("M1", "571313180400000028");
+    let first = t
+        .process(&[raw_record(RAW, 0, "M1", 0, doc.clone(), now)], now)
+        .expect("ok");
+    assert_eq!(first.len(), 1);
+    // The same bundle re-peeked (connector crashed before dequeue): skipped, in a later batch...
+    assert!(
+        t.process(&[raw_record(RAW, 1, "M1", 0, doc.clone(), now)], now)
+            .expect("ok")
+            .is_empty()
+    );
+    // ...and within one batch.
+    let batch = t
+        .process(
+            &[
+                raw_record(RAW, 2, "M2", 0, doc.clone(), now),
+                raw_record(RAW, 3, "M2", 0, doc.clone(), now),
+            ],
+            now,
+        )
+        .expect("ok");
+    assert_eq!(batch.len(), 1);
+    // Part 1 of M1 is another series.
+    assert_eq!(
+        t.process(&[raw_record(RAW, 4, "M1", 1, doc, now)], now)
+            .expect("ok")
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn dedupe_entries_expire_after_the_retention_window() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let doc = day_doc("M1", "571313180400000028");
+    t.process(&[raw_record(RAW, 0, "M1", 0, doc.clone(), now)], now)
+        .expect("ok");
+    t.tick(now + chrono::Duration::days(6)).expect("tick");
+    assert!(
+        t.process(&[raw_record(RAW, 1, "M1", 0, doc.clone(), now)], now)
+            .expect("ok")
+            .is_empty(),
+        "still inside the window"
+    );
+    t.tick(now + chrono::Duration::days(8)).expect("tick");
+    assert_eq!(
+        t.process(&[raw_record(RAW, 2, "M1", 0, doc, now)], now)
+            .expect("ok")
+            .len(),
+        1,
+        "forgotten after 7 days"
+    );
+}
+
+#[test]
+fn malformed_json_is_dead_lettered_as_undecodable_with_the_raw_payload() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let out = t
+        .process(
+            &[raw_record(RAW, 5, "M9", 0, b"{\"Notify".to_vec(), now)],
+            now,
+        )
+        .expect("ok");
+    let dl = dead(&out);
+    assert_eq!(dl.error_class, ErrorClass::Undecodable);
+    assert!(dl.reason.starts_with("malformed-json"), "{}", dl.reason);
+    assert_eq!(dl.payload.as_deref(), Some(&b"{\"Notify"[..]));
+    assert_eq!(dl.source_offset, 5);
+    assert_eq!(dl.source_message_id.as_deref(), Some("M9"));
+    assert_eq!(dl.component, "validate");
+    assert_eq!(
+        out[0].idempotency_key,
+        format!("dead-letter:validate:{RAW}/0/5")
+    );
+}
+
+#[test]
+fn an_unknown_document_type_is_dead_lettered_with_its_reason() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let out = t
+        .process(
+            &[raw_record(
+                RAW,
+                0,
+                "M9",
+                0,
+                br#"{"Foo_MarketDocument": {}}"#.to_vec(),
+                now,
+            )],
+            now,
+        )
+        .expect("ok");
+    let dl = dead(&out);
+    assert_eq!(dl.error_class, ErrorClass::Invalid);
+    assert!(dl.reason.contains("unknown-document-type"), "{}", dl.reason);
+}
+
+#[test]
+fn a_business_invalid_series_names_the_path() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let doc = rsm012(
+        "M3",
+        &[Series {
+            gsrn: "571313180400000028",
+            transaction: "tx",
+            registered: "2025-03-31T06:00:00Z",
+            start: "2025-03-29T23:00Z",
+            end: "2025-03-30T22:00Z",
+            resolution: "PT15M",
+            points: vec![(93, Some("1"), None)],
+        }],
+    );
+    let dl = dead(
+        &t.process(&[raw_record(RAW, 0, "M3", 0, doc, now)], now)
+            .expect("ok"),
+    );
+    assert!(dl.reason.starts_with("business-invalid"), "{}", dl.reason);
+    assert!(dl.reason.contains("Point[0]"), "{}", dl.reason);
+}
+
+#[test]
+fn a_quantity_finer_than_the_typed_schema_is_refused_not_rounded() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let doc = rsm012(
+        "M4",
+        &[Series {
+            gsrn: "571313180400000028",
+            transaction: "tx",
+            registered: "2025-03-31T06:00:00Z",
+            start: "2025-03-29T23:00Z",
+            end: "2025-03-30T22:00Z",
+            resolution: "PT1H",
+            points: vec![(1, Some("1.2345"), None)],
+        }],
+    );
+    let dl = dead(
+        &t.process(&[raw_record(RAW, 0, "M4", 0, doc, now)], now)
+            .expect("ok"),
+    );
+    assert_eq!(dl.error_class, ErrorClass::Invalid);
+    assert!(
+        dl.reason.contains("does not fit the typed schema"),
+        "{}",
+        dl.reason
+    );
+}
+
+#[test]
+fn a_tombstone_on_a_raw_topic_is_dead_lettered() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let mut record = raw_record(RAW, 0, "M5", 0, Vec::new(), now);
+    record.value = None;
+    let dl = dead(&t.process(&[record], now).expect("ok"));
+    assert_eq!(dl.error_class, ErrorClass::Undecodable);
+}
+
+#[test]
+fn a_document_type_without_a_typed_topic_is_dead_lettered_not_dropped() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let doc = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../cim/tests/fixtures/rsm031-NotifyBillingMasterData.json"
+    ))
+    .expect("fixture");
+    // Energinet's example names its receiver `TestRecipient1111`, longer than the
+    // 16 characters the schema allows; give it a GLN so the document parses and the
+    // test reaches the path it is about (a valid document with no typed topic).
+    let doc = String::from_utf8(doc)
+        .expect("utf-8")
+        .replace("TestRecipient1111", "5790001330583")
+        .into_bytes();
+    // ...and its metering points `MeteringPoint1`..`MeteringPoint10`, which are not
+    // GSRNs (replaced from 10 down so `MeteringPoint1` does not eat `MeteringPoint10`).
+    let doc = (1..=10)
+        .rev()
+        .fold(String::from_utf8(doc).expect("utf-8"), |d, i| {
+            d.replace(
+                &format!("MeteringPoint{i}"),
+                &format!("5713131804000000{i:02}"),
+            )
+        })
+        .into_bytes();
+    let dl = dead(
+        &t.process(
+            &[raw_record(
+                "afregning.datahub.charges-raw.v1",
+                0,
+                "M6",
+                0,
+                doc,
+                now,
+            )],
+            now,
+        )
+        .expect("ok"),
+    );
+    assert_eq!(dl.error_class, ErrorClass::Invalid);
+    assert!(
+        dl.reason
+            .contains("unsupported document type: NotifyBillingMasterData"),
+        "{}",
+        dl.reason
+    );
+}
+
+#[test]
+fn master_data_becomes_a_metering_point_period_keyed_by_gsrn_and_validity() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let doc = rsm022(
+        "MD1",
+        "571313180400000028",
+        "740",
+        "2025-02-28T23:00:00Z",
+        "PT15M",
+        "5790000432752",
+    );
+    let out = t
+        .process(&[raw_record(MD_RAW, 0, "MD1", 0, doc, now)], now)
+        .expect("ok");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].topic, "afregning.metering.metering-points.v1");
+    assert_eq!(
+        out[0].partition,
+        Some(8),
+        "co-partitioned with the readings by GSRN"
+    );
+    let mp: MeteringPoint = Wire::local()
+        .decode(out[0].value.as_deref().expect("v"))
+        .expect("decodes");
+    assert_eq!(mp.grid_area, "740");
+    assert_eq!(mp.resolution, Resolution::Pt15m);
+    assert_eq!(mp.valid_from, at("2025-02-28T23:00:00Z"));
+    assert_eq!(mp.energy_supplier_gln.as_deref(), Some("5790000432752"));
+}
+
+#[test]
+fn reprocessing_the_same_batch_on_fresh_state_gives_identical_outputs() {
+    let now = at("2025-03-31T07:00:00Z");
+    let records = vec![
+        raw_record(RAW, 0, "M1", 0, day_doc("M1", "571313180400000028"), now),
+        raw_record(RAW, 1, "M2", 0, b"garbage".to_vec(), now),
+    ];
+    let a = task().process(&records, now).expect("ok");
+    let b = task()
+        .process(&records, now + chrono::Duration::hours(1))
+        .expect("ok");
+    assert_eq!(
+        a, b,
+        "outputs are a function of input and state, not of the clock"
+    );
+}
