@@ -1,0 +1,234 @@
+//! Outbound documents (`POST /v1.0/cim/{documenttype}`): validated with the CIM reader,
+//! answered 202 or 400 with an error document, and — for a supplier switch (RSM-001) — answered
+//! on the MasterData queue with a confirm or reject and, on the switch's effective date, the
+//! metering point's master data (RSM-022).
+//!
+//! DataHub's synchronous error document is not public; the simulator answers
+//! `{"error": {"code", "message", "target"}}`, with DataHub's codes where the notes name one
+//! (`00002` sender id does not match the token's actor, `00003` wrong sender role) and its own
+//! otherwise (`00101` a message id already received, `schema-violation` etc. for a document
+//! the reader refuses). A repeated message id is refused, never processed twice: that is what
+//! makes a connector's retry after a lost answer safe.
+
+use afregning_cim::codes::{MeteringPointType, ReasonCode, Role, SettlementMethod};
+use afregning_cim::{Document, DocumentKind, Gsrn, Resolution};
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use chrono::Utc;
+use rust_decimal::Decimal;
+
+use crate::events::{EnqueueReason, EventKind};
+use crate::ground_truth::MeteringPointTruth;
+use crate::queues::{Message, Queue};
+use crate::scenario::documents::{self, SwitchAnswer};
+use crate::scenario::profiles::Profile;
+use crate::scenario::rates;
+use crate::{Shared, lock};
+
+/// The document kind a `POST /v1.0/cim/{documenttype}` segment accepts.
+pub fn kind_of_segment(segment: &str) -> Option<DocumentKind> {
+    Some(match segment.to_ascii_lowercase().as_str() {
+        "requestchangeofsupplier" => DocumentKind::RequestChangeOfSupplier,
+        "requestendofsupply" => DocumentKind::RequestEndOfSupply,
+        "requestvalidatedmeasurements" | "requestvalidatedmeasuredata" => {
+            DocumentKind::RequestValidatedMeasureData
+        }
+        "requestaggregatedmeasuredata" => DocumentKind::RequestAggregatedMeasureData,
+        "requestwholesalesettlement" => DocumentKind::RequestWholesaleSettlement,
+        _ => return None,
+    })
+}
+
+fn error(code: &str, message: &str, target: &str) -> Response {
+    let body =
+        serde_json::json!({ "error": { "code": code, "message": message, "target": target } });
+    Response::builder()
+        .status(StatusCode::BAD_REQUEST)
+        .header(header::CONTENT_TYPE, crate::server::JSON)
+        .body(Body::from(body.to_string()))
+        .unwrap_or_default()
+}
+
+pub(crate) fn handle(shared: &Shared, segment: &str, body: &[u8]) -> Response {
+    let Some(expected) = kind_of_segment(segment) else {
+        shared.events.record(EventKind::Received {
+            document_type: segment.to_string(),
+            status: 404,
+            message_id: None,
+        });
+        return Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Body::from("unknown document type"))
+            .unwrap_or_default();
+    };
+    let (response, message_id) = answer(shared, expected, body);
+    shared.events.record(EventKind::Received {
+        document_type: segment.to_string(),
+        status: response.status().as_u16(),
+        message_id,
+    });
+    response
+}
+
+fn answer(shared: &Shared, expected: DocumentKind, body: &[u8]) -> (Response, Option<String>) {
+    let document = match afregning_cim::parse(body) {
+        Ok(document) => document,
+        Err(e) => return (error(e.class.as_str(), &e.reason, &e.path), None),
+    };
+    let header = document.header().clone();
+    let id = Some(header.message_id.clone());
+    if document.kind() != expected {
+        let message = format!("the body is a {}, not a {}", document.kind(), expected);
+        return (error("unexpected-document-type", &message, "$"), id);
+    }
+    let supplier = &shared.config.scenario.supplier_gln;
+    if &header.sender.id.value != supplier {
+        let message = "Sender id does not match id of current authenticated user";
+        return (error("00002", message, "sender_MarketParticipant.mRID"), id);
+    }
+    if header.sender.role != Role::ENERGY_SUPPLIER {
+        let message = "Sender role does not match the role of the current authenticated user";
+        return (
+            error("00003", message, "sender_MarketParticipant.marketRole.type"),
+            id,
+        );
+    }
+    if !lock(&shared.received).insert(header.message_id.clone()) {
+        let message = format!(
+            "Message id '{}' has already been received",
+            header.message_id
+        );
+        return (error("00101", &message, "mRID"), id);
+    }
+    if let Document::RequestChangeOfSupplier(request) = &document {
+        for record in &request.records {
+            switch(
+                shared,
+                header.process_type,
+                &record.transaction_id,
+                record.metering_point,
+                record.start,
+            );
+        }
+    }
+    let response = Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .header("CorrelationId", shared.guid())
+        .body(Body::empty())
+        .unwrap_or_default();
+    (response, id)
+}
+
+fn switch(
+    shared: &Shared,
+    process: afregning_cim::codes::ProcessType,
+    original: &str,
+    gsrn: Gsrn,
+    start: chrono::DateTime<Utc>,
+) {
+    let supplier = shared.config.scenario.supplier_gln.clone();
+    let code = |c: &str| ReasonCode::parse(c).unwrap_or(ReasonCode::REJECTED);
+    let transaction_id = shared.guid();
+    let answer = if !gsrn.has_valid_check_digit() {
+        SwitchAnswer::Reject {
+            transaction_id,
+            gsrn: None,
+            original: original.to_string(),
+            code: code("E10"),
+            text: "Metering point not identifiable".into(),
+        }
+    } else if !lock(&shared.supplied).insert(gsrn) {
+        SwitchAnswer::Reject {
+            transaction_id,
+            gsrn: Some(gsrn),
+            original: original.to_string(),
+            code: code("E16"),
+            text: "The energy supplier already supplies the metering point".into(),
+        }
+    } else {
+        SwitchAnswer::Confirm {
+            transaction_id,
+            gsrn,
+            original: original.to_string(),
+        }
+    };
+    let confirmed = matches!(answer, SwitchAnswer::Confirm { .. });
+    let id = shared.guid();
+    let now = Utc::now();
+    let body = documents::rsm001_answer(&id, &supplier, now, process, &answer);
+    let kind = if confirmed {
+        DocumentKind::ConfirmRequestChangeOfSupplier
+    } else {
+        DocumentKind::RejectRequestChangeOfSupplier
+    };
+    shared.enqueue(
+        Message {
+            id,
+            queue: Queue::MasterData,
+            body: Bytes::from(body),
+            kind: Some(kind),
+            transactions: 1,
+            visible_at: std::time::Instant::now(),
+            fault: None,
+        },
+        EnqueueReason::Answer,
+    );
+    if !confirmed {
+        return;
+    }
+    // On the effective date: the metering point's master data.
+    let areas = rates::grid_areas();
+    let configured: Vec<&rates::GridAreaDef> = areas
+        .iter()
+        .filter(|a| {
+            shared
+                .config
+                .scenario
+                .grid_areas
+                .iter()
+                .any(|c| c == a.code)
+        })
+        .collect();
+    let Some(area) = configured
+        .get(
+            (gsrn.to_string().bytes().map(u64::from).sum::<u64>() as usize)
+                % configured.len().max(1),
+        )
+        .copied()
+        .or_else(|| areas.first())
+    else {
+        return;
+    };
+    let truth = MeteringPointTruth {
+        gsrn,
+        grid_area: area.code.to_string(),
+        price_area: area.price_area.to_string(),
+        grid_owner_gln: area.company.gln.to_string(),
+        metering_point_type: MeteringPointType::Consumption,
+        settlement_method: SettlementMethod::NonProfiled,
+        resolution: Resolution::QuarterHour,
+        profile: Profile::Household,
+        supply_start: start,
+    };
+    let id = shared.guid();
+    let body = documents::rsm022(
+        &id,
+        &supplier,
+        start,
+        &[(&truth, shared.guid(), Decimal::from(4000))],
+    );
+    shared.enqueue(
+        Message {
+            id,
+            queue: Queue::MasterData,
+            body: Bytes::from(body),
+            kind: Some(DocumentKind::AccountingPointCharacteristics),
+            transactions: 1,
+            visible_at: shared.instant_of(start),
+            fault: None,
+        },
+        EnqueueReason::SwitchMasterData,
+    );
+}
