@@ -42,12 +42,15 @@ pub enum Component {
     Aggregate,
     /// `afregning process settle`: provisional lines and final statements.
     Settle,
-    /// `afregning sink postgres`: typed and settlement topics into PostgreSQL.
+    /// `afregning sink run timescale`: typed and settlement topics into PostgreSQL.
     PostgresSink,
-    /// `afregning sink erp`: statements to the ERP system.
+    /// `afregning sink run erp`: statements to the ERP system.
     ErpSink,
     /// `afregning api`: the operator API (requests to DataHub).
     Api,
+    /// The supplier's ERP (billing) system, outside afregning: it books what
+    /// the ERP sink delivers. Named so the diagram shows who reads the ERP topic.
+    Erp,
 }
 
 impl Component {
@@ -62,6 +65,7 @@ impl Component {
         Component::PostgresSink,
         Component::ErpSink,
         Component::Api,
+        Component::Erp,
     ];
 
     /// Short name used in changelog topic names, consumer groups and the diagram.
@@ -76,6 +80,7 @@ impl Component {
             Component::PostgresSink => "sink-postgres",
             Component::ErpSink => "sink-erp",
             Component::Api => "api",
+            Component::Erp => "erp",
         }
     }
 }
@@ -264,6 +269,8 @@ pub enum TopicId {
     ProvisionalSettlements,
     /// Final statements for the ERP.
     SettlementStatements,
+    /// Statements and credit notes as delivered to the ERP, once each.
+    ErpStatements,
     /// Records that could not be processed.
     DeadLetters,
     /// The changelog of a processor's state store.
@@ -584,6 +591,18 @@ const TOPICS: &[TopicDef] = &[
         writers: &[Settle],
         readers: &[ErpSink, PostgresSink],
         doc: "Final statements and credit notes for the ERP, kept forever: the ERP can always be rebuilt from them.",
+    },
+    TopicDef {
+        id: TopicId::ErpStatements,
+        name: "afregning.erp.statements.v1",
+        kind: TopicKind::Stream,
+        retention: Retention::Forever,
+        partitioning: Partitioning::ByKey,
+        key: KeyFormat::Avro(SchemaFile::SettlementMonthKey),
+        value: ValueFormat::Avro(SchemaFile::SettlementStatement),
+        writers: &[ErpSink],
+        readers: &[Erp],
+        doc: "The ERP's inbox: each final statement and credit note once, checked (versions only increase, a correction names what it corrects), routed by GSRN so a metering point's documents stay in order; kept forever.",
     },
     TopicDef {
         id: TopicId::DeadLetters,

@@ -21,6 +21,7 @@
 //! - [`admin`]: `apply` (create and register, idempotently) and `verify`
 //!   (compare, with differences, unverifiable checks and notices kept apart).
 //! - [`describe`]: the catalogue as a table and a Mermaid diagram.
+//! - [`raw_headers`]: the header names on the raw DataHub topics.
 //!
 //! See `docs/topology.md` for the conventions and `docs/decisions/0030`–`0039`
 //! for why they are what they are.
@@ -30,6 +31,7 @@ pub mod catalogue;
 pub mod codec;
 pub mod describe;
 pub mod partitioner;
+pub mod raw_headers;
 pub mod records;
 pub mod schemas;
 pub mod settings;

@@ -101,6 +101,9 @@ pub const PROVISIONAL_SETTLEMENTS: Topic<SettlementMonthKey, ProvisionalSettleme
 /// Final statements for the ERP, by grid area.
 pub const SETTLEMENT_STATEMENTS: Topic<SettlementMonthKey, SettlementStatement> =
     Topic::new(TopicId::SettlementStatements);
+/// Statements and credit notes as delivered to the ERP (written by the ERP sink only).
+pub const ERP_STATEMENTS: Topic<SettlementMonthKey, SettlementStatement> =
+    Topic::new(TopicId::ErpStatements);
 /// Dead letters.
 pub const DEAD_LETTERS: Topic<DeadLetterKey, DeadLetter> = Topic::new(TopicId::DeadLetters);
 
@@ -150,6 +153,7 @@ mod tests {
         check(DAILY_AGGREGATES, &mut seen);
         check(PROVISIONAL_SETTLEMENTS, &mut seen);
         check(SETTLEMENT_STATEMENTS, &mut seen);
+        check(ERP_STATEMENTS, &mut seen);
         check(DEAD_LETTERS, &mut seen);
         let fixed: Vec<TopicId> = TopicId::fixed().collect();
         assert_eq!(

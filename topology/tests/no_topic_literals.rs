@@ -4,7 +4,8 @@
 //!
 //! Scope, so the rule is enforceable without parsing Rust: every `.rs` file
 //! under another crate's `src/` (and the binary's `src/`), up to its first
-//! `#[cfg(test)]`; tests may build names for throwaway topics. Format strings
+//! `#[cfg(test)]`, skipping unit-test modules in their own `tests.rs` or
+//! `testdata.rs`; tests may build names for throwaway topics. Format strings
 //! such as `"{prefix}afregning.{processor}..."` are not names and do not match.
 
 use std::path::{Path, PathBuf};
@@ -23,7 +24,12 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+        } else if path.extension().is_some_and(|e| e == "rs")
+            // Unit-test modules kept in their own file (`#[cfg(test)] mod tests;`).
+            && !path
+                .file_name()
+                .is_some_and(|n| n == "tests.rs" || n == "testdata.rs")
+        {
             out.push(path);
         }
     }

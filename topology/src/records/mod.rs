@@ -241,6 +241,10 @@ avro::avro_enum! {
         RequestAggregatedMeasureData = "REQUEST_AGGREGATED_MEASURE_DATA",
         /// RSM-017.
         RequestWholesaleSettlement = "REQUEST_WHOLESALE_SETTLEMENT",
+        /// RSM-001 (change of supplier, move-in).
+        RequestChangeOfSupplier = "REQUEST_CHANGE_OF_SUPPLIER",
+        /// RSM-005.
+        RequestEndOfSupply = "REQUEST_END_OF_SUPPLY",
     }
 }
 

@@ -1,0 +1,368 @@
+//! The database sink (`afregning sink run timescale`): readings, metering
+//! points, daily aggregates, provisional settlements, statements and dead
+//! letters into PostgreSQL, TimescaleDB where available.
+//!
+//! - [`rows`]: records to rows (pure).
+//! - [`batch`]: a batch, deduplicated per table, and its COPY streams.
+//! - [`service`]: the connection and the transaction that merges a batch.
+//! - this module: the [`Handler`] that decodes records into a batch.
+
+pub mod batch;
+pub mod rows;
+pub mod service;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use afregning_topology::records::{DeadLetter, DeadLetterKey, ErrorClass, TopicKey, TopicValue};
+use afregning_topology::topics::{self, Topic};
+use afregning_topology::{Codec, CodecError};
+use chrono::{DateTime, Utc};
+use rdkafka::producer::FutureProducer;
+
+use self::batch::TimescaleBatch;
+use self::rows::SourcePos;
+use self::service::TimescaleService;
+use crate::runner::{FlushReport, Handler, HandlerError, Position};
+use crate::source::SourceRecord;
+
+/// The component name in the dead letters this sink writes.
+pub const COMPONENT: &str = "sink-postgres";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    Readings,
+    MeteringPoints,
+    DailyAggregates,
+    Provisional,
+    Statements,
+    DeadLetters,
+}
+
+/// Decodes the database sink's topics into a [`TimescaleBatch`] and writes it.
+pub struct TimescaleHandler {
+    codec: Codec,
+    inputs: HashMap<String, Input>,
+    service: TimescaleService,
+    producer: FutureProducer,
+    dead_letters_published: bool,
+}
+
+impl std::fmt::Debug for TimescaleHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimescaleHandler")
+            .field("inputs", &self.inputs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TimescaleHandler {
+    /// A handler over `codec`'s catalogue, writing through `service` and
+    /// publishing its own dead letters with `producer`.
+    pub fn new(codec: Codec, service: TimescaleService, producer: FutureProducer) -> Self {
+        let inputs = [
+            (codec.topic_name(topics::READINGS), Input::Readings),
+            (
+                codec.topic_name(topics::METERING_POINTS),
+                Input::MeteringPoints,
+            ),
+            (
+                codec.topic_name(topics::DAILY_AGGREGATES),
+                Input::DailyAggregates,
+            ),
+            (
+                codec.topic_name(topics::PROVISIONAL_SETTLEMENTS),
+                Input::Provisional,
+            ),
+            (
+                codec.topic_name(topics::SETTLEMENT_STATEMENTS),
+                Input::Statements,
+            ),
+            (codec.topic_name(topics::DEAD_LETTERS), Input::DeadLetters),
+        ]
+        .into_iter()
+        .map(|(name, input)| (name.to_string(), input))
+        .collect();
+        Self {
+            codec,
+            inputs,
+            service,
+            producer,
+            dead_letters_published: false,
+        }
+    }
+
+    /// The storage shape, once the service connected.
+    pub fn storage_mode(&self) -> Option<crate::schema::StorageMode> {
+        self.service.mode()
+    }
+
+    async fn value<K: TopicKey, V: TopicValue>(
+        &self,
+        topic: Topic<K, V>,
+        record: &SourceRecord,
+    ) -> Result<Option<V>, CodecError> {
+        self.codec
+            .decode_value(topic, record.payload.as_deref())
+            .await
+    }
+}
+
+/// A dead letter for a record this sink cannot decode.
+pub fn dead_letter_for(
+    record: &SourceRecord,
+    component: &str,
+    class: ErrorClass,
+    reason: String,
+) -> (DeadLetterKey, DeadLetter) {
+    (
+        DeadLetterKey {
+            source_topic: record.topic.to_string(),
+            source_partition: record.partition,
+            source_offset: record.offset,
+        },
+        DeadLetter {
+            source_topic: record.topic.to_string(),
+            source_partition: record.partition,
+            source_offset: record.offset,
+            source_timestamp: record.timestamp,
+            source_key: record.key.clone(),
+            payload: record.payload.clone(),
+            source_message_id: None,
+            component: component.to_string(),
+            error_class: class,
+            reason,
+            // Avro timestamp-millis: whole milliseconds only.
+            failed_at: DateTime::from_timestamp_millis(Utc::now().timestamp_millis())
+                .unwrap_or_default(),
+            attempts: 1,
+        },
+    )
+}
+
+fn classify(error: CodecError) -> Result<String, HandlerError> {
+    if error.is_retriable() {
+        Err(HandlerError::Retriable {
+            reason: "registry",
+            message: error.to_string(),
+        })
+    } else {
+        Ok(error.to_string())
+    }
+}
+
+/// Publishes dead letters and waits for the broker's acknowledgements.
+pub async fn publish_dead_letters(
+    codec: &Codec,
+    producer: &FutureProducer,
+    letters: &[(DeadLetterKey, DeadLetter)],
+) -> Result<(), HandlerError> {
+    let mut deliveries = Vec::new();
+    for (key, letter) in letters {
+        let record = codec
+            .encode(topics::DEAD_LETTERS, key, letter)
+            .await
+            .map_err(|e| match e.is_retriable() {
+                true => HandlerError::Retriable {
+                    reason: "registry",
+                    message: e.to_string(),
+                },
+                false => HandlerError::Fatal(format!("encoding a dead letter: {e}")),
+            })?;
+        deliveries.push(async move {
+            producer
+                .send(record.as_future_record(), Duration::from_secs(30))
+                .await
+                .map(|_| ())
+                .map_err(|(error, _)| error)
+        });
+    }
+    for result in futures::future::join_all(deliveries).await {
+        result.map_err(|error| HandlerError::Retriable {
+            reason: "kafka",
+            message: format!("publishing a dead letter: {error}"),
+        })?;
+    }
+    Ok(())
+}
+
+impl Handler for TimescaleHandler {
+    type Batch = TimescaleBatch;
+
+    fn sink_label(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = self.inputs.keys().cloned().collect();
+        topics.sort();
+        topics
+    }
+
+    async fn stored_positions(&mut self) -> Result<HashMap<(String, i32), i64>, HandlerError> {
+        self.service
+            .positions()
+            .await
+            .map_err(HandlerError::database)
+    }
+
+    async fn add(
+        &mut self,
+        batch: &mut TimescaleBatch,
+        record: &SourceRecord,
+    ) -> Result<usize, HandlerError> {
+        let Some(&input) = self.inputs.get(&*record.topic) else {
+            return Ok(0);
+        };
+        let pos = SourcePos {
+            topic: record.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            received_at: record.timestamp.unwrap_or_else(Utc::now),
+        };
+        let header_key = record.idempotency_key.clone();
+        let outcome: Result<Option<(usize, String)>, String> = match input {
+            Input::Readings => match self.value(topics::READINGS, record).await {
+                Ok(Some(reading)) => batch
+                    .add_reading(&reading, &pos)
+                    .map(|rows| {
+                        Some((
+                            rows,
+                            format!(
+                                "reading:{}:{}",
+                                reading.source_message_id, reading.transaction_id
+                            ),
+                        ))
+                    })
+                    .map_err(|e| e.to_string()),
+                Ok(None) => Ok(None),
+                Err(e) => Err(classify(e)?),
+            },
+            Input::MeteringPoints => {
+                let key = self
+                    .codec
+                    .decode_key(topics::METERING_POINTS, record.key.as_deref())
+                    .await;
+                match (key, self.value(topics::METERING_POINTS, record).await) {
+                    (Ok(key), Ok(value)) => {
+                        let idempotency = value.as_ref().map(|mp| {
+                            format!(
+                                "metering-point:{}:{}:{}",
+                                mp.gsrn,
+                                mp.valid_from.timestamp_millis(),
+                                mp.source_message_id
+                            )
+                        });
+                        let rows = batch.add_metering_point(key.gsrn, key.valid_from, value, &pos);
+                        Ok(idempotency.map(|k| (rows, k)))
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(classify(e)?),
+                }
+            }
+            Input::DailyAggregates => match self.value(topics::DAILY_AGGREGATES, record).await {
+                Ok(Some(day)) => {
+                    let key = format!("daily:{}:{}:v{}", day.gsrn, day.local_date, day.version);
+                    Ok(Some((batch.add_daily(day, &pos), key)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(classify(e)?),
+            },
+            Input::Provisional => match self.value(topics::PROVISIONAL_SETTLEMENTS, record).await {
+                Ok(Some(settlement)) => {
+                    let key = settlement.idempotency_key.clone();
+                    Ok(Some((batch.add_settlement(settlement, &pos), key)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(classify(e)?),
+            },
+            Input::Statements => match self.value(topics::SETTLEMENT_STATEMENTS, record).await {
+                Ok(Some(statement)) => {
+                    let key = statement.idempotency_key.clone();
+                    Ok(Some((batch.add_statement(statement, &pos), key)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(classify(e)?),
+            },
+            Input::DeadLetters => match self.value(topics::DEAD_LETTERS, record).await {
+                Ok(Some(letter)) => {
+                    let key = format!(
+                        "dead-letter:{}/{}/{}:{}",
+                        letter.source_topic,
+                        letter.source_partition,
+                        letter.source_offset,
+                        letter.failed_at.timestamp_millis()
+                    );
+                    Ok(Some((batch.add_dead_letter(letter, &pos), key)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(classify(e)?),
+            },
+        };
+        match outcome {
+            Ok(Some((rows, derived_key))) => {
+                batch.add_processed(header_key.unwrap_or(derived_key), &pos);
+                Ok(rows)
+            }
+            // A tombstone on a stream topic means nothing to the tables.
+            Ok(None) => Ok(0),
+            Err(reason) => {
+                tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset, %reason, "dead-lettering a record the sink cannot use");
+                batch.outgoing_dead_letters.push(dead_letter_for(
+                    record,
+                    COMPONENT,
+                    ErrorClass::Undecodable,
+                    reason,
+                ));
+                Ok(0)
+            }
+        }
+    }
+
+    fn batch_rows(batch: &TimescaleBatch) -> usize {
+        batch.rows()
+    }
+
+    async fn flush(
+        &mut self,
+        batch: &mut TimescaleBatch,
+        positions: &[Position],
+    ) -> Result<FlushReport, HandlerError> {
+        // Dead letters first: once the batch commits, its records are never
+        // read again, so their dead letters must already be in Kafka. A retry
+        // of the batch does not publish them twice.
+        if !batch.outgoing_dead_letters.is_empty() && !self.dead_letters_published {
+            publish_dead_letters(&self.codec, &self.producer, &batch.outgoing_dead_letters).await?;
+            self.dead_letters_published = true;
+        }
+        let mut report = self.service.write(batch, positions).await?;
+        let published = batch.outgoing_dead_letters.len() as u64;
+        crate::events::dead_letters(self.sink_label(), published);
+        if published > 0 {
+            report.counts.insert("dead_letters_published", published);
+        }
+        self.dead_letters_published = false;
+        Ok(report)
+    }
+
+    fn reset(&mut self) {
+        self.service.reset();
+    }
+}
+
+/// The producer the sinks publish with: idempotent, every replica acknowledging.
+pub fn producer(
+    bootstrap_servers: &str,
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Result<FutureProducer, rdkafka::error::KafkaError> {
+    let mut config = rdkafka::ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap_servers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("delivery.timeout.ms", "120000");
+    for (key, value) in extra {
+        config.set(key, value);
+    }
+    config.create()
+}

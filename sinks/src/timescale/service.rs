@@ -1,0 +1,469 @@
+//! The database side of the database sink: one connection (its staging
+//! tables and advisory lock live with it), and the transaction that merges a
+//! batch and its positions.
+//!
+//! Each table is written the same way: binary COPY into a temporary staging
+//! table (emptied at commit), then one `INSERT ... SELECT ... ON CONFLICT` into
+//! the table. The conflict rules make a replayed batch change nothing:
+//!
+//! | table | key | on conflict |
+//! |---|---|---|
+//! | `metering_data` | gsrn, resolution, ts | replace only with a later registration (ties: higher MessageId) |
+//! | `daily_summary` | gsrn, local_date, tariff_period | a higher version replaces all of the day's rows; lower or equal: nothing |
+//! | `metering_point` | gsrn, valid_from | replace when the record is newer (offset) *and* different; tombstones delete |
+//! | `metering_point_history` | gsrn, valid_from, MessageId | nothing |
+//! | `settlement_version`, `settlement_line` | gsrn, month, version (, line) | nothing: immutable |
+//! | `settlement_statement(_line)` | statement id (, line) | nothing: immutable |
+//! | `dead_letter` | source topic, partition, offset | a later failure replaces it and reopens it |
+//! | `processed_message` | consumer, idempotency key | nothing (counted as duplicates) |
+//! | `sink_offset` | consumer, topic, partition | the greater offset |
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sqlx::{Connection, PgConnection};
+
+use super::batch::{
+    DAILY_STAGE, DEAD_LETTER_STAGE, METERING_POINT_STAGE, METERING_STAGE, PROCESSED_STAGE,
+    SETTLEMENT_LINE_STAGE, SETTLEMENT_VERSION_STAGE, STAGES, STATEMENT_LINE_STAGE, STATEMENT_STAGE,
+    Stage, TimescaleBatch,
+};
+use crate::runner::{FlushReport, HandlerError, Position};
+use crate::schema::storage::{self, StorageMode, StorageSettings};
+
+/// How often the sink re-plans the storage (creates the coming months'
+/// partitions) while it runs.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
+
+const METERING_MERGE: &str = "\
+INSERT INTO metering_data AS t (gsrn, ts, resolution, quantity, quality, registered_at, source_message_id, received_at)
+SELECT gsrn, ts, resolution, quantity, quality, registered_at, source_message_id, received_at
+FROM afregning_stage_metering_data
+ON CONFLICT (gsrn, resolution, ts) DO UPDATE SET
+    quantity = excluded.quantity,
+    quality = excluded.quality,
+    registered_at = excluded.registered_at,
+    source_message_id = excluded.source_message_id,
+    received_at = excluded.received_at
+WHERE (excluded.registered_at, excluded.source_message_id COLLATE \"C\")
+    > (t.registered_at, t.source_message_id COLLATE \"C\")";
+
+const DAILY_DELETE_OLDER: &str = "\
+DELETE FROM daily_summary d
+USING (SELECT DISTINCT gsrn, local_date, version FROM afregning_stage_daily_summary) s
+WHERE d.gsrn = s.gsrn AND d.local_date = s.local_date AND d.version < s.version";
+
+const DAILY_MERGE: &str = "\
+INSERT INTO daily_summary AS t (gsrn, local_date, tariff_period, grid_area, price_area, resolution, kwh,
+    day_total_kwh, spot_cost_dkk, expected_positions, received_positions, complete, version, computed_at,
+    source_topic, source_partition, source_offset)
+SELECT gsrn, local_date, tariff_period, grid_area, price_area, resolution, kwh,
+    day_total_kwh, spot_cost_dkk, expected_positions, received_positions, complete, version, computed_at,
+    source_topic, source_partition, source_offset
+FROM afregning_stage_daily_summary s
+WHERE NOT EXISTS (SELECT 1 FROM daily_summary d
+                  WHERE d.gsrn = s.gsrn AND d.local_date = s.local_date AND d.version > s.version)
+ON CONFLICT (gsrn, local_date, tariff_period) DO UPDATE SET
+    grid_area = excluded.grid_area, price_area = excluded.price_area, resolution = excluded.resolution,
+    kwh = excluded.kwh, day_total_kwh = excluded.day_total_kwh, spot_cost_dkk = excluded.spot_cost_dkk,
+    expected_positions = excluded.expected_positions, received_positions = excluded.received_positions,
+    complete = excluded.complete, version = excluded.version, computed_at = excluded.computed_at,
+    source_topic = excluded.source_topic, source_partition = excluded.source_partition,
+    source_offset = excluded.source_offset
+WHERE excluded.version > t.version";
+
+/// The latest event per metering point period in the batch.
+const METERING_POINT_LATEST: &str = "\
+SELECT DISTINCT ON (gsrn, valid_from) * FROM afregning_stage_metering_point
+ORDER BY gsrn, valid_from, source_offset DESC";
+
+const METERING_POINT_COLUMNS: &str = "gsrn, valid_from, valid_to, metering_point_type, settlement_method, \
+    grid_area, price_area, resolution, energy_supplier_gln, supply_start, supply_end, connection_state, \
+    source_message_id, received_at, source_topic, source_partition, source_offset";
+
+fn metering_point_merge() -> String {
+    format!(
+        "INSERT INTO metering_point AS t ({METERING_POINT_COLUMNS})
+SELECT {METERING_POINT_COLUMNS} FROM ({METERING_POINT_LATEST}) s WHERE s.op = 'U'
+ON CONFLICT (gsrn, valid_from) DO UPDATE SET
+    valid_to = excluded.valid_to, metering_point_type = excluded.metering_point_type,
+    settlement_method = excluded.settlement_method, grid_area = excluded.grid_area,
+    price_area = excluded.price_area, resolution = excluded.resolution,
+    energy_supplier_gln = excluded.energy_supplier_gln, supply_start = excluded.supply_start,
+    supply_end = excluded.supply_end, connection_state = excluded.connection_state,
+    source_message_id = excluded.source_message_id, received_at = excluded.received_at,
+    source_topic = excluded.source_topic, source_partition = excluded.source_partition,
+    source_offset = excluded.source_offset
+WHERE excluded.source_offset > t.source_offset
+  AND (excluded.valid_to, excluded.metering_point_type, excluded.settlement_method, excluded.grid_area,
+       excluded.price_area, excluded.resolution, excluded.energy_supplier_gln, excluded.supply_start,
+       excluded.supply_end, excluded.connection_state, excluded.source_message_id)
+      IS DISTINCT FROM
+      (t.valid_to, t.metering_point_type, t.settlement_method, t.grid_area, t.price_area, t.resolution,
+       t.energy_supplier_gln, t.supply_start, t.supply_end, t.connection_state, t.source_message_id)"
+    )
+}
+
+fn metering_point_delete() -> String {
+    format!(
+        "DELETE FROM metering_point t USING ({METERING_POINT_LATEST}) s
+WHERE s.op = 'D' AND t.gsrn = s.gsrn AND t.valid_from = s.valid_from AND t.source_offset < s.source_offset"
+    )
+}
+
+fn metering_point_history_merge() -> String {
+    let columns = METERING_POINT_COLUMNS;
+    format!(
+        "INSERT INTO metering_point_history ({columns})
+SELECT DISTINCT ON (gsrn, valid_from, source_message_id) {columns}
+FROM afregning_stage_metering_point WHERE op = 'U'
+ORDER BY gsrn, valid_from, source_message_id, source_offset
+ON CONFLICT DO NOTHING"
+    )
+}
+
+fn insert_all(table: &str, stage: &Stage) -> String {
+    let columns = stage.column_list();
+    format!(
+        "INSERT INTO {table} ({columns}) SELECT {columns} FROM {} ON CONFLICT DO NOTHING",
+        stage.name
+    )
+}
+
+const DEAD_LETTER_MERGE: &str = "\
+INSERT INTO dead_letter AS t (source_topic, source_partition, source_offset, source_timestamp, source_key,
+    payload, source_message_id, component, error_class, reason, failed_at, attempts,
+    dead_letter_partition, dead_letter_offset)
+SELECT source_topic, source_partition, source_offset, source_timestamp, source_key,
+    payload, source_message_id, component, error_class, reason, failed_at, attempts,
+    dead_letter_partition, dead_letter_offset
+FROM afregning_stage_dead_letter
+ON CONFLICT (source_topic, source_partition, source_offset) DO UPDATE SET
+    source_timestamp = excluded.source_timestamp, source_key = excluded.source_key,
+    payload = excluded.payload, source_message_id = excluded.source_message_id,
+    component = excluded.component, error_class = excluded.error_class, reason = excluded.reason,
+    failed_at = excluded.failed_at, attempts = excluded.attempts,
+    dead_letter_partition = excluded.dead_letter_partition,
+    dead_letter_offset = excluded.dead_letter_offset,
+    resolved = false, resolved_by = NULL, resolved_at = NULL, resolution_note = NULL
+WHERE excluded.failed_at > t.failed_at";
+
+const PROCESSED_MERGE: &str = "\
+INSERT INTO processed_message (consumer, idempotency_key, topic, partition, \"offset\")
+SELECT $1, idempotency_key, topic, partition, \"offset\" FROM afregning_stage_processed_message
+ON CONFLICT DO NOTHING";
+
+/// Stores positions; never moves one backwards.
+pub const POSITIONS_MERGE: &str = "\
+INSERT INTO sink_offset (consumer, topic, partition, next_offset)
+SELECT $1, t, p, o FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS u(t, p, o)
+ON CONFLICT (consumer, topic, partition) DO UPDATE SET
+    next_offset = GREATEST(sink_offset.next_offset, excluded.next_offset),
+    updated_at = now()";
+
+/// Writes the positions of a batch (same transaction as its data).
+pub async fn store_positions(
+    conn: &mut PgConnection,
+    consumer: &str,
+    positions: &[Position],
+) -> Result<(), sqlx::Error> {
+    let topics: Vec<String> = positions.iter().map(|p| p.topic.to_string()).collect();
+    let partitions: Vec<i32> = positions.iter().map(|p| p.partition).collect();
+    let offsets: Vec<i64> = positions.iter().map(|p| p.next_offset).collect();
+    sqlx::query(POSITIONS_MERGE)
+        .bind(consumer)
+        .bind(topics)
+        .bind(partitions)
+        .bind(offsets)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Reads a consumer's stored positions.
+pub async fn load_positions(
+    conn: &mut PgConnection,
+    consumer: &str,
+) -> Result<HashMap<(String, i32), i64>, sqlx::Error> {
+    let rows: Vec<(String, i32, i64)> =
+        sqlx::query_as("SELECT topic, partition, next_offset FROM sink_offset WHERE consumer = $1")
+            .bind(consumer)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
+}
+
+/// Takes the consumer's session-level advisory lock, waiting while another
+/// instance holds it: one active writer per consumer name, the rest standby.
+pub async fn lock_consumer(conn: &mut PgConnection, consumer: &str) -> Result<(), sqlx::Error> {
+    let mut waited = Duration::ZERO;
+    loop {
+        let locked: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtext('afregning.sink:' || $1)::bigint)",
+        )
+        .bind(consumer)
+        .fetch_one(&mut *conn)
+        .await?;
+        if locked {
+            return Ok(());
+        }
+        if waited.as_secs().is_multiple_of(30) {
+            tracing::info!(
+                consumer,
+                "another instance holds this sink's lock; waiting as standby"
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        waited += Duration::from_secs(1);
+    }
+}
+
+/// The database sink's connection and write path.
+#[derive(Debug)]
+pub struct TimescaleService {
+    database_url: String,
+    consumer: String,
+    storage: StorageSettings,
+    mode: Option<StorageMode>,
+    partitions: BTreeSet<(i32, u32)>,
+    conn: Option<PgConnection>,
+    last_maintenance: Option<Instant>,
+}
+
+impl TimescaleService {
+    /// A service that connects on first use.
+    pub fn new(database_url: &str, consumer: &str, storage: StorageSettings) -> Self {
+        Self {
+            database_url: database_url.to_string(),
+            consumer: consumer.to_string(),
+            storage,
+            mode: None,
+            partitions: BTreeSet::new(),
+            conn: None,
+            last_maintenance: None,
+        }
+    }
+
+    /// The storage shape, once known.
+    pub fn mode(&self) -> Option<StorageMode> {
+        self.mode
+    }
+
+    /// Forgets the connection (after an error or a timeout mid-transaction).
+    pub fn reset(&mut self) {
+        self.conn = None;
+    }
+
+    async fn maintain(&mut self) -> Result<(), sqlx::Error> {
+        let due = self
+            .last_maintenance
+            .is_none_or(|at| at.elapsed() >= MAINTENANCE_INTERVAL);
+        if !due {
+            return Ok(());
+        }
+        let conn = self.conn.as_mut().expect("connected");
+        let mut tx = conn.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('afregning.sinks.storage'))")
+            .execute(&mut *tx)
+            .await?;
+        let report = storage::apply(&mut tx, &self.storage, Utc::now().date_naive())
+            .await
+            .map_err(|e| match e {
+                storage::StorageError::Observe(e)
+                | storage::StorageError::Statement { source: e, .. } => e,
+                other => sqlx::Error::Protocol(other.to_string()),
+            })?;
+        tx.commit().await?;
+        for statement in &report.executed {
+            tracing::info!(%statement, "storage maintenance");
+        }
+        self.mode = Some(report.mode);
+        self.partitions = report.partitions;
+        self.last_maintenance = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn connection(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
+        if self.conn.is_none() {
+            let mut conn =
+                crate::schema::connect(&self.database_url, "afregning sink-postgres").await?;
+            for stage in STAGES {
+                sqlx::query(&stage.create_sql()).execute(&mut conn).await?;
+            }
+            lock_consumer(&mut conn, &self.consumer).await?;
+            self.conn = Some(conn);
+            self.last_maintenance = None;
+        }
+        self.maintain().await?;
+        Ok(self.conn.as_mut().expect("connected"))
+    }
+
+    /// The stored positions of this consumer.
+    pub async fn positions(&mut self) -> Result<HashMap<(String, i32), i64>, sqlx::Error> {
+        let consumer = self.consumer.clone();
+        load_positions(self.connection().await?, &consumer).await
+    }
+
+    /// Creates the monthly partitions a batch needs that do not exist yet
+    /// (a backfill of old data, or a month the maintenance has not reached).
+    async fn ensure_partitions(
+        &mut self,
+        months: &BTreeSet<(i32, u32)>,
+    ) -> Result<(), sqlx::Error> {
+        if self.mode != Some(StorageMode::Partitioned) {
+            return Ok(());
+        }
+        let missing: Vec<(i32, u32)> = months.difference(&self.partitions).copied().collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let conn = self.conn.as_mut().expect("connected");
+        let mut tx = conn.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('afregning.sinks.storage'))")
+            .execute(&mut *tx)
+            .await?;
+        for (year, month) in &missing {
+            let statement = storage::partition_statement(*year, *month);
+            tracing::info!(%statement, "creating a partition for incoming data");
+            sqlx::query(&statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        self.partitions.extend(missing);
+        Ok(())
+    }
+
+    /// Writes a batch and its positions in one transaction.
+    pub async fn write(
+        &mut self,
+        batch: &TimescaleBatch,
+        positions: &[Position],
+    ) -> Result<FlushReport, HandlerError> {
+        let streams = batch
+            .streams()
+            .map_err(|e| HandlerError::Fatal(e.to_string()))?;
+        let consumer = self.consumer.clone();
+        self.connection().await.map_err(HandlerError::database)?;
+        self.ensure_partitions(&batch.metering_months())
+            .await
+            .map_err(HandlerError::database)?;
+        let conn = self.conn.as_mut().expect("connected");
+        let mut report = FlushReport::default();
+        let result: Result<(), sqlx::Error> = async {
+            let mut tx = conn.begin().await?;
+            for (stage, stream, _) in &streams.streams {
+                let mut copy = tx.copy_in_raw(&stage.copy_sql()).await?;
+                copy.send(stream.as_slice()).await?;
+                copy.finish().await?;
+            }
+            let mut table = |name: &'static str, stage: &Stage, changed: u64| {
+                let staged = streams.rows(stage) as u64;
+                if staged > 0 {
+                    let entry = report.tables.entry(name).or_default();
+                    entry.0 += staged;
+                    entry.1 += changed;
+                }
+            };
+            if streams.rows(&METERING_STAGE) > 0 {
+                let done = sqlx::query(METERING_MERGE).execute(&mut *tx).await?;
+                table("metering_data", &METERING_STAGE, done.rows_affected());
+            }
+            if streams.rows(&DAILY_STAGE) > 0 {
+                sqlx::query(DAILY_DELETE_OLDER).execute(&mut *tx).await?;
+                let done = sqlx::query(DAILY_MERGE).execute(&mut *tx).await?;
+                table("daily_summary", &DAILY_STAGE, done.rows_affected());
+            }
+            if streams.rows(&METERING_POINT_STAGE) > 0 {
+                let upserted = sqlx::query(&metering_point_merge())
+                    .execute(&mut *tx)
+                    .await?;
+                let deleted = sqlx::query(&metering_point_delete())
+                    .execute(&mut *tx)
+                    .await?;
+                table(
+                    "metering_point",
+                    &METERING_POINT_STAGE,
+                    upserted.rows_affected() + deleted.rows_affected(),
+                );
+                let history = sqlx::query(&metering_point_history_merge())
+                    .execute(&mut *tx)
+                    .await?;
+                table(
+                    "metering_point_history",
+                    &METERING_POINT_STAGE,
+                    history.rows_affected(),
+                );
+            }
+            if streams.rows(&SETTLEMENT_VERSION_STAGE) > 0 {
+                let done =
+                    sqlx::query(&insert_all("settlement_version", &SETTLEMENT_VERSION_STAGE))
+                        .execute(&mut *tx)
+                        .await?;
+                table(
+                    "settlement_version",
+                    &SETTLEMENT_VERSION_STAGE,
+                    done.rows_affected(),
+                );
+            }
+            if streams.rows(&SETTLEMENT_LINE_STAGE) > 0 {
+                let done = sqlx::query(&insert_all("settlement_line", &SETTLEMENT_LINE_STAGE))
+                    .execute(&mut *tx)
+                    .await?;
+                table(
+                    "settlement_line",
+                    &SETTLEMENT_LINE_STAGE,
+                    done.rows_affected(),
+                );
+            }
+            if streams.rows(&STATEMENT_STAGE) > 0 {
+                let done = sqlx::query(&insert_all("settlement_statement", &STATEMENT_STAGE))
+                    .execute(&mut *tx)
+                    .await?;
+                table(
+                    "settlement_statement",
+                    &STATEMENT_STAGE,
+                    done.rows_affected(),
+                );
+            }
+            if streams.rows(&STATEMENT_LINE_STAGE) > 0 {
+                let done = sqlx::query(&insert_all(
+                    "settlement_statement_line",
+                    &STATEMENT_LINE_STAGE,
+                ))
+                .execute(&mut *tx)
+                .await?;
+                table(
+                    "settlement_statement_line",
+                    &STATEMENT_LINE_STAGE,
+                    done.rows_affected(),
+                );
+            }
+            if streams.rows(&DEAD_LETTER_STAGE) > 0 {
+                let done = sqlx::query(DEAD_LETTER_MERGE).execute(&mut *tx).await?;
+                table("dead_letter", &DEAD_LETTER_STAGE, done.rows_affected());
+            }
+            if streams.rows(&PROCESSED_STAGE) > 0 {
+                let staged = streams.rows(&PROCESSED_STAGE) as u64;
+                let done = sqlx::query(PROCESSED_MERGE)
+                    .bind(&consumer)
+                    .execute(&mut *tx)
+                    .await?;
+                table("processed_message", &PROCESSED_STAGE, done.rows_affected());
+                report
+                    .counts
+                    .insert("duplicate_records", staged - done.rows_affected());
+            }
+            store_positions(&mut tx, &consumer, positions).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(report),
+            Err(error) => {
+                self.conn = None;
+                Err(HandlerError::database(error))
+            }
+        }
+    }
+}
