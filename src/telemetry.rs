@@ -29,3 +29,22 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+/// Installs the process-wide Prometheus recorder once and returns a renderer
+/// for `/metrics`. Every long-running subcommand calls it; a second call
+/// returns the same recorder's renderer instead of failing.
+pub fn prometheus() -> std::sync::Arc<dyn Fn() -> String + Send + Sync> {
+    use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+    static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+    let handle = HANDLE.get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => Some(handle),
+        Err(error) => {
+            tracing::warn!(%error, "cannot install the Prometheus recorder; /metrics is empty");
+            None
+        }
+    });
+    match handle.clone() {
+        Some(handle) => std::sync::Arc::new(move || handle.render()),
+        None => std::sync::Arc::new(String::new),
+    }
+}

@@ -95,33 +95,56 @@ fn every_service_has_a_health_check_or_is_a_one_shot_job() {
 
 #[test]
 fn every_topic_named_in_compose_is_in_the_catalogue() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml"))
-        .expect("docker-compose.yml is readable");
-    let catalogue = afregning_topology::Catalogue::new(afregning_topology::settings::TopologySettings::default());
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml"))
+            .expect("docker-compose.yml is readable");
+    let catalogue = afregning_topology::Catalogue::new(
+        afregning_topology::settings::TopologySettings::default(),
+    )
+    .expect("default settings are valid");
     let unknown = catalogue.unknown_topic_mentions(&text);
-    assert!(unknown.is_empty(), "docker-compose.yml names topics the catalogue does not have: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "docker-compose.yml names topics the catalogue does not have: {unknown:?}"
+    );
     // The check bites: a made-up topic in the same text is reported.
     let tampered = format!("{text}\n# afregning.metering.readingz.v1\n");
-    assert_eq!(catalogue.unknown_topic_mentions(&tampered), vec!["afregning.metering.readingz.v1".to_string()]);
+    assert_eq!(
+        catalogue.unknown_topic_mentions(&tampered),
+        vec!["afregning.metering.readingz.v1".to_string()]
+    );
 }
 
 #[test]
 fn every_topic_named_in_the_readme_is_in_the_catalogue() {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md is readable");
-    let catalogue = afregning_topology::Catalogue::new(afregning_topology::settings::TopologySettings::default());
+    let catalogue = afregning_topology::Catalogue::new(
+        afregning_topology::settings::TopologySettings::default(),
+    )
+    .expect("default settings are valid");
     let unknown = catalogue.unknown_topic_mentions(&text);
-    assert!(unknown.is_empty(), "README.md names topics the catalogue does not have: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "README.md names topics the catalogue does not have: {unknown:?}"
+    );
 }
 
 #[test]
 fn the_readme_embeds_the_current_topology_diagram() {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md is readable");
-    let begin = text.find("<!-- topology:begin -->").expect("README has a topology:begin marker");
-    let end = text.find("<!-- topology:end -->").expect("README has a topology:end marker");
+    let begin = text
+        .find("<!-- topology:begin -->")
+        .expect("README has a topology:begin marker");
+    let end = text
+        .find("<!-- topology:end -->")
+        .expect("README has a topology:end marker");
     let embedded = &text[begin..end];
-    let catalogue = afregning_topology::Catalogue::new(afregning_topology::settings::TopologySettings::default());
+    let catalogue = afregning_topology::Catalogue::new(
+        afregning_topology::settings::TopologySettings::default(),
+    )
+    .expect("default settings are valid");
     let generated = afregning_topology::describe::mermaid(&catalogue, false);
     assert!(
         embedded.contains(generated.trim_end()),

@@ -39,6 +39,17 @@ pub fn is_ours(record: &ServiceRecord) -> bool {
     !cmdline.is_empty() && cmdline.contains(&record.cmdline_marker)
 }
 
+/// Whether `pid` is a process that still runs: its command line empties while it
+/// exits, before it becomes a zombie, so `is_ours` turning false is not yet "gone".
+pub fn is_running(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the command name in parentheses, which may itself hold spaces.
+    match stat.rsplit_once(") ") {
+        Some((_, rest)) => !matches!(rest.chars().next(), Some('Z' | 'X') | None),
+        None => false,
+    }
+}
+
 /// Stops the recorded process with SIGTERM, then SIGKILL after a grace period.
 /// Returns false when the process was already gone (or the pid is no longer ours).
 pub fn stop_recorded(record: &ServiceRecord) -> anyhow::Result<bool> {

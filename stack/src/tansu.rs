@@ -64,7 +64,7 @@ impl BrokerProcess {
                 "broker shutdown",
                 &self.dir.log_file(&self.name),
                 READY_TIMEOUT,
-                || !process::is_ours(&self.record),
+                || !process::is_running(self.record.pid),
             )?;
         }
         Ok(())

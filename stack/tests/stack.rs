@@ -9,7 +9,10 @@ use afregning_stack::{BrokerStorage, ServiceRecord, StackDir};
 fn temp_dir() -> (tempfile::TempDir, StackDir) {
     let tmp = tempfile::Builder::new()
         .prefix("afregning-stack-test")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        // Not under the target directory: a private PostgreSQL cluster runs as the
+        // `postgres` user when the tests run as root, and the target directory may
+        // sit under a home it cannot enter (`~/.cache`, mode 0700).
+        .tempdir_in(std::env::temp_dir())
         .expect("temp dir");
     let dir = StackDir::at(tmp.path());
     (tmp, dir)

@@ -24,7 +24,7 @@ use core::{RawMeta, Typed, dedupe_id, validate};
 
 /// The processor's name: changelogs, group, metrics.
 pub const NAME: &str = "validate";
-/// The dedupe store (catalogue: `afregning.validate.dedupe-changelog.v1`).
+/// The dedupe store (its changelog topic is named by the catalogue from `STORES`).
 pub const DEDUPE_STORE: &str = "dedupe";
 
 /// Settings of validate.
