@@ -150,6 +150,36 @@ fn as_cluster_owner(program: &Path) -> Command {
     }
 }
 
+/// Where the private cluster lives: `<stack dir>/pg`, unless we run as root and
+/// the `postgres` user (who owns the cluster) cannot enter the stack directory,
+/// as when the checkout or target directory sits under a home with mode 0700.
+/// Then a folder of `/tmp` (world-enterable on Linux) named after the stack directory, so
+/// each checkout still gets its own cluster and a rerun finds it again.
+fn cluster_root(dir: &StackDir, root: bool) -> PathBuf {
+    let inside = dir.path().join("pg");
+    if !root {
+        return inside;
+    }
+    let reachable = Command::new("runuser")
+        .args(["-u", "postgres", "--", "test", "-x"])
+        .arg(dir.path())
+        .status()
+        .is_ok_and(|status| status.success());
+    if reachable {
+        return inside;
+    }
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    dir.path().hash(&mut hasher);
+    let outside = PathBuf::from("/tmp").join(format!("afregning-pg-{:016x}", hasher.finish()));
+    tracing::info!(
+        stack_dir = %dir.path().display(),
+        cluster = %outside.display(),
+        "the postgres user cannot enter the stack directory; keeping the cluster in /tmp"
+    );
+    outside
+}
+
 /// Starts (or reuses) the private cluster under the stack directory, even when
 /// another server answers on 5432: the path a machine without PostgreSQL takes.
 pub fn ensure_private_postgres(dir: &StackDir) -> anyhow::Result<String> {
@@ -178,15 +208,20 @@ fn ensure_private(dir: &StackDir) -> anyhow::Result<String> {
                 return Ok(url);
             }
         }
-        let data = dir.path().join("pg").join("data");
-        let log = dir.log_file("postgres");
         let root = nix::unistd::Uid::effective().is_root();
+        let pg_root = cluster_root(dir, root);
+        let data = pg_root.join("data");
+        let log = if pg_root.starts_with(dir.path()) {
+            dir.log_file("postgres")
+        } else {
+            pg_root.join("postgres.log")
+        };
         if !data.join("PG_VERSION").exists() {
             std::fs::create_dir_all(&data)?;
             if root {
                 run(Command::new("chown")
                     .args(["-R", "postgres:postgres"])
-                    .arg(dir.path().join("pg")))?;
+                    .arg(&pg_root))?;
             }
             tracing::info!(data = %data.display(), "initialising a private PostgreSQL cluster");
             run(as_cluster_owner(&bin.join("initdb"))
