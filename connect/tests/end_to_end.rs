@@ -49,6 +49,9 @@ async fn every_message_arrives_on_its_raw_topic_with_every_fault_on() {
         slow_ms: 100,
         retry_after_secs: 1,
         token_revoke_rate: 0.04,
+        // Redelivery is drawn per dequeue, and a run has far fewer dequeues than
+        // requests: at 0.05 a run sometimes saw no redelivery at all.
+        duplicate_delivery_rate: 0.25,
         ..FaultConfig::every_fault(0.05)
     };
     let sim = Simulator::new(SimulatorConfig {
