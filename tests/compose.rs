@@ -151,3 +151,129 @@ fn the_readme_embeds_the_current_topology_diagram() {
         "the README's diagram is stale: paste the output of `afregning topology describe --format mermaid`"
     );
 }
+
+/// The grafana service's volumes as (host path relative to the checkout, container path).
+fn grafana_mounts(doc: &Yaml) -> Vec<(String, String)> {
+    doc["services"]["grafana"]["volumes"]
+        .as_vec()
+        .expect("grafana has volumes")
+        .iter()
+        .map(|v| {
+            let spec = v.as_str().expect("short volume syntax");
+            let mut parts = spec.split(':');
+            let host = parts.next().expect("host path").to_string();
+            let container = parts.next().expect("container path").to_string();
+            (host, container)
+        })
+        .collect()
+}
+
+fn yaml_files(dir: &Path) -> Vec<Yaml> {
+    let mut docs = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("directory entry").path();
+        if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            let text = std::fs::read_to_string(&path).expect("provisioning file is readable");
+            docs.extend(
+                YamlLoader::load_from_str(&text)
+                    .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display())),
+            );
+        }
+    }
+    docs
+}
+
+#[test]
+fn grafana_is_provisioned_with_the_datasources_and_dashboards_it_mounts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = compose();
+    let mounts = grafana_mounts(&doc);
+    let mount = |target: &str| {
+        mounts
+            .iter()
+            .find(|(_, container)| container == target)
+            .unwrap_or_else(|| panic!("grafana does not mount {target}: {mounts:?}"))
+            .0
+            .clone()
+    };
+    // Provisioning: the directory with datasources/ and dashboards/ providers.
+    let provisioning = root.join(mount("/etc/grafana/provisioning"));
+    let datasources = yaml_files(&provisioning.join("datasources"));
+    let providers = yaml_files(&provisioning.join("dashboards"));
+    assert!(!datasources.is_empty(), "no datasource provisioning file");
+    assert!(!providers.is_empty(), "no dashboard provider file");
+    let provisioned: Vec<(String, String)> = datasources
+        .iter()
+        .flat_map(|d| d["datasources"].as_vec().cloned().unwrap_or_default())
+        .map(|d| {
+            (
+                d["uid"].as_str().expect("a datasource uid").to_string(),
+                d["type"].as_str().expect("a datasource type").to_string(),
+            )
+        })
+        .collect();
+    // The password comes from the service's environment, which must set it.
+    for d in &datasources {
+        for source in d["datasources"].as_vec().into_iter().flatten() {
+            if let Some(password) = source["secureJsonData"]["password"].as_str() {
+                let var = password.trim_start_matches("${").trim_end_matches('}');
+                assert!(
+                    !doc["services"]["grafana"]["environment"][var].is_badvalue(),
+                    "the datasource password reads ${var}, which grafana's environment lacks"
+                );
+            }
+        }
+    }
+    // Every provider's path is a mounted directory holding at least one dashboard.
+    let mut dashboards = Vec::new();
+    for provider in providers
+        .iter()
+        .flat_map(|p| p["providers"].as_vec().cloned().unwrap_or_default())
+    {
+        let path = provider["options"]["path"]
+            .as_str()
+            .expect("a provider path");
+        let host = root.join(mount(path));
+        for entry in std::fs::read_dir(&host).expect("dashboards directory") {
+            let file = entry.expect("directory entry").path();
+            if file.extension().is_some_and(|e| e == "json") {
+                dashboards.push(file);
+            }
+        }
+    }
+    assert!(
+        !dashboards.is_empty(),
+        "no dashboard JSON under the provider paths"
+    );
+    // Every datasource a dashboard names is provisioned, with the same type.
+    for file in dashboards {
+        let text = std::fs::read_to_string(&file).expect("dashboard is readable");
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&text).expect("dashboard is valid JSON");
+        let mut refs = Vec::new();
+        let mut stack = vec![&dashboard];
+        while let Some(value) = stack.pop() {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(ds) = map.get("datasource").filter(|d| d.is_object()) {
+                        refs.push((
+                            ds["uid"].as_str().unwrap_or_default().to_string(),
+                            ds["type"].as_str().unwrap_or_default().to_string(),
+                        ));
+                    }
+                    stack.extend(map.values());
+                }
+                serde_json::Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+        assert!(!refs.is_empty(), "{} names no datasource", file.display());
+        for reference in refs {
+            assert!(
+                provisioned.contains(&reference),
+                "{} uses datasource {reference:?}, not provisioned ({provisioned:?})",
+                file.display()
+            );
+        }
+    }
+}
