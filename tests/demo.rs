@@ -1,6 +1,7 @@
 //! The README's first command, `afregning demo`, end to end on the real broker,
 //! schema registry and PostgreSQL: every stage runs and the summary's own
-//! checks pass (the simulator's queues end empty, every message was dequeued).
+//! checks pass (the simulator's queues end empty, every message was dequeued,
+//! every processor processed records and wrote its output topic).
 
 use std::process::Command;
 
@@ -44,6 +45,7 @@ async fn demo_runs_every_stage_and_its_checks_pass() -> anyhow::Result<()> {
     for stage in [
         "[1/6] topology",
         "[3/6] connect",
+        "[4/6] processors",
         "[5/6] sinks",
         "[6/6] summary",
     ] {
@@ -56,6 +58,23 @@ async fn demo_runs_every_stage_and_its_checks_pass() -> anyhow::Result<()> {
     assert!(stdout.contains("20 metering points, 2 days"), "{stdout}");
     assert!(stdout.contains("messages dequeued"), "{stdout}");
     assert!(stdout.contains("timeseries-raw.v1"), "{stdout}");
+    // The processor stage ran every processor and they wrote their topics.
+    for processor in ["validate", "enrich", "aggregate", "settle"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with(processor) && l.contains("records in")),
+            "no line for {processor}:\n{stdout}"
+        );
+    }
+    for topic in [
+        "metering.readings.v1",
+        "enriched-readings.v1",
+        "daily-aggregates.v1",
+        "provisional-lines.v1",
+    ] {
+        assert!(stdout.contains(topic), "no records on {topic}:\n{stdout}");
+    }
 
     let pool = env.pg_pool().await?;
     let schema: String = prefix

@@ -12,6 +12,10 @@
 
 pub mod runtime;
 
+pub mod aggregate;
+pub mod enrich;
+pub mod pipeline;
+pub mod settle;
 pub mod shared;
 pub mod validate;
 

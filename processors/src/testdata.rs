@@ -179,3 +179,27 @@ pub fn at(text: &str) -> DateTime<Utc> {
         .expect("rfc3339")
         .with_timezone(&Utc)
 }
+
+/// A record of `topic` with Avro key and value in the local wire format.
+pub fn avro_input<K, V>(
+    topic: &str,
+    offset: i64,
+    key: &K,
+    value: &V,
+    at: DateTime<Utc>,
+) -> InputRecord
+where
+    K: afregning_topology::records::AvroRecord,
+    V: afregning_topology::records::AvroRecord,
+{
+    let wire = crate::shared::Wire::local();
+    InputRecord {
+        topic: topic.to_string(),
+        partition: 0,
+        offset,
+        timestamp: Some(at.timestamp_millis()),
+        key: Some(wire.encode(key).expect("key")),
+        value: Some(wire.encode(value).expect("value")),
+        headers: Vec::new(),
+    }
+}

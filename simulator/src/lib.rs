@@ -31,6 +31,7 @@
 
 pub mod auth;
 pub mod events;
+pub mod expected;
 pub mod faults;
 pub mod ground_truth;
 pub mod queues;

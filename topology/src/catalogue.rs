@@ -347,26 +347,14 @@ pub const STORES: &[StoreSpec] = &[
     StoreSpec {
         processor: Component::Settle,
         store: "months",
-        inputs: &[TopicId::DailyAggregates],
-        doc: "Daily aggregates per metering point and month, and the last version emitted.",
+        inputs: &[TopicId::EnrichedReadings],
+        doc: "Per billing month and metering point: the last settlement result and version, and the statement issued.",
     },
     StoreSpec {
         processor: Component::Settle,
-        store: "charges",
-        inputs: &[TopicId::Charges, TopicId::ChargePrices],
-        doc: "Charge information and prices, read as a global table.",
-    },
-    StoreSpec {
-        processor: Component::Settle,
-        store: "links",
-        inputs: &[TopicId::ChargeLinks],
-        doc: "Charge links, read as a global table.",
-    },
-    StoreSpec {
-        processor: Component::Settle,
-        store: "spot-prices",
-        inputs: &[TopicId::SpotPrices],
-        doc: "Spot prices, read as a global table.",
+        store: "positions",
+        inputs: &[TopicId::EnrichedReadings],
+        doc: "Latest positions per metering point and local day, the engine's input (charges, links and spot prices are global tables).",
     },
 ];
 
@@ -553,7 +541,7 @@ const TOPICS: &[TopicDef] = &[
         key: KeyFormat::Avro(SchemaFile::MeteringPointKey),
         value: ValueFormat::Avro(SchemaFile::EnrichedReading),
         writers: &[Enrich],
-        readers: &[Aggregate],
+        readers: &[Aggregate, Settle],
         doc: "Readings with the master data valid for their period; keyed by GSRN, partitioned by grid area.",
     },
     TopicDef {
@@ -565,7 +553,7 @@ const TOPICS: &[TopicDef] = &[
         key: KeyFormat::Avro(SchemaFile::DailyAggregateKey),
         value: ValueFormat::Avro(SchemaFile::DailyAggregate),
         writers: &[Aggregate],
-        readers: &[Settle, PostgresSink],
+        readers: &[PostgresSink],
         doc: "Per metering point and local day: kWh per hour and tariff period, spot cost, completeness, quality.",
     },
     TopicDef {
@@ -998,9 +986,7 @@ mod tests {
             (Component::Enrich, "pending-readings"),
             (Component::Aggregate, "days"),
             (Component::Settle, "months"),
-            (Component::Settle, "charges"),
-            (Component::Settle, "links"),
-            (Component::Settle, "spot-prices"),
+            (Component::Settle, "positions"),
         ] {
             let topic = catalogue.changelog(processor, store).expect("declared");
             assert_eq!(

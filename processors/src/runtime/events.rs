@@ -120,6 +120,18 @@ pub enum RuntimeEvent {
         /// The partition's high watermark.
         high_watermark: i64,
     },
+    /// The lag of a running task's input partition, measured every
+    /// `lag_check_interval_ms` against the larger of the listed and the
+    /// fetch-reported high watermark (the local broker under-reports the
+    /// former). What "caught up" is judged by.
+    Lag {
+        /// The topic.
+        topic: String,
+        /// The partition (the task).
+        partition: i32,
+        /// Records between the next offset to read and the high watermark.
+        lag: i64,
+    },
     /// Every assigned task is restored and running.
     Ready,
     /// The runtime stopped.
@@ -229,6 +241,13 @@ impl Events {
                 tracing::warn!(%processor, %topic, partition, offset = next_offset, high_watermark, "input partition has lag but made no progress; fetching it again");
                 metrics::counter!("afregning_processor_stalled_partitions_total", "processor" => processor.clone(), "topic" => topic.clone(), "partition" => partition.to_string()).increment(1);
             }
+            RuntimeEvent::Lag {
+                topic,
+                partition,
+                lag,
+            } => {
+                tracing::trace!(%processor, %topic, partition, lag, "lag");
+            }
             RuntimeEvent::Ready => tracing::info!(%processor, "ready"),
             RuntimeEvent::Stopped => tracing::info!(%processor, "processor runtime stopped"),
         }
@@ -240,6 +259,13 @@ impl Events {
     /// Records the lag of an input partition.
     pub fn lag(&self, topic: &str, partition: i32, lag: i64) {
         metrics::gauge!("afregning_processor_lag_records", "processor" => self.processor.to_string(), "topic" => topic.to_string(), "partition" => partition.to_string()).set(lag as f64);
+        if let Some(observer) = &self.observer {
+            observer(&RuntimeEvent::Lag {
+                topic: topic.to_string(),
+                partition,
+                lag,
+            });
+        }
     }
 
     /// Records the state stores' memory use against the budget.

@@ -89,3 +89,41 @@ pub fn dead_letter_output(
     tracing::warn!(processor = component, topic = %record.topic, partition = record.partition, offset = record.offset, class = rejection.class.code(), reason = %rejection.reason, "dead-lettered");
     topics.output(topics::DEAD_LETTERS, &key, &value, idempotency)
 }
+
+/// Dead-letters `record` as `class` because of `reason` (emitted with the batch).
+pub fn reject(
+    topics: &Topics,
+    component: &str,
+    record: &InputRecord,
+    class: ErrorClass,
+    reason: String,
+    ctx: &mut crate::runtime::Context<'_>,
+) -> Result<(), ProcessError> {
+    let output = dead_letter_output(
+        topics,
+        component,
+        record,
+        &Rejection::new(class, reason),
+        ctx.now(),
+    )?;
+    ctx.emit(output);
+    Ok(())
+}
+
+/// The record's value as `T`, or the rejection for the dead-letter topic: a
+/// tombstone on a stream, or bytes that are not `T` (`what` names it).
+pub fn decode_value<T: afregning_topology::records::AvroRecord>(
+    topics: &Topics,
+    record: &InputRecord,
+    what: &str,
+) -> Result<T, Rejection> {
+    match record.value.as_deref() {
+        Some(bytes) => topics.wire.decode::<T>(bytes).map_err(|e| {
+            Rejection::new(ErrorClass::Undecodable, format!("undecodable {what}: {e}"))
+        }),
+        None => Err(Rejection::new(
+            ErrorClass::Undecodable,
+            format!("tombstone where a {what} was expected"),
+        )),
+    }
+}

@@ -8,6 +8,8 @@
 //! which encoding and decoding are pure functions of bytes.
 
 pub mod dead_letter;
+pub mod positions;
+pub mod reference;
 pub mod wire;
 
 use afregning_topology::records::{AvroRecord, TopicKey, TopicValue};

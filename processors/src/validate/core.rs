@@ -2,12 +2,14 @@
 //! rejection out, and the dedupe decision. No I/O; tested exhaustively here.
 
 use afregning_cim::codes::Quality as CimQuality;
+use afregning_cim::codes::{ChargeKind, VatPayer};
 use afregning_cim::{
-    CimError, Document, DocumentKind, Resolution as CimResolution, rsm012, rsm022,
+    CimError, Document, DocumentKind, Resolution as CimResolution, rsm012, rsm022, rsm031, rsm034,
 };
 use afregning_topology::records::{
-    AvroRecord, ErrorClass, MeteringPoint, MeteringPointKey, MeteringPointPeriodKey, Quality,
-    Reading, ReadingPoint, Resolution, SettlementMethod,
+    AvroRecord, Charge, ChargeLink, ChargeLinkKey, ChargePeriodKey, ChargePrice, ChargePriceKey,
+    ChargePricePoint, ChargeType, ErrorClass, MeteringPoint, MeteringPointKey,
+    MeteringPointPeriodKey, Quality, Reading, ReadingPoint, Resolution, SettlementMethod, VatClass,
 };
 
 use crate::shared::dead_letter::Rejection;
@@ -31,6 +33,12 @@ pub enum Typed {
     Reading(MeteringPointKey, Reading),
     /// A master data period for the metering-points table.
     MeteringPoint(MeteringPointPeriodKey, MeteringPoint),
+    /// Charge information (RSM-034, process D18) for the charges table.
+    Charge(ChargePeriodKey, Charge),
+    /// A charge's price series (RSM-034, process D08).
+    ChargePrice(ChargePriceKey, ChargePrice),
+    /// A charge link (RSM-031).
+    ChargeLink(ChargeLinkKey, ChargeLink),
 }
 
 /// The outcome of validating one raw record.
@@ -66,6 +74,8 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
     let records = match &document {
         Document::NotifyValidatedMeasureData(doc) => readings(doc)?,
         Document::AccountingPointCharacteristics(doc) => metering_points(doc)?,
+        Document::NotifyPriceList(doc) => charges(doc)?,
+        Document::NotifyBillingMasterData(doc) => charge_links(doc)?,
         other => {
             return Err(
                 Rejection::new(ErrorClass::Invalid, unsupported_reason(other.kind()))
@@ -84,6 +94,9 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
         let checked = match typed {
             Typed::Reading(_, r) => r.to_avro().map(|_| ()),
             Typed::MeteringPoint(_, m) => m.to_avro().map(|_| ()),
+            Typed::Charge(_, c) => c.to_avro().map(|_| ()),
+            Typed::ChargePrice(_, p) => p.to_avro().map(|_| ()),
+            Typed::ChargeLink(_, l) => l.to_avro().map(|_| ()),
         };
         checked.map_err(|e| {
             Rejection::new(
@@ -101,7 +114,7 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
 
 fn unsupported_reason(kind: DocumentKind) -> String {
     format!(
-        "unsupported document type: {} ({}) has no typed topic in validate (readings take RSM-012, metering points RSM-022)",
+        "unsupported document type: {} ({}) has no typed topic in validate (readings take RSM-012, metering points RSM-022, charges RSM-034, charge links RSM-031)",
         kind.name(),
         kind.rsm()
     )
@@ -247,6 +260,162 @@ fn metering_points(doc: &rsm022::AccountingPointCharacteristics) -> Result<Vec<T
             },
             value,
         ));
+    }
+    Ok(out)
+}
+
+fn charge_type(kind: ChargeKind) -> ChargeType {
+    match kind {
+        ChargeKind::Subscription => ChargeType::Subscription,
+        ChargeKind::Fee => ChargeType::Fee,
+        ChargeKind::Tariff => ChargeType::Tariff,
+    }
+}
+
+/// RSM-034: a charge with master data (D18) becomes a charges-table record,
+/// each price series (D08) a charge-prices record; a charge with neither is
+/// refused, as is a price series without its validity interval.
+fn charges(doc: &rsm034::NotifyPriceList) -> Result<Vec<Typed>, Rejection> {
+    let mut out = Vec::new();
+    for record in &doc.records {
+        for charge in &record.charge_group.charges {
+            let invalid = |what: &str| {
+                Rejection::new(
+                    ErrorClass::Invalid,
+                    format!(
+                        "RSM-034 record {} charge {}: {what}",
+                        record.transaction_id, charge.code
+                    ),
+                )
+            };
+            let owner = charge
+                .owner
+                .as_ref()
+                .ok_or_else(|| invalid("no chargeTypeOwner_MarketParticipant.mRID"))?
+                .value
+                .clone();
+            let kind = charge_type(charge.kind.ok_or_else(|| invalid("no type"))?);
+            let effective = charge
+                .effective
+                .ok_or_else(|| invalid("no effectiveDate"))?;
+            let mut emitted = false;
+            if let Some(price_resolution) = charge.price_resolution {
+                let value = Charge {
+                    owner_gln: owner.clone(),
+                    charge_type: kind,
+                    charge_code: charge.code.clone(),
+                    name: charge.name.clone(),
+                    resolution: resolution(price_resolution),
+                    tax_indicator: charge.tax.unwrap_or(false),
+                    vat_class: match charge.vat_payer {
+                        Some(VatPayer::Issuer) => VatClass::NoVat,
+                        Some(VatPayer::Recipient) | None => VatClass::Vat25,
+                    },
+                    transparent_invoicing: charge.transparent_invoicing.unwrap_or(false),
+                    valid_from: effective,
+                    valid_to: charge.termination,
+                    source_message_id: doc.header.message_id.clone(),
+                };
+                out.push(Typed::Charge(
+                    ChargePeriodKey {
+                        owner_gln: owner.clone(),
+                        charge_type: kind,
+                        charge_code: charge.code.clone(),
+                        valid_from: effective,
+                    },
+                    value,
+                ));
+                emitted = true;
+            }
+            for series in &charge.prices {
+                let interval = series
+                    .interval
+                    .ok_or_else(|| invalid("a price series without timeInterval"))?;
+                let points = series
+                    .points
+                    .iter()
+                    .map(|p| {
+                        Ok(ChargePricePoint {
+                            position: i32::try_from(p.position)
+                                .map_err(|_| invalid("price position out of range"))?,
+                            price: p.price,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, Rejection>>()?;
+                out.push(Typed::ChargePrice(
+                    ChargePriceKey {
+                        owner_gln: owner.clone(),
+                        charge_type: kind,
+                        charge_code: charge.code.clone(),
+                        period_start: interval.start,
+                    },
+                    ChargePrice {
+                        owner_gln: owner.clone(),
+                        charge_type: kind,
+                        charge_code: charge.code.clone(),
+                        resolution: resolution(series.resolution),
+                        period_start: interval.start,
+                        period_end: interval.end,
+                        points,
+                        source_message_id: doc.header.message_id.clone(),
+                    },
+                ));
+                emitted = true;
+            }
+            if !emitted {
+                return Err(invalid(
+                    "neither charge information (priceTimeFrame_Period.resolution) nor prices (Series_Period)",
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// RSM-031: one charge-links record per linked charge of each metering point.
+fn charge_links(doc: &rsm031::NotifyBillingMasterData) -> Result<Vec<Typed>, Rejection> {
+    let mut out = Vec::new();
+    for record in &doc.records {
+        let gsrn = record.metering_point.to_string();
+        for link in &record.charge_group.links {
+            let invalid = |what: &str| {
+                Rejection::new(
+                    ErrorClass::Invalid,
+                    format!(
+                        "RSM-031 record {} for {gsrn}, charge {}: {what}",
+                        record.transaction_id, link.code
+                    ),
+                )
+            };
+            let from = link.effective.ok_or_else(|| invalid("no effectiveDate"))?;
+            let quantity = match link.factor.as_deref() {
+                None => 1,
+                Some(f) => f
+                    .trim()
+                    .parse::<i32>()
+                    .map_err(|_| invalid(&format!("factor {f:?} is not a whole number")))?,
+            };
+            let kind = charge_type(link.kind);
+            out.push(Typed::ChargeLink(
+                ChargeLinkKey {
+                    gsrn: gsrn.clone(),
+                    owner_gln: link.owner.value.clone(),
+                    charge_type: kind,
+                    charge_code: link.code.clone(),
+                    valid_from: from,
+                },
+                ChargeLink {
+                    gsrn: gsrn.clone(),
+                    owner_gln: link.owner.value.clone(),
+                    charge_type: kind,
+                    charge_code: link.code.clone(),
+                    quantity,
+                    valid_from: from,
+                    valid_to: link.termination,
+                    source_message_id: doc.header.message_id.clone(),
+                },
+            ));
+        }
     }
     Ok(out)
 }

@@ -2,8 +2,10 @@
 //!
 //! Reads the four raw topics (CIM JSON as peeked, split per series by the
 //! connector), keeps a dedupe store of `(MessageId, part index)` seen within a
-//! retention window, and emits RSM-012 series to the readings topic and
-//! RSM-022 records to the metering-points table. Every record it cannot turn
+//! retention window, and emits RSM-012 series to the readings topic, RSM-022
+//! records to the metering-points table, RSM-034 charges and price series to
+//! the charges and charge-prices tables and RSM-031 links to the charge-links
+//! table. Every record it cannot turn
 //! into typed records (bad JSON, schema violation, business-invalid, a
 //! document type validate has no topic for) goes to the dead-letter topic
 //! with its class, reason and raw payload. A duplicate is counted
@@ -134,6 +136,17 @@ impl Processor for Validate {
                         Typed::MeteringPoint(k, v) => {
                             self.topics
                                 .output(topics::METERING_POINTS, k, v, idempotency_key)?
+                        }
+                        Typed::Charge(k, v) => {
+                            self.topics.output(topics::CHARGES, k, v, idempotency_key)?
+                        }
+                        Typed::ChargePrice(k, v) => {
+                            self.topics
+                                .output(topics::CHARGE_PRICES, k, v, idempotency_key)?
+                        }
+                        Typed::ChargeLink(k, v) => {
+                            self.topics
+                                .output(topics::CHARGE_LINKS, k, v, idempotency_key)?
                         }
                     };
                     ctx.emit(output);

@@ -243,25 +243,21 @@ fn a_tombstone_on_a_raw_topic_is_dead_lettered() {
     assert_eq!(dl.error_class, ErrorClass::Undecodable);
 }
 
-#[test]
-fn a_document_type_without_a_typed_topic_is_dead_lettered_not_dropped() {
-    let mut t = task();
-    let now = at("2025-03-31T07:00:00Z");
+fn rsm031_fixture() -> Vec<u8> {
     let doc = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../cim/tests/fixtures/rsm031-NotifyBillingMasterData.json"
     ))
     .expect("fixture");
     // Energinet's example names its receiver `TestRecipient1111`, longer than the
-    // 16 characters the schema allows; give it a GLN so the document parses and the
-    // test reaches the path it is about (a valid document with no typed topic).
+    // 16 characters the schema allows; give it a GLN so the document parses.
     let doc = String::from_utf8(doc)
         .expect("utf-8")
         .replace("TestRecipient1111", "5790001330583")
         .into_bytes();
     // ...and its metering points `MeteringPoint1`..`MeteringPoint10`, which are not
     // GSRNs (replaced from 10 down so `MeteringPoint1` does not eat `MeteringPoint10`).
-    let doc = (1..=10)
+    (1..=10)
         .rev()
         .fold(String::from_utf8(doc).expect("utf-8"), |d, i| {
             d.replace(
@@ -269,11 +265,133 @@ fn a_document_type_without_a_typed_topic_is_dead_lettered_not_dropped() {
                 &format!("5713131804000000{i:02}"),
             )
         })
-        .into_bytes();
+        .into_bytes()
+}
+
+fn shared(path: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../shared/cim/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("shared document")
+}
+
+#[test]
+fn energinets_charge_link_document_becomes_one_link_record_per_linked_charge() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let doc = rsm031_fixture();
+    let parsed = match afregning_cim::parse(&doc).expect("parses") {
+        afregning_cim::Document::NotifyBillingMasterData(d) => d,
+        other => panic!("{:?}", other.kind()),
+    };
+    let expected: usize = parsed
+        .records
+        .iter()
+        .map(|r| r.charge_group.links.len())
+        .sum();
+    let out = t
+        .process(
+            &[raw_record(
+                "afregning.datahub.charges-raw.v1",
+                0,
+                "M6",
+                0,
+                doc,
+                now,
+            )],
+            now,
+        )
+        .expect("ok");
+    assert_eq!(out.len(), expected);
+    assert!(expected >= 10);
+    for o in &out {
+        assert_eq!(o.topic, "afregning.charges.links.v1");
+        let link: afregning_topology::records::ChargeLink = Wire::local()
+            .decode(o.value.as_deref().expect("value"))
+            .expect("decodes");
+        assert!(link.gsrn.starts_with("5713131804000000"));
+        assert!(link.quantity >= 1);
+    }
+}
+
+#[test]
+fn energinets_charge_documents_become_charge_and_price_records() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let info = shared(
+        "rsm-034-notify-price-list/ExpectedOutputChargeCimJsonSerializerChargeInformation.blob",
+    );
+    let out = t
+        .process(
+            &[raw_record(
+                "afregning.datahub.charges-raw.v1",
+                0,
+                "C1",
+                0,
+                info,
+                now,
+            )],
+            now,
+        )
+        .expect("ok");
+    assert_eq!(
+        out.len(),
+        10,
+        "one charge per record of Energinet's example"
+    );
+    assert!(
+        out.iter()
+            .all(|o| o.topic == "afregning.charges.information.v1")
+    );
+    let first: afregning_topology::records::Charge = Wire::local()
+        .decode(out[0].value.as_deref().expect("value"))
+        .expect("decodes");
+    assert_eq!(first.charge_code, "ChargeId1");
+    assert_eq!(first.resolution, Resolution::P1m);
+    assert!(first.tax_indicator);
+    assert!(first.valid_to.is_some());
+
+    let prices =
+        shared("rsm-034-notify-price-list/ExpectedOutputChargeCimJsonSerializerChargePrices.blob");
+    let out = t
+        .process(
+            &[raw_record(
+                "afregning.datahub.charges-raw.v1",
+                1,
+                "C2",
+                0,
+                prices,
+                now,
+            )],
+            now,
+        )
+        .expect("ok");
+    assert!(!out.is_empty());
+    assert!(out.iter().all(|o| o.topic == "afregning.charges.prices.v1"));
+    let hourly = out
+        .iter()
+        .map(|o| {
+            Wire::local()
+                .decode::<afregning_topology::records::ChargePrice>(o.value.as_deref().expect("v"))
+                .expect("decodes")
+        })
+        .find(|p| p.resolution == Resolution::Pt1h)
+        .expect("an hourly tariff");
+    assert_eq!(hourly.points.len(), 24);
+    assert_eq!(hourly.points[23].price, rust_decimal::Decimal::from(24));
+}
+
+#[test]
+fn a_document_type_without_a_typed_topic_is_dead_lettered_not_dropped() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    // A supplier-switch request is outbound: DataHub never sends it to us.
+    let doc = shared("rsm-001-change-of-supplier/Request Change of Supplier.json");
     let dl = dead(
         &t.process(
             &[raw_record(
-                "afregning.datahub.charges-raw.v1",
+                "afregning.datahub.masterdata-raw.v1",
                 0,
                 "M6",
                 0,
@@ -286,8 +404,7 @@ fn a_document_type_without_a_typed_topic_is_dead_lettered_not_dropped() {
     );
     assert_eq!(dl.error_class, ErrorClass::Invalid);
     assert!(
-        dl.reason
-            .contains("unsupported document type: NotifyBillingMasterData"),
+        dl.reason.contains("unsupported document type"),
         "{}",
         dl.reason
     );

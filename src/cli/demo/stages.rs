@@ -122,12 +122,15 @@ pub async fn run_all(plan: &Plan) -> anyhow::Result<Summary> {
     );
 
     stage(3, "connect: drain DataHub's queues into the raw topics");
-    let connect_lines = run_connector(plan, &catalogue, &simulator, &mut summary).await?;
+    let mut connect_lines = run_connector(plan, &catalogue, &simulator, &mut summary).await?;
+    connect_lines.push(publish_spot_prices(plan, &catalogue, &simulator).await?);
     summary.section("connect", connect_lines);
     simulator.shutdown().await;
 
     stage(4, "processors: validate, enrich, aggregate, settle");
-    let processor_lines = super::processors::run(plan, &catalogue, &mut summary.problems).await?;
+    let processor_lines =
+        super::processors::run(plan, &catalogue, &truth.supplier_gln, &mut summary.problems)
+            .await?;
     summary.section("processors", processor_lines);
 
     stage(5, "sinks: PostgreSQL tables and the ERP topic");
@@ -263,6 +266,42 @@ async fn run_connector(
         ),
         format!("faults injected and survived: {faults}"),
     ])
+}
+
+/// Day-ahead prices of the scenario's days from the simulator's Energi Data
+/// Service endpoint onto the spot-price topic, as `afregning connect
+/// spot-prices` does.
+async fn publish_spot_prices(
+    plan: &Plan,
+    catalogue: &Catalogue,
+    simulator: &RunningSimulator,
+) -> anyhow::Result<String> {
+    let config = afregning_connect::spot_prices::SpotPricesConfig {
+        url: simulator.spot_prices_url(),
+        start: Some(plan.args.first_day),
+        end: Some(plan.args.first_day + chrono::Days::new(u64::from(plan.args.days))),
+        once: true,
+        kafka: KafkaConfig {
+            bootstrap_servers: plan.args.stack.bootstrap_servers.clone(),
+            schema_registry_url: plan.args.stack.schema_registry_url.clone(),
+            topology: catalogue.settings().clone(),
+            ..KafkaConfig::default()
+        },
+        admin_listen: "127.0.0.1:0".parse()?,
+        ..Default::default()
+    };
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::time::timeout(
+        plan.stage_timeout,
+        afregning_connect::spot_prices::run(config, stop_rx),
+    )
+    .await
+    .context("publishing spot prices timed out")?
+    .context("publishing spot prices")?;
+    Ok(format!(
+        "day-ahead spot prices of DK1 and DK2 for {} days published from the simulator's Energi Data Service endpoint",
+        plan.args.days
+    ))
 }
 
 fn count_events(events: &[afregning_simulator::Event], keep: impl Fn(&EventKind) -> bool) -> usize {

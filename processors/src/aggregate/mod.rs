@@ -1,0 +1,260 @@
+//! aggregate: per metering point and Danish local day, the latest quantity
+//! and quality per position, and the day's aggregate on every change.
+//!
+//! Reads enriched readings (partitioned by grid area). The `days` store keeps
+//! one [`core::DayState`] per `local date + GSRN` (date first, so a spot price
+//! change finds its day's entries with one prefix scan). A reading merges
+//! into the days it covers: a correction replaces positions, never adds; a
+//! replayed or older reading changes nothing and emits nothing. Each change
+//! emits the day's aggregate with the next version (idempotency key
+//! `daily:<gsrn>:<date>:<version>`). Spot prices are a global table; when
+//! one changes, the days of its date and bidding zone are marked and their
+//! spot cost recomputed at the next tick, so a day's many price updates
+//! cost one recomputation.
+
+pub mod core;
+
+use std::time::Duration;
+
+use afregning_topology::records::{DailyAggregateKey, EnrichedReading, ErrorClass, SpotPriceKey};
+use afregning_topology::topics;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+
+use crate::runtime::{
+    Context, GlobalChange, GlobalTableSpec, InputRecord, ProcessError, Processor, StoreSpec,
+};
+use crate::shared::Topics;
+use crate::shared::dead_letter::{decode_value, reject};
+use crate::shared::positions::{
+    DayPositions, MergeOutcome, by_local_day, reading_positions, settlement_resolution,
+};
+use crate::shared::reference::{SPOT_PRICES_TABLE, spot_prices};
+use core::{DayState, daily_aggregate, spot_cost};
+
+/// The processor's name: changelogs, group, metrics.
+pub const NAME: &str = "aggregate";
+/// Day states, and spot-price markers under [`DIRTY_PREFIX`].
+pub const DAYS_STORE: &str = "days";
+const DIRTY_PREFIX: &[u8] = b"~spot\x1f";
+const SEP: u8 = 0x1f;
+
+/// Settings of aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateConfig {
+    /// How often days whose spot prices changed are recomputed.
+    pub spot_recompute_interval: Duration,
+}
+
+impl Default for AggregateConfig {
+    fn default() -> Self {
+        Self {
+            spot_recompute_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The aggregate processor.
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    topics: Topics,
+    config: AggregateConfig,
+}
+
+fn day_key(date: NaiveDate, gsrn: &str) -> Vec<u8> {
+    let mut key = date.format("%Y-%m-%d").to_string().into_bytes();
+    key.push(SEP);
+    key.extend_from_slice(gsrn.as_bytes());
+    key
+}
+
+fn date_prefix(date: NaiveDate) -> Vec<u8> {
+    let mut key = date.format("%Y-%m-%d").to_string().into_bytes();
+    key.push(SEP);
+    key
+}
+
+impl Aggregate {
+    /// aggregate for a deployment's topics.
+    pub fn new(topics: Topics, config: AggregateConfig) -> Self {
+        Self { topics, config }
+    }
+
+    fn load(&self, ctx: &Context<'_>, key: &[u8]) -> Result<Option<DayState>, ProcessError> {
+        ctx.get(DAYS_STORE, key)?
+            .map(|bytes| {
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ProcessError::caused_by("stored day state", e))
+            })
+            .transpose()
+    }
+
+    fn save_and_emit(
+        &self,
+        state: &DayState,
+        computed_at: DateTime<Utc>,
+        ctx: &mut Context<'_>,
+    ) -> Result<Result<(), String>, ProcessError> {
+        let aggregate = match daily_aggregate(state, computed_at) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let key = DailyAggregateKey {
+            gsrn: state.gsrn.clone(),
+            local_date: state.day.date,
+        };
+        let idempotency = format!("daily:{}:{}:{}", state.gsrn, state.day.date, state.version);
+        ctx.emit(
+            self.topics
+                .output(topics::DAILY_AGGREGATES, &key, &aggregate, idempotency)?,
+        );
+        let bytes = serde_json::to_vec(state)
+            .map_err(|e| ProcessError::caused_by("encode day state", e))?;
+        ctx.put(DAYS_STORE, &day_key(state.day.date, &state.gsrn), &bytes)?;
+        Ok(Ok(()))
+    }
+
+    fn with_spot(&self, state: &mut DayState, ctx: &Context<'_>) -> Result<(), ProcessError> {
+        let Some(area) = state.price_area.clone() else {
+            state.spot_cost = None;
+            return Ok(());
+        };
+        let (from, to) = afregning_settlement::calendar::local_day_bounds(state.day.date);
+        let prices = spot_prices(ctx, &self.topics.wire, &area, from, to)?;
+        state.spot_cost = spot_cost(state, &prices).unwrap_or(None);
+        Ok(())
+    }
+
+    fn reject(
+        &self,
+        record: &InputRecord,
+        class: ErrorClass,
+        reason: String,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        reject(&self.topics, NAME, record, class, reason, ctx)
+    }
+}
+
+impl Processor for Aggregate {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn stores(&self) -> Vec<StoreSpec> {
+        vec![StoreSpec::new(DAYS_STORE)]
+    }
+
+    fn input_topics(&self) -> Vec<String> {
+        vec![self.topics.name(topics::ENRICHED_READINGS)]
+    }
+
+    fn global_tables(&self) -> Vec<GlobalTableSpec> {
+        vec![GlobalTableSpec::new(
+            SPOT_PRICES_TABLE,
+            self.topics.name(topics::SPOT_PRICES),
+        )]
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(self.config.spot_recompute_interval)
+    }
+
+    fn process(&mut self, record: &InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let enriched =
+            match decode_value::<EnrichedReading>(&self.topics, record, "enriched reading") {
+                Ok(e) => e,
+                Err(r) => return self.reject(record, r.class, r.reason, ctx),
+            };
+        let reading = &enriched.reading;
+        let positions = match reading_positions(reading) {
+            Ok(p) => p,
+            Err(e) => return self.reject(record, ErrorClass::Invalid, e.to_string(), ctx),
+        };
+        let resolution = match settlement_resolution(reading.resolution) {
+            Ok(r) => r,
+            Err(e) => return self.reject(record, ErrorClass::Invalid, e.to_string(), ctx),
+        };
+        let computed_at = record
+            .timestamp
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .unwrap_or_else(|| ctx.now());
+        for (date, day_positions) in by_local_day(positions) {
+            let key = day_key(date, &reading.gsrn);
+            let mut state = self.load(ctx, &key)?.unwrap_or_else(|| DayState {
+                gsrn: reading.gsrn.clone(),
+                grid_area: enriched.grid_area.clone(),
+                price_area: enriched.price_area.clone(),
+                day: DayPositions::new(date, resolution),
+                version: 0,
+                spot_cost: None,
+            });
+            if state.day.merge(resolution, &day_positions) == MergeOutcome::Unchanged {
+                continue;
+            }
+            state.grid_area = enriched.grid_area.clone();
+            state.price_area = enriched.price_area.clone();
+            state.version += 1;
+            self.with_spot(&mut state, ctx)?;
+            if let Err(reason) = self.save_and_emit(&state, computed_at, ctx)? {
+                return self.reject(record, ErrorClass::Invalid, reason, ctx);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_global_change(
+        &mut self,
+        change: &GlobalChange,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        if change.table != SPOT_PRICES_TABLE {
+            return Ok(());
+        }
+        let Ok(key) = self.topics.wire.decode::<SpotPriceKey>(&change.key) else {
+            tracing::warn!(offset = change.offset, "undecodable spot price key ignored");
+            return Ok(());
+        };
+        let date = afregning_settlement::calendar::local_date(key.start);
+        let mut marker = DIRTY_PREFIX.to_vec();
+        marker.extend_from_slice(&date_prefix(date));
+        marker.extend_from_slice(key.price_area.as_bytes());
+        ctx.put(DAYS_STORE, &marker, b"")?;
+        Ok(())
+    }
+
+    fn on_tick(&mut self, now: DateTime<Utc>, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        for (marker, _) in ctx.scan_prefix(DAYS_STORE, DIRTY_PREFIX)? {
+            ctx.delete(DAYS_STORE, &marker)?;
+            let rest = &marker[DIRTY_PREFIX.len()..];
+            let Some(split) = rest.iter().position(|b| *b == SEP) else {
+                continue;
+            };
+            let Ok(date) = NaiveDate::parse_from_str(
+                std::str::from_utf8(&rest[..split]).unwrap_or_default(),
+                "%Y-%m-%d",
+            ) else {
+                continue;
+            };
+            let area = String::from_utf8_lossy(&rest[split + 1..]).to_string();
+            for (_, bytes) in ctx.scan_prefix(DAYS_STORE, &date_prefix(date))? {
+                let mut state: DayState = serde_json::from_slice(&bytes)
+                    .map_err(|e| ProcessError::caused_by("stored day state", e))?;
+                if state.price_area.as_deref() != Some(area.as_str()) {
+                    continue;
+                }
+                let before = state.spot_cost;
+                self.with_spot(&mut state, ctx)?;
+                if state.spot_cost != before {
+                    state.version += 1;
+                    if let Err(reason) = self.save_and_emit(&state, now, ctx)? {
+                        tracing::warn!(gsrn = %state.gsrn, %date, %reason, "day not re-aggregated after a spot price change");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,423 @@
+//! The pure core of settle: what it keeps per metering point and month, the
+//! engine's statement as wire records, and when a month becomes final.
+
+use afregning_settlement::{
+    BillingMonth, Component, Line, LineSource, MonthStatement, ProductAssignment, ProductCatalogue,
+    ProductTerm, Resolution, UnitPrice, VatClass as EngineVat,
+};
+use afregning_topology::records::{
+    ProvisionalSettlement, SettlementComponent, SettlementLine, SettlementStatement, StatementKind,
+    VatClass,
+};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use afregning_settlement::statement::Unit;
+
+use crate::shared::reference::wire_charge_type;
+
+/// The product terms of a metering point: its assignments in the catalogue,
+/// or the default product from the start of the month when it has none.
+pub fn product_terms(
+    catalogue: &ProductCatalogue,
+    default_product: Option<&str>,
+    gsrn: &str,
+    month: BillingMonth,
+) -> Vec<ProductTerm> {
+    let period = month.period();
+    let terms = catalogue.terms_for(gsrn, &period);
+    if !terms.is_empty()
+        || catalogue
+            .assignments
+            .iter()
+            .any(|a| a.metering_point_id == gsrn)
+    {
+        return terms;
+    }
+    let Some(product) = default_product else {
+        return terms;
+    };
+    let single = ProductCatalogue {
+        products: catalogue.products.clone(),
+        assignments: vec![ProductAssignment {
+            metering_point_id: gsrn.to_string(),
+            product_id: product.to_string(),
+            valid_from: month.first_day(),
+            valid_to: None,
+        }],
+    };
+    single.terms_for(gsrn, &period)
+}
+
+/// A statement that went to the ERP topic, remembered to correct it later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issued {
+    /// Its id.
+    pub statement_id: String,
+    /// Its version.
+    pub version: i64,
+    /// The lines as issued (canonical JSON), to compare with later results.
+    pub lines_json: String,
+    /// The lines, to credit them.
+    pub lines: Vec<StoredLine>,
+    /// Totals as issued (øre).
+    pub totals: [Decimal; 3],
+}
+
+/// A line as stored in the state (the wire record without version and key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredLine {
+    /// Component code (`SettlementComponent::code`).
+    pub component: String,
+    /// Description.
+    pub description: String,
+    /// Charge owner.
+    pub owner: Option<String>,
+    /// Charge type code.
+    pub charge_type: Option<String>,
+    /// Charge code.
+    pub code: Option<String>,
+    /// Quantity.
+    pub quantity: Decimal,
+    /// Unit.
+    pub unit: String,
+    /// Unit price.
+    pub unit_price: Decimal,
+    /// Amount (6 decimals).
+    pub amount: Decimal,
+    /// VAT class code.
+    pub vat_class: String,
+}
+
+/// What settle keeps per metering point and billing month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthState {
+    /// GSRN.
+    pub gsrn: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Grid area (latest reading).
+    pub grid_area: String,
+    /// Bidding zone (latest reading).
+    pub price_area: Option<String>,
+    /// Supplier (latest reading).
+    pub supplier_gln: Option<String>,
+    /// Start of our supply in the month: the earliest master data period
+    /// start seen in its readings, or the month's start.
+    pub supply_from: DateTime<Utc>,
+    /// Resolution of the latest reading.
+    pub resolution: Resolution,
+    /// Version of the last provisional settlement emitted (0: none).
+    pub version: i64,
+    /// Its lines and totals (canonical JSON), to emit only on change.
+    pub last_json: String,
+    /// The last result's lines.
+    pub lines: Vec<StoredLine>,
+    /// Its totals in øre (excl. VAT, VAT, incl. VAT) when complete.
+    pub invoice_totals: Option<[Decimal; 3]>,
+    /// Days with positions in the month.
+    pub days_settled: i32,
+    /// The last result has no blocking issue.
+    pub complete: bool,
+    /// Version of the last statement or credit note issued (0: none).
+    pub statement_version: i64,
+    /// The statement in force, once final.
+    pub issued: Option<Issued>,
+}
+
+/// The billing month of a `YYYY-MM` key.
+pub fn parse_month(text: &str) -> Option<BillingMonth> {
+    let date = NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").ok()?;
+    BillingMonth::new(date.year(), date.month()).ok()
+}
+
+/// `YYYY-MM` of a billing month.
+pub fn month_text(month: BillingMonth) -> String {
+    month.first_day().format("%Y-%m").to_string()
+}
+
+fn component(c: Component) -> SettlementComponent {
+    match c {
+        Component::SpotEnergy => SettlementComponent::SpotEnergy,
+        Component::SupplierMargin => SettlementComponent::SupplierMargin,
+        Component::SupplierSubscription => SettlementComponent::SupplierSubscription,
+        Component::GridTariff => SettlementComponent::GridTariff,
+        Component::GridSubscription => SettlementComponent::GridSubscription,
+        // The wire has no Energinet fee: it is a grid-level fee, its owner on the line says Energinet's.
+        Component::GridFee | Component::EnerginetFee => SettlementComponent::GridFee,
+        Component::EnerginetTariff => SettlementComponent::EnerginetTariff,
+        Component::EnerginetSubscription => SettlementComponent::EnerginetSubscription,
+        Component::ElectricityTax => SettlementComponent::ElectricityTax,
+    }
+}
+
+fn vat_code(v: EngineVat) -> VatClass {
+    match v {
+        EngineVat::NoVat => VatClass::NoVat,
+        EngineVat::Vat25 => VatClass::Vat25,
+    }
+}
+
+/// `t` to the millisecond: the wire's timestamps are `timestamp-millis`.
+pub fn millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+fn six(d: Decimal) -> Decimal {
+    d.round_dp(6)
+}
+
+fn stored_line(line: &Line) -> StoredLine {
+    let amount = six(line.amount.unwrap_or(line.known_amount));
+    let unit_price = match line.unit_price {
+        UnitPrice::Single { price } => six(price),
+        UnitPrice::Series { .. } | UnitPrice::Missing if !line.quantity.is_zero() => {
+            six(line.known_amount / line.quantity)
+        }
+        _ => Decimal::ZERO,
+    };
+    let (description, owner, charge_type, code) = match &line.source {
+        LineSource::Spot => ("Spot energy".to_string(), None, None, None),
+        LineSource::Margin { product_id } => (
+            format!(
+                "Supplier margin ({})",
+                product_id.as_deref().unwrap_or("no product")
+            ),
+            None,
+            None,
+            None,
+        ),
+        LineSource::ProductSubscription { product_id } => (
+            format!("Supplier subscription ({product_id})"),
+            None,
+            None,
+            None,
+        ),
+        LineSource::Charge { key, .. } => (
+            format!("{} {}", key.code, key.owner),
+            Some(key.owner.clone()),
+            Some(wire_charge_type(key.charge_type).code().to_string()),
+            Some(key.code.clone()),
+        ),
+    };
+    StoredLine {
+        component: component(line.component).code().to_string(),
+        description,
+        owner,
+        charge_type,
+        code,
+        quantity: six(line.quantity),
+        unit: match line.unit {
+            Unit::Kwh => "KWH".into(),
+            Unit::Pieces => "PIECE".into(),
+        },
+        unit_price,
+        amount,
+        vat_class: vat_code(line.vat_class).code().to_string(),
+    }
+}
+
+/// The statement's lines as stored: one per engine line, then one VAT line
+/// per VAT class (basis as quantity, rate as unit price).
+pub fn stored_lines(statement: &MonthStatement) -> Vec<StoredLine> {
+    let mut lines: Vec<StoredLine> = statement.lines.iter().map(stored_line).collect();
+    for vat in &statement.vat {
+        lines.push(StoredLine {
+            component: SettlementComponent::Vat.code().to_string(),
+            description: format!("VAT {}", vat.rate),
+            owner: None,
+            charge_type: None,
+            code: None,
+            quantity: six(vat.basis),
+            unit: "DKK".into(),
+            unit_price: six(vat.rate),
+            amount: six(vat.vat),
+            vat_class: vat_code(vat.vat_class).code().to_string(),
+        });
+    }
+    lines
+}
+
+/// Applies a new engine result to the state. Returns whether anything a
+/// reader sees changed (then the version was bumped and a provisional
+/// settlement is due).
+pub fn apply_statement(state: &mut MonthState, statement: &MonthStatement, days: i32) -> bool {
+    let lines = stored_lines(statement);
+    let totals = statement
+        .invoice_totals
+        .as_ref()
+        .map(|t| [t.excl_vat, t.vat, t.incl_vat]);
+    let json = serde_json::to_string(&(&lines, &totals, &statement.known_totals, days))
+        .unwrap_or_default();
+    state.complete = statement.complete;
+    if json == state.last_json {
+        return false;
+    }
+    state.last_json = json;
+    state.lines = lines;
+    state.invoice_totals = totals;
+    state.days_settled = days;
+    state.version += 1;
+    true
+}
+
+fn wire_line(line: &StoredLine, version: i64, key: String, sign: Decimal) -> SettlementLine {
+    SettlementLine {
+        component: SettlementComponent::from_code(&line.component)
+            .unwrap_or(SettlementComponent::Vat),
+        description: line.description.clone(),
+        charge_owner_gln: line.owner.clone(),
+        charge_type: line
+            .charge_type
+            .as_deref()
+            .and_then(afregning_topology::records::ChargeType::from_code),
+        charge_code: line.code.clone(),
+        quantity: line.quantity * sign,
+        quantity_unit: line.unit.clone(),
+        unit_price: line.unit_price,
+        amount: line.amount * sign,
+        vat_class: VatClass::from_code(&line.vat_class).unwrap_or(VatClass::Vat25),
+        version,
+        idempotency_key: key,
+    }
+}
+
+/// The provisional settlement record of the state's current version.
+pub fn provisional(
+    state: &MonthState,
+    known_totals: [Decimal; 3],
+    month: BillingMonth,
+    computed_at: DateTime<Utc>,
+) -> ProvisionalSettlement {
+    let key = format!(
+        "provisional:{}:{}:{}",
+        state.gsrn, state.month, state.version
+    );
+    ProvisionalSettlement {
+        gsrn: state.gsrn.clone(),
+        month_start: month.first_day(),
+        grid_area: state.grid_area.clone(),
+        energy_supplier_gln: state.supplier_gln.clone(),
+        version: state.version,
+        lines: state
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| wire_line(l, state.version, format!("{key}:{i}"), Decimal::ONE))
+            .collect(),
+        total_excl_vat: six(known_totals[0]),
+        vat_amount: six(known_totals[1]),
+        total_incl_vat: six(known_totals[2]),
+        days_settled: state.days_settled,
+        days_in_month: i32::try_from(month.days()).unwrap_or(31),
+        idempotency_key: key,
+        computed_at: millis(computed_at),
+    }
+}
+
+/// The statement id of version `version` of a month.
+pub fn statement_id(gsrn: &str, month: &str, version: i64) -> String {
+    format!("{gsrn}-{month}-v{version}")
+}
+
+/// What finality emits for a month now: nothing, the first statement, or a
+/// credit note for the statement in force followed by a new statement.
+/// Updates `state` (versions, the statement in force) accordingly.
+///
+/// A month is final when it has ended, `grace` has passed since, and the
+/// latest result is complete (every position, price, charge and product
+/// known). After that a changed result (a late correction) is re-issued as
+/// credit note + statement; an unchanged one issues nothing.
+pub fn finality(
+    state: &mut MonthState,
+    month: BillingMonth,
+    grace: chrono::Duration,
+    now: DateTime<Utc>,
+) -> Vec<SettlementStatement> {
+    if now < month.end() + grace || !state.complete {
+        return Vec::new();
+    }
+    let Some(totals) = state.invoice_totals else {
+        return Vec::new();
+    };
+    let current = serde_json::to_string(&(&state.lines, &totals)).unwrap_or_default();
+    let mut out = Vec::new();
+    let previous = state.issued.clone();
+    if let Some(issued) = &previous {
+        if issued.lines_json == current {
+            return Vec::new();
+        }
+        state.statement_version += 1;
+        let credit_id = statement_id(&state.gsrn, &state.month, state.statement_version);
+        out.push(statement(
+            state,
+            month,
+            &credit_id,
+            StatementKind::CreditNote,
+            Some(issued.statement_id.clone()),
+            &issued.lines,
+            issued.totals,
+            Decimal::NEGATIVE_ONE,
+            now,
+        ));
+    }
+    state.statement_version += 1;
+    let id = statement_id(&state.gsrn, &state.month, state.statement_version);
+    let lines = state.lines.clone();
+    out.push(statement(
+        state,
+        month,
+        &id,
+        StatementKind::Statement,
+        previous.as_ref().map(|p| p.statement_id.clone()),
+        &lines,
+        totals,
+        Decimal::ONE,
+        now,
+    ));
+    state.issued = Some(Issued {
+        statement_id: id,
+        version: state.statement_version,
+        lines_json: current,
+        lines,
+        totals,
+    });
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn statement(
+    state: &MonthState,
+    month: BillingMonth,
+    id: &str,
+    kind: StatementKind,
+    corrects: Option<String>,
+    lines: &[StoredLine],
+    totals: [Decimal; 3],
+    sign: Decimal,
+    issued_at: DateTime<Utc>,
+) -> SettlementStatement {
+    let key = format!("statement:{id}");
+    SettlementStatement {
+        statement_id: id.to_string(),
+        kind,
+        corrects_statement_id: corrects,
+        gsrn: state.gsrn.clone(),
+        month_start: month.first_day(),
+        grid_area: state.grid_area.clone(),
+        energy_supplier_gln: state.supplier_gln.clone(),
+        version: state.statement_version,
+        lines: lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| wire_line(l, state.statement_version, format!("{key}:{i}"), sign))
+            .collect(),
+        total_excl_vat: totals[0] * sign,
+        vat_amount: totals[1] * sign,
+        total_incl_vat: totals[2] * sign,
+        currency: "DKK".into(),
+        idempotency_key: key,
+        issued_at: millis(issued_at),
+    }
+}

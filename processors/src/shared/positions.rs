@@ -1,0 +1,325 @@
+//! Readings as the settlement engine sees them: positions per metering point
+//! and local day, where a correction replaces positions and never adds.
+//!
+//! Pure: aggregate and settle keep a [`DayPositions`] per metering point and
+//! local day in their stores and merge every reading into it with
+//! [`DayPositions::merge`]. The merge is order-independent (the registration
+//! time orders versions, not the arrival), so a late original after its
+//! correction changes nothing and a replayed reading is a no-op.
+
+use std::collections::BTreeMap;
+
+use afregning_settlement::calendar::{local_date, local_day_bounds};
+use afregning_settlement::{Position, Quality, Resolution};
+use afregning_topology::records::{Quality as WireQuality, Reading, Resolution as WireResolution};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Why a reading cannot be turned into positions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PositionError {
+    /// Settlement works on PT15M and PT1H series only.
+    #[error("resolution {0} is not a metered-data resolution (PT15M or PT1H)")]
+    Resolution(&'static str),
+    /// A position number below 1 or past the period's end.
+    #[error("position {position} is outside the period {start} to {end}")]
+    OutOfPeriod {
+        /// The position.
+        position: i32,
+        /// Period start.
+        start: DateTime<Utc>,
+        /// Period end.
+        end: DateTime<Utc>,
+    },
+}
+
+/// The settlement resolution of a wire resolution.
+pub fn settlement_resolution(r: WireResolution) -> Result<Resolution, PositionError> {
+    match r {
+        WireResolution::Pt15m => Ok(Resolution::Pt15m),
+        WireResolution::Pt1h => Ok(Resolution::Pt1h),
+        WireResolution::P1d => Err(PositionError::Resolution("P1D")),
+        WireResolution::P1m => Err(PositionError::Resolution("P1M")),
+    }
+}
+
+/// The settlement quality of a DataHub quality code.
+///
+/// A02 (not available) is missing; A03 (estimated) and A05 (incomplete) are
+/// estimates, as Energinet's wholesale calculation treats them; A01
+/// (adjusted) and A04 (as provided) are measured; A06 is calculated.
+pub fn settlement_quality(q: WireQuality) -> Quality {
+    match q {
+        WireQuality::NotAvailable => Quality::Missing,
+        WireQuality::Estimated | WireQuality::Incomplete => Quality::Estimated,
+        WireQuality::Adjusted | WireQuality::AsProvided => Quality::Measured,
+        WireQuality::Calculated => Quality::Calculated,
+    }
+}
+
+/// The positions of a reading, versioned by its registration time (milliseconds),
+/// so that the later registration of the same instant wins.
+pub fn reading_positions(reading: &Reading) -> Result<Vec<Position>, PositionError> {
+    let resolution = settlement_resolution(reading.resolution)?;
+    let step = resolution.duration();
+    let version = u64::try_from(reading.registered_at.timestamp_millis()).unwrap_or(0);
+    reading
+        .points
+        .iter()
+        .map(|p| {
+            let start = reading.period_start + step * (p.position - 1);
+            if p.position < 1 || start >= reading.period_end {
+                return Err(PositionError::OutOfPeriod {
+                    position: p.position,
+                    start: reading.period_start,
+                    end: reading.period_end,
+                });
+            }
+            Ok(Position {
+                start,
+                quantity: p.quantity,
+                quality: settlement_quality(p.quality),
+                version,
+            })
+        })
+        .collect()
+}
+
+/// Positions grouped by the Danish local day they fall in.
+pub fn by_local_day(positions: Vec<Position>) -> BTreeMap<NaiveDate, Vec<Position>> {
+    let mut days: BTreeMap<NaiveDate, Vec<Position>> = BTreeMap::new();
+    for p in positions {
+        days.entry(local_date(p.start)).or_default().push(p);
+    }
+    days
+}
+
+/// One stored position: quantity, quality and the version that set it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPosition {
+    /// kWh; `None` when DataHub sent none.
+    #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<Decimal>,
+    /// Quality.
+    #[serde(rename = "k")]
+    pub quality: Quality,
+    /// Registration time in milliseconds: the correction order.
+    #[serde(rename = "v")]
+    pub version: u64,
+}
+
+/// The latest positions of one metering point on one local day: what
+/// aggregate and settle keep per key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayPositions {
+    /// The local day.
+    pub date: NaiveDate,
+    /// Resolution of the latest reading.
+    pub resolution: Resolution,
+    /// By start instant.
+    pub positions: BTreeMap<DateTime<Utc>, StoredPosition>,
+}
+
+/// What merging a reading into a day did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// At least one position changed.
+    Changed,
+    /// Nothing changed (a duplicate, or an older version than stored).
+    Unchanged,
+}
+
+impl DayPositions {
+    /// An empty day.
+    pub fn new(date: NaiveDate, resolution: Resolution) -> Self {
+        Self {
+            date,
+            resolution,
+            positions: BTreeMap::new(),
+        }
+    }
+
+    /// Merges positions of this day: a position replaces the stored one at
+    /// the same instant only when its version is higher (a correction), so
+    /// merging is idempotent and independent of arrival order. A reading at
+    /// a new resolution replaces the whole day (a resolution change is a new
+    /// series, never a mix).
+    pub fn merge(&mut self, resolution: Resolution, positions: &[Position]) -> MergeOutcome {
+        let newest = positions.iter().map(|p| p.version).max().unwrap_or(0);
+        if resolution != self.resolution {
+            let stored_newest = self.positions.values().map(|p| p.version).max();
+            if stored_newest.is_some_and(|v| v >= newest) {
+                return MergeOutcome::Unchanged;
+            }
+            self.resolution = resolution;
+            self.positions.clear();
+        }
+        let mut changed = false;
+        for p in positions {
+            let replace = match self.positions.get(&p.start) {
+                Some(stored) => p.version > stored.version,
+                None => true,
+            };
+            if replace {
+                self.positions.insert(
+                    p.start,
+                    StoredPosition {
+                        quantity: p.quantity,
+                        quality: p.quality,
+                        version: p.version,
+                    },
+                );
+                changed = true;
+            }
+        }
+        if changed {
+            MergeOutcome::Changed
+        } else {
+            MergeOutcome::Unchanged
+        }
+    }
+
+    /// The positions as the settlement engine takes them.
+    pub fn to_positions(&self) -> Vec<Position> {
+        self.positions
+            .iter()
+            .map(|(start, p)| Position {
+                start: *start,
+                quantity: p.quantity,
+                quality: p.quality,
+                version: p.version,
+            })
+            .collect()
+    }
+
+    /// Positions a complete day has at this resolution (92/96/100 at PT15M).
+    pub fn expected_positions(&self) -> u32 {
+        let (start, end) = local_day_bounds(self.date);
+        let step = self.resolution.duration();
+        u32::try_from((end - start).num_seconds() / step.num_seconds().max(1)).unwrap_or(0)
+    }
+
+    /// Every expected position is present with a quantity.
+    pub fn is_complete(&self) -> bool {
+        let received = self
+            .positions
+            .values()
+            .filter(|p| p.quantity.is_some() && p.quality != Quality::Missing)
+            .count();
+        u32::try_from(received).unwrap_or(0) == self.expected_positions()
+    }
+
+    /// JSON bytes for a state store.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// From state-store bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use afregning_topology::records::ReadingPoint;
+    use chrono::TimeZone;
+    use rust_decimal_macros::dec;
+
+    fn reading(day: (i32, u32, u32), registered_secs: i64, kwh: &[Option<Decimal>]) -> Reading {
+        let (start, end) =
+            local_day_bounds(NaiveDate::from_ymd_opt(day.0, day.1, day.2).expect("date"));
+        Reading {
+            gsrn: "571313180000000005".into(),
+            metering_point_type: "E17".into(),
+            resolution: WireResolution::Pt15m,
+            period_start: start,
+            period_end: end,
+            registered_at: Utc
+                .timestamp_opt(1_700_000_000 + registered_secs, 0)
+                .unwrap(),
+            unit: "KWH".into(),
+            product: None,
+            business_reason: None,
+            source_message_id: "m".into(),
+            transaction_id: "t".into(),
+            points: kwh
+                .iter()
+                .enumerate()
+                .map(|(i, q)| ReadingPoint {
+                    position: i as i32 + 1,
+                    quantity: *q,
+                    quality: if q.is_some() {
+                        WireQuality::AsProvided
+                    } else {
+                        WireQuality::NotAvailable
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_dst_days_have_92_and_100_quarter_hours() {
+        let spring = DayPositions::new(
+            NaiveDate::from_ymd_opt(2026, 3, 29).unwrap(),
+            Resolution::Pt15m,
+        );
+        let autumn = DayPositions::new(
+            NaiveDate::from_ymd_opt(2026, 10, 25).unwrap(),
+            Resolution::Pt15m,
+        );
+        assert_eq!(spring.expected_positions(), 92);
+        assert_eq!(autumn.expected_positions(), 100);
+    }
+
+    #[test]
+    fn a_correction_replaces_and_an_older_original_arriving_late_changes_nothing() {
+        let original = reading((2026, 3, 2), 0, &[Some(dec!(1.000)); 96]);
+        let correction = reading((2026, 3, 2), 60, &[Some(dec!(2.000)); 96]);
+        let date = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        let mut day = DayPositions::new(date, Resolution::Pt15m);
+        let corr = reading_positions(&correction).unwrap();
+        assert_eq!(day.merge(Resolution::Pt15m, &corr), MergeOutcome::Changed);
+        let orig = reading_positions(&original).unwrap();
+        assert_eq!(day.merge(Resolution::Pt15m, &orig), MergeOutcome::Unchanged);
+        assert_eq!(day.merge(Resolution::Pt15m, &corr), MergeOutcome::Unchanged);
+        let total: Decimal = day.positions.values().filter_map(|p| p.quantity).sum();
+        assert_eq!(total, dec!(192.000));
+        assert!(day.is_complete());
+        let back = DayPositions::from_bytes(&day.to_bytes()).unwrap();
+        assert_eq!(back, day);
+    }
+
+    #[test]
+    fn missing_quantities_make_a_day_incomplete_and_positions_past_the_end_are_refused() {
+        let mut kwh = vec![Some(dec!(0.5)); 96];
+        kwh[10] = None;
+        let r = reading((2026, 3, 2), 0, &kwh);
+        let mut day = DayPositions::new(
+            NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+            Resolution::Pt15m,
+        );
+        day.merge(Resolution::Pt15m, &reading_positions(&r).unwrap());
+        assert!(!day.is_complete());
+        let too_long = reading((2026, 3, 2), 0, &[Some(dec!(0.5)); 97]);
+        assert!(matches!(
+            reading_positions(&too_long),
+            Err(PositionError::OutOfPeriod { position: 97, .. })
+        ));
+    }
+
+    #[test]
+    fn positions_are_grouped_by_danish_day() {
+        // 2026-03-02 00:00 local is 2026-03-01 23:00 UTC.
+        let r = reading((2026, 3, 2), 0, &[Some(dec!(1)); 96]);
+        let days = by_local_day(reading_positions(&r).unwrap());
+        assert_eq!(days.len(), 1);
+        assert_eq!(
+            days.keys().next().copied(),
+            NaiveDate::from_ymd_opt(2026, 3, 2)
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! Issue 7's correction test on the real broker: with the pipeline caught up
+//! and running, a correction of one day of one metering point is written to
+//! the raw timeseries topic as the connector writes it. Exactly one new
+//! version of that month's provisional settlement follows, only that day's
+//! aggregate changes, and the energy on the lines moves by exactly the
+//! correction. The time from the correction's acknowledgement on the raw
+//! topic to the new version is measured over many corrections and printed
+//! as p50/p99 (recorded in BENCHMARKS.md; not asserted: timing is a
+//! measurement, not a test).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use afregning_cim::TimeInterval;
+use afregning_processors::pipeline;
+use afregning_simulator::ground_truth::TruthPoint;
+use afregning_simulator::scenario::documents::{SeriesSpec, rsm012};
+use afregning_simulator::{FaultConfig, SimulatorConfig};
+use afregning_testkit::TestEnv;
+use afregning_topology::records::{DailyAggregate, ProvisionalSettlement, SettlementComponent};
+use afregning_topology::{Codec, raw_headers, topics};
+use chrono::{NaiveDate, Utc};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rust_decimal::Decimal;
+
+const CORRECTIONS: usize = 30;
+
+fn tail_consumer(env: &TestEnv, topic: &str) -> anyhow::Result<BaseConsumer> {
+    let consumer: BaseConsumer = env
+        .kafka_config()
+        .set("group.id", env.group("latency"))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..metadata.topics()[0].partitions().len() as i32 {
+        let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+        list.add_partition_offset(topic, p, Offset::Offset(high))?;
+    }
+    consumer.assign(&list)?;
+    Ok(consumer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_correction_gives_exactly_one_new_version_and_its_latency_is_measured()
+-> anyhow::Result<()> {
+    afregning_testkit::init_logging();
+    let env = TestEnv::start("correction").await?;
+    let catalogue = support::deployment(&env, &env.namespace, 3).await?;
+    let work = tempfile::tempdir()?;
+    let mut config = SimulatorConfig::default();
+    config.scenario.metering_points = 20;
+    config.scenario.first_day = NaiveDate::from_ymd_opt(2026, 2, 1).expect("date");
+    config.scenario.days = 28;
+    config.scenario.pt1h_share = 0.0;
+    config.scenario.missing_share = 0.0;
+    config.scenario.aggregations = false;
+    config.faults = FaultConfig::none();
+    let first = config.scenario.first_day;
+    let truth = support::drain_datahub(
+        &env,
+        &catalogue,
+        config,
+        work.path(),
+        (first, first + chrono::Months::new(1)),
+    )
+    .await?;
+    let codec = Codec::new(catalogue.clone(), &env.registry_url);
+    let topics = pipeline::topics(catalogue.clone(), &codec).await?;
+    let settings = support::pipeline_settings(
+        &env,
+        &env.namespace,
+        &work.path().join("state"),
+        &truth.supplier_gln,
+    );
+    pipeline::run_until_caught_up(
+        topics.clone(),
+        settings.clone(),
+        Duration::from_secs(2),
+        Duration::from_secs(600),
+    )
+    .await?;
+
+    // Keep the pipeline running and feed it corrections.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(pipeline::run_all(topics.clone(), settings, async move {
+        let _ = stop_rx.await;
+    }));
+    let provisional_topic = topics.name(topics::PROVISIONAL_SETTLEMENTS);
+    let daily_topic = topics.name(topics::DAILY_AGGREGATES);
+    let raw_topic = topics.name(topics::TIMESERIES_RAW);
+    let provisional = tail_consumer(&env, &provisional_topic)?;
+    let daily = tail_consumer(&env, &daily_topic)?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &env.bootstrap_servers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "0")
+        .create()?;
+    // Let the runtime's consumers settle before the first measurement.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let mut latest: std::collections::BTreeMap<String, ProvisionalSettlement> =
+        std::collections::BTreeMap::new();
+    for p in support::read_all::<ProvisionalSettlement>(&env, &provisional_topic, &topics.wire)? {
+        if latest.get(&p.gsrn).is_none_or(|l| l.version < p.version) {
+            latest.insert(p.gsrn.clone(), p);
+        }
+    }
+    let mut previous_delta: std::collections::BTreeMap<(String, NaiveDate), Decimal> =
+        std::collections::BTreeMap::new();
+    let mut latencies = Vec::new();
+    for i in 0..CORRECTIONS {
+        let reading = &truth.readings[(i * 37) % truth.readings.len()];
+        let delta = Decimal::new(1000 + i as i64, 3);
+        let points: Vec<TruthPoint> = reading
+            .points
+            .iter()
+            .map(|p| TruthPoint {
+                quantity: p
+                    .quantity
+                    .map(|q| if p.position == 1 { q + delta } else { q }),
+                ..*p
+            })
+            .collect();
+        let message_id = format!("correction-{i}-{}", Utc::now().timestamp_micros());
+        let body = rsm012(
+            &message_id,
+            &truth.supplier_gln,
+            Utc::now(),
+            &[SeriesSpec {
+                transaction_id: format!("corr-{i}"),
+                gsrn: reading.gsrn,
+                resolution: reading.resolution,
+                interval: TimeInterval {
+                    start: reading.start,
+                    end: reading.end,
+                },
+                registered: Utc::now(),
+                points: &points,
+            }],
+        );
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: raw_headers::MESSAGE_ID,
+                value: Some(message_id.as_bytes()),
+            })
+            .insert(Header {
+                key: raw_headers::PART_INDEX,
+                value: Some(b"0".as_slice()),
+            });
+        producer
+            .send(
+                FutureRecord::to(&raw_topic)
+                    .key(message_id.as_bytes())
+                    .payload(&body)
+                    .headers(headers),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)?;
+        let sent = Instant::now();
+        let gsrn = reading.gsrn.to_string();
+        let version = wait_for::<ProvisionalSettlement>(&provisional, &topics, |p| p.gsrn == gsrn)?;
+        latencies.push(sent.elapsed());
+        // Nothing else follows for this metering point: exactly one version, one day.
+        let more =
+            drain::<ProvisionalSettlement>(&provisional, &topics, Duration::from_millis(700))?;
+        assert!(
+            more.iter().all(|p| p.gsrn != gsrn),
+            "a second version followed the correction"
+        );
+        let days = drain::<DailyAggregate>(&daily, &topics, Duration::from_millis(10))?;
+        let changed: Vec<_> = days.iter().filter(|d| d.gsrn == gsrn).collect();
+        assert_eq!(changed.len(), 1, "only the corrected day is re-aggregated");
+        assert_eq!(changed[0].local_date, reading.day);
+        let energy = |p: &ProvisionalSettlement| {
+            p.lines
+                .iter()
+                .find(|l| l.component == SettlementComponent::SpotEnergy)
+                .map(|l| l.quantity)
+        };
+        let before = latest
+            .get(&gsrn)
+            .and_then(energy)
+            .expect("a version before the correction");
+        assert_eq!(
+            energy(&version).expect("spot line") - before,
+            delta
+                - previous_delta
+                    .get(&(gsrn.clone(), reading.day))
+                    .copied()
+                    .unwrap_or_default(),
+            "the energy moves by exactly the correction"
+        );
+        previous_delta.insert((gsrn.clone(), reading.day), delta);
+        latest.insert(gsrn.clone(), version);
+    }
+    let _ = stop_tx.send(());
+    running.await??;
+
+    latencies.sort();
+    let pct = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "correction -> new provisional version, {} corrections: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        latencies.len(),
+        pct(0.5).as_secs_f64() * 1000.0,
+        pct(0.99).as_secs_f64() * 1000.0,
+        latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    );
+    env.cleanup().await?;
+    Ok(())
+}
+
+fn wait_for<T: afregning_topology::records::AvroRecord>(
+    consumer: &BaseConsumer,
+    topics: &afregning_processors::shared::Topics,
+    matches: impl Fn(&T) -> bool,
+) -> anyhow::Result<T> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        anyhow::ensure!(Instant::now() < deadline, "no new version within 60 s");
+        if let Some(message) = consumer.poll(Duration::from_millis(5)) {
+            let message = message?;
+            if let Some(value) = message.payload() {
+                let record: T = topics.wire.decode(value)?;
+                if matches(&record) {
+                    return Ok(record);
+                }
+            }
+        }
+    }
+}
+
+fn drain<T: afregning_topology::records::AvroRecord>(
+    consumer: &BaseConsumer,
+    topics: &afregning_processors::shared::Topics,
+    quiet: Duration,
+) -> anyhow::Result<Vec<T>> {
+    let mut out = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < quiet {
+        if let Some(message) = consumer.poll(Duration::from_millis(5)) {
+            let message = message?;
+            if let Some(value) = message.payload() {
+                out.push(topics.wire.decode(value)?);
+            }
+            last = Instant::now();
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,262 @@
+//! What the pipeline tests share: a deployment under its own topic prefix,
+//! a simulated DataHub drained into its raw topics by the real connector,
+//! the processors' settings, and reading a topic back.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use afregning_connect::Connector;
+use afregning_connect::config::{
+    BackoffConfig, ConnectConfig, KafkaConfig, OutboundConfig, QueueConfig, QueuesConfig, Secret,
+};
+use afregning_processors::pipeline::PipelineSettings;
+use afregning_processors::shared::Wire;
+use afregning_settlement::ProductCatalogue;
+use afregning_simulator::{GroundTruth, Simulator, SimulatorConfig};
+use afregning_testkit::TestEnv;
+use afregning_topology::admin::Admin;
+use afregning_topology::{Catalogue, TopologySettings};
+use anyhow::Context;
+use chrono::NaiveDate;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// The example product catalogue every test settles with.
+pub fn products() -> ProductCatalogue {
+    serde_json::from_str(include_str!("../../deploy/product-catalogue.json")).expect("catalogue")
+}
+
+/// A deployment's catalogue under `prefix`, with its topology applied.
+pub async fn deployment(env: &TestEnv, prefix: &str, partitions: u32) -> anyhow::Result<Catalogue> {
+    let catalogue = Catalogue::new(TopologySettings {
+        partitions,
+        ..TopologySettings::with_prefix(prefix.to_string())
+    })?;
+    let admin = Admin::connect(catalogue.clone(), &env.bootstrap_servers, &env.registry_url)?;
+    let report = admin.apply().await?;
+    anyhow::ensure!(report.problems.is_empty(), "{}", report.render());
+    Ok(catalogue)
+}
+
+/// Generates `config`'s scenario, drains every queue into `catalogue`'s raw
+/// topics with the connector, publishes the spot prices of `[first, end)`,
+/// and returns the ground truth.
+pub async fn drain_datahub(
+    env: &TestEnv,
+    catalogue: &Catalogue,
+    mut config: SimulatorConfig,
+    work: &Path,
+    spot_days: (NaiveDate, NaiveDate),
+) -> anyhow::Result<Arc<GroundTruth>> {
+    config.auth.client_id = "test".into();
+    config.auth.client_secret = "test-secret".into();
+    let simulator = tokio::task::spawn_blocking(move || Simulator::new(config))
+        .await??
+        .serve("127.0.0.1:0".parse()?)
+        .await?;
+    let truth = simulator.handle().ground_truth();
+    let kafka = KafkaConfig {
+        bootstrap_servers: env.bootstrap_servers.clone(),
+        schema_registry_url: env.registry_url.clone(),
+        topology: catalogue.settings().clone(),
+        ..KafkaConfig::default()
+    };
+    let mut connect = ConnectConfig::default();
+    connect.datahub.base_url = simulator.url.clone();
+    connect.datahub.token_url = simulator.token_url();
+    connect.datahub.client_id = "test".into();
+    connect.datahub.client_secret = Secret::new("test-secret");
+    connect.queues = QueuesConfig::all(QueueConfig::every(20, 200));
+    connect.retry = BackoffConfig {
+        initial_ms: 50,
+        max_ms: 1_000,
+        multiplier: 2.0,
+    };
+    connect.requests_per_second = 500;
+    connect.kafka = kafka.clone();
+    connect.inbound_log.dir = work.join("inbound");
+    connect.outbound = OutboundConfig {
+        enabled: false,
+        ..OutboundConfig::default()
+    };
+    connect.admin_listen = "127.0.0.1:0".parse()?;
+    let connector = Connector::new(connect).start().await?;
+    let started = Instant::now();
+    while !simulator.handle().is_empty() {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "DataHub's queues were not drained: {:?}",
+            simulator.handle().queue_depths()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    connector.shutdown().await;
+    let spot = afregning_connect::spot_prices::SpotPricesConfig {
+        url: simulator.spot_prices_url(),
+        start: Some(spot_days.0),
+        end: Some(spot_days.1),
+        once: true,
+        kafka,
+        admin_listen: "127.0.0.1:0".parse()?,
+        ..Default::default()
+    };
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    afregning_connect::spot_prices::run(spot, stop_rx).await?;
+    simulator.shutdown().await;
+    Ok(truth)
+}
+
+/// The processors' settings for tests: the quick local settings with the
+/// example catalogue.
+pub fn pipeline_settings(
+    env: &TestEnv,
+    prefix: &str,
+    state_dir: &Path,
+    supplier_gln: &str,
+) -> PipelineSettings {
+    PipelineSettings::quick(
+        &env.bootstrap_servers,
+        prefix,
+        state_dir,
+        supplier_gln,
+        products(),
+    )
+}
+
+/// One record as read back.
+#[derive(Debug, Clone)]
+pub struct Raw {
+    /// Partition.
+    pub partition: i32,
+    /// Key bytes.
+    pub key: Option<Vec<u8>>,
+    /// Value bytes.
+    pub value: Option<Vec<u8>>,
+    /// Headers.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Every record of `topic`, partition by partition in offset order. Reads to
+/// the partition ends the fetches report (`enable.partition.eof`): the local
+/// broker's ListOffsets under-reports high watermarks (decision 0057).
+pub fn read_raw(env: &TestEnv, topic: &str) -> anyhow::Result<Vec<Raw>> {
+    let consumer: BaseConsumer = env
+        .kafka_config()
+        .set("group.id", env.group("reader"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&list)?;
+    let mut by_partition: BTreeMap<i32, BTreeMap<i64, Raw>> = BTreeMap::new();
+    let mut ended = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ended.len() < partitions as usize {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{topic}: partitions {ended:?} of {partitions} read to the end"
+        );
+        match consumer.poll(Duration::from_millis(500)) {
+            None => {}
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                ended.insert(p);
+            }
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(message)) => {
+                ended.remove(&message.partition());
+                let headers = message
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|x| (x.key.to_string(), x.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                by_partition.entry(message.partition()).or_default().insert(
+                    message.offset(),
+                    Raw {
+                        partition: message.partition(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        value: message.payload().map(<[u8]>::to_vec),
+                        headers,
+                    },
+                );
+            }
+        }
+    }
+    Ok(by_partition
+        .into_values()
+        .flat_map(BTreeMap::into_values)
+        .collect())
+}
+
+/// Every record of `topic` decoded as `T`, de-duplicated by the idempotency
+/// key header (a replay re-emits the same key; the first copy counts).
+pub fn read_all<T: afregning_topology::records::AvroRecord>(
+    env: &TestEnv,
+    topic: &str,
+    wire: &Wire,
+) -> anyhow::Result<Vec<T>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for raw in read_raw(env, topic)? {
+        let key = raw
+            .headers
+            .iter()
+            .find(|(k, _)| k == afregning_processors::runtime::IDEMPOTENCY_KEY_HEADER)
+            .map(|(_, v)| v.clone());
+        if let Some(key) = key
+            && !seen.insert(key)
+        {
+            continue;
+        }
+        if let Some(value) = raw.value {
+            out.push(
+                wire.decode::<T>(&value)
+                    .with_context(|| format!("decoding {topic}"))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Produces `records` to `topic` unchanged (same partition, key, value, headers).
+pub async fn copy_records(env: &TestEnv, topic: &str, records: &[Raw]) -> anyhow::Result<()> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &env.bootstrap_servers)
+        .set("enable.idempotence", "true")
+        .create()?;
+    for r in records {
+        let mut headers = rdkafka::message::OwnedHeaders::new();
+        for (k, v) in &r.headers {
+            headers = headers.insert(rdkafka::message::Header {
+                key: k,
+                value: Some(v.as_slice()),
+            });
+        }
+        let mut record: FutureRecord<'_, Vec<u8>, Vec<u8>> = FutureRecord::to(topic)
+            .partition(r.partition)
+            .headers(headers);
+        if let Some(k) = &r.key {
+            record = record.key(k);
+        }
+        if let Some(v) = &r.value {
+            record = record.payload(v);
+        }
+        producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| e)?;
+    }
+    Ok(())
+}
