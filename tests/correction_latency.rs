@@ -20,7 +20,7 @@ use afregning_simulator::{FaultConfig, SimulatorConfig};
 use afregning_testkit::TestEnv;
 use afregning_topology::records::{DailyAggregate, ProvisionalSettlement, SettlementComponent};
 use afregning_topology::{Codec, raw_headers, topics};
-use chrono::{NaiveDate, Utc};
+use chrono::{NaiveDate, SubsecRound, Utc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -29,7 +29,33 @@ use rust_decimal::Decimal;
 
 const CORRECTIONS: usize = 30;
 
-fn tail_consumer(env: &TestEnv, topic: &str) -> anyhow::Result<BaseConsumer> {
+/// A consumer at the end of a topic that yields each (partition, offset)
+/// once: on the local broker a fetch can return records already delivered.
+struct Tail {
+    consumer: BaseConsumer,
+    seen: std::collections::HashSet<(i32, i64)>,
+}
+
+impl Tail {
+    fn next<T: afregning_topology::records::AvroRecord>(
+        &mut self,
+        topics: &afregning_processors::shared::Topics,
+    ) -> anyhow::Result<Option<T>> {
+        let Some(message) = self.consumer.poll(Duration::from_millis(5)) else {
+            return Ok(None);
+        };
+        let message = message?;
+        if !self.seen.insert((message.partition(), message.offset())) {
+            return Ok(None);
+        }
+        match message.payload() {
+            Some(value) => Ok(Some(topics.wire.decode(value)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn tail_consumer(env: &TestEnv, topic: &str) -> anyhow::Result<Tail> {
     let consumer: BaseConsumer = env
         .kafka_config()
         .set("group.id", env.group("latency"))
@@ -43,7 +69,10 @@ fn tail_consumer(env: &TestEnv, topic: &str) -> anyhow::Result<BaseConsumer> {
         list.add_partition_offset(topic, p, Offset::Offset(high))?;
     }
     consumer.assign(&list)?;
-    Ok(consumer)
+    Ok(Tail {
+        consumer,
+        seen: std::collections::HashSet::new(),
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -78,6 +107,12 @@ async fn a_correction_gives_exactly_one_new_version_and_its_latency_is_measured(
         &work.path().join("state"),
         &truth.supplier_gln,
     );
+    // On the local broker a record appended to a partition a consumer has read
+    // to its end is often not delivered until the consumer seeks again; the
+    // runtime's stall repair does that after `stall_timeout_ms` without
+    // progress, which dominates the latency measured here (docs/processors.md).
+    // Shorter stall timeouts (400 ms) made the local broker's fetches never
+    // complete between re-seeks; the quick settings' 5 s are used as they are.
     pipeline::run_until_caught_up(
         topics.clone(),
         settings.clone(),
@@ -94,8 +129,11 @@ async fn a_correction_gives_exactly_one_new_version_and_its_latency_is_measured(
     let provisional_topic = topics.name(topics::PROVISIONAL_SETTLEMENTS);
     let daily_topic = topics.name(topics::DAILY_AGGREGATES);
     let raw_topic = topics.name(topics::TIMESERIES_RAW);
-    let provisional = tail_consumer(&env, &provisional_topic)?;
-    let daily = tail_consumer(&env, &daily_topic)?;
+    let mut provisional = tail_consumer(&env, &provisional_topic)?;
+    let mut daily = tail_consumer(&env, &daily_topic)?;
+    // One uncompressed record per correction. (With the connector's lz4
+    // batching, the local broker did not deliver a lone record at the end of
+    // a partition even after a re-seek, observed once; see docs/processors.md.)
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &env.bootstrap_servers)
         .set("enable.idempotence", "true")
@@ -110,6 +148,14 @@ async fn a_correction_gives_exactly_one_new_version_and_its_latency_is_measured(
         if latest.get(&p.gsrn).is_none_or(|l| l.version < p.version) {
             latest.insert(p.gsrn.clone(), p);
         }
+    }
+    let mut daily_versions: std::collections::BTreeMap<(String, NaiveDate), i64> =
+        std::collections::BTreeMap::new();
+    for d in support::read_all::<DailyAggregate>(&env, &daily_topic, &topics.wire)? {
+        let v = daily_versions
+            .entry((d.gsrn.clone(), d.local_date))
+            .or_default();
+        *v = (*v).max(d.version);
     }
     let mut previous_delta: std::collections::BTreeMap<(String, NaiveDate), Decimal> =
         std::collections::BTreeMap::new();
@@ -127,11 +173,13 @@ async fn a_correction_gives_exactly_one_new_version_and_its_latency_is_measured(
                 ..*p
             })
             .collect();
+        // DataHub's timestamps have whole seconds; the typed schema keeps milliseconds.
+        let now = Utc::now().trunc_subsecs(0);
         let message_id = format!("correction-{i}-{}", Utc::now().timestamp_micros());
         let body = rsm012(
             &message_id,
             &truth.supplier_gln,
-            Utc::now(),
+            now,
             &[SeriesSpec {
                 transaction_id: format!("corr-{i}"),
                 gsrn: reading.gsrn,
@@ -140,7 +188,7 @@ async fn a_correction_gives_exactly_one_new_version_and_its_latency_is_measured(
                     start: reading.start,
                     end: reading.end,
                 },
-                registered: Utc::now(),
+                registered: now + chrono::Duration::seconds(i as i64),
                 points: &points,
             }],
         );
@@ -165,19 +213,46 @@ async fn a_correction_gives_exactly_one_new_version_and_its_latency_is_measured(
             .map_err(|(e, _)| e)?;
         let sent = Instant::now();
         let gsrn = reading.gsrn.to_string();
-        let version = wait_for::<ProvisionalSettlement>(&provisional, &topics, |p| p.gsrn == gsrn)?;
+        // The tail consumer may also see older records (the local broker's
+        // listed end offsets are low): a new version is one above the last known.
+        let known = latest.get(&gsrn).map_or(0, |p| p.version);
+        let version = wait_for::<ProvisionalSettlement>(&mut provisional, &topics, |p| {
+            p.gsrn == gsrn && p.version > known
+        })?;
         latencies.push(sent.elapsed());
+        assert_eq!(version.version, known + 1);
         // Nothing else follows for this metering point: exactly one version, one day.
         let more =
-            drain::<ProvisionalSettlement>(&provisional, &topics, Duration::from_millis(700))?;
+            drain::<ProvisionalSettlement>(&mut provisional, &topics, Duration::from_millis(700))?;
         assert!(
-            more.iter().all(|p| p.gsrn != gsrn),
+            more.iter()
+                .all(|p| p.gsrn != gsrn || p.version <= version.version),
             "a second version followed the correction"
         );
-        let days = drain::<DailyAggregate>(&daily, &topics, Duration::from_millis(10))?;
-        let changed: Vec<_> = days.iter().filter(|d| d.gsrn == gsrn).collect();
-        assert_eq!(changed.len(), 1, "only the corrected day is re-aggregated");
+        let days = drain::<DailyAggregate>(&mut daily, &topics, Duration::from_millis(10))?;
+        let changed: Vec<_> = days
+            .iter()
+            .filter(|d| {
+                d.gsrn == gsrn
+                    && d.version
+                        > daily_versions
+                            .get(&(d.gsrn.clone(), d.local_date))
+                            .copied()
+                            .unwrap_or(0)
+            })
+            .collect();
+        assert_eq!(
+            changed.len(),
+            1,
+            "only the corrected day is re-aggregated: {:?}",
+            changed
+                .iter()
+                .take(5)
+                .map(|d| (d.local_date, d.version, d.total_kwh, d.spot_cost_dkk))
+                .collect::<Vec<_>>()
+        );
         assert_eq!(changed[0].local_date, reading.day);
+        daily_versions.insert((gsrn.clone(), reading.day), changed[0].version);
         let energy = |p: &ProvisionalSettlement| {
             p.lines
                 .iter()
@@ -202,6 +277,10 @@ async fn a_correction_gives_exactly_one_new_version_and_its_latency_is_measured(
     }
     let _ = stop_tx.send(());
     running.await??;
+    // Every client goes before the topics do: librdkafka 2.x can crash in its
+    // metadata cache when a live client sees its topics deleted (observed
+    // here as SIGSEGV in rd_kafka_metadata_cache_find during cleanup).
+    drop((provisional, daily, producer));
 
     latencies.sort();
     let pct = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
@@ -217,38 +296,31 @@ async fn a_correction_gives_exactly_one_new_version_and_its_latency_is_measured(
 }
 
 fn wait_for<T: afregning_topology::records::AvroRecord>(
-    consumer: &BaseConsumer,
+    tail: &mut Tail,
     topics: &afregning_processors::shared::Topics,
     matches: impl Fn(&T) -> bool,
 ) -> anyhow::Result<T> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         anyhow::ensure!(Instant::now() < deadline, "no new version within 60 s");
-        if let Some(message) = consumer.poll(Duration::from_millis(5)) {
-            let message = message?;
-            if let Some(value) = message.payload() {
-                let record: T = topics.wire.decode(value)?;
-                if matches(&record) {
-                    return Ok(record);
-                }
-            }
+        if let Some(record) = tail.next::<T>(topics)?
+            && matches(&record)
+        {
+            return Ok(record);
         }
     }
 }
 
 fn drain<T: afregning_topology::records::AvroRecord>(
-    consumer: &BaseConsumer,
+    tail: &mut Tail,
     topics: &afregning_processors::shared::Topics,
     quiet: Duration,
 ) -> anyhow::Result<Vec<T>> {
     let mut out = Vec::new();
     let mut last = Instant::now();
     while last.elapsed() < quiet {
-        if let Some(message) = consumer.poll(Duration::from_millis(5)) {
-            let message = message?;
-            if let Some(value) = message.payload() {
-                out.push(topics.wire.decode(value)?);
-            }
+        if let Some(record) = tail.next::<T>(topics)? {
+            out.push(record);
             last = Instant::now();
         }
     }
