@@ -140,7 +140,7 @@ pub async fn run_all(plan: &Plan) -> anyhow::Result<Summary> {
     stage(6, "summary");
     let raw = topic_counts(&plan.args.stack.bootstrap_servers, &catalogue)?;
     summary.section(
-        "records per topic",
+        "records per topic (listed end offsets; the local broker lists some too low, decision 0057)",
         raw.into_iter()
             .filter(|(_, n)| *n > 0)
             .map(|(topic, n)| format!("{topic:<60} {n:>9}"))
