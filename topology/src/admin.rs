@@ -9,7 +9,8 @@
 //! Findings have three severities:
 //! - **difference**: the cluster or registry contradicts the catalogue
 //!   (missing topic, wrong partition count or replication, wrong cleanup policy
-//!   or retention, schema not registered, incompatible schema); `verify` exits 1;
+//!   or retention, a changelog without the compaction lag decision 0052 needs,
+//!   schema not registered, incompatible schema); `verify` exits 1;
 //! - **unverifiable**: the broker would not say (Tansu 0.6.0 describes only
 //!   the configs a topic was created with, so a topic created without them has
 //!   no readable cleanup policy or retention there); reported, and fatal only
@@ -91,6 +92,19 @@ pub enum Finding {
         /// What the broker reports.
         actual: String,
     },
+    /// Another topic config the catalogue sets (see [`TopicSpec::configs`]),
+    /// such as a changelog's `min.compaction.lag.ms`, has another value or is
+    /// not set on the topic.
+    WrongTopicConfig {
+        /// Topic name.
+        topic: String,
+        /// The config's name.
+        config: &'static str,
+        /// What the catalogue says.
+        expected: String,
+        /// What the broker reports; `None` when the topic does not have the config.
+        actual: Option<String>,
+    },
     /// The catalogue's schema is not registered under the subject.
     SchemaNotRegistered {
         /// The subject.
@@ -146,6 +160,7 @@ impl Finding {
             | Finding::WrongReplicationFactor { .. }
             | Finding::WrongCleanupPolicy { .. }
             | Finding::WrongRetention { .. }
+            | Finding::WrongTopicConfig { .. }
             | Finding::SchemaNotRegistered { .. }
             | Finding::IncompatibleSchema { .. } => Severity::Difference,
             Finding::Unverifiable { .. } => Severity::Unverifiable,
@@ -163,6 +178,7 @@ impl Finding {
             Finding::WrongReplicationFactor { .. } => "wrong replication factor",
             Finding::WrongCleanupPolicy { .. } => "wrong cleanup policy",
             Finding::WrongRetention { .. } => "wrong retention",
+            Finding::WrongTopicConfig { .. } => "wrong topic config",
             Finding::SchemaNotRegistered { .. } => "schema not registered",
             Finding::IncompatibleSchema { .. } => "incompatible schema",
             Finding::Unverifiable { .. } => "unverifiable on this broker",
@@ -219,6 +235,21 @@ impl fmt::Display for Finding {
                     "{topic} has retention.ms={actual}, the catalogue says {expected_ms}"
                 )
             }
+            Finding::WrongTopicConfig {
+                topic,
+                config,
+                expected,
+                actual,
+            } => match actual {
+                Some(actual) => write!(
+                    f,
+                    "{topic} has {config}={actual}, the catalogue says {expected}"
+                ),
+                None => write!(
+                    f,
+                    "{topic} does not set {config}, the catalogue says {expected}"
+                ),
+            },
             Finding::SchemaNotRegistered { subject, detail } => write!(f, "{subject} ({detail})"),
             Finding::IncompatibleSchema {
                 subject,
@@ -346,7 +377,30 @@ pub fn compare_topic_config(spec: &TopicSpec, described: &DescribedConfig) -> Ve
             }
         }
     }
+    // Every further config the catalogue sets (a changelog's compaction lag).
+    // Kafka describes every config, defaults included, so a missing entry
+    // means the topic does not set it (Tansu echoes only what a topic was
+    // created with): the catalogue's value is not in force either way.
+    for (config, expected) in extra_configs(spec) {
+        let actual = entries.get(config);
+        if actual.map(|a| a.trim()) != Some(expected.as_str()) {
+            findings.push(Finding::WrongTopicConfig {
+                topic: spec.name.clone(),
+                config,
+                expected,
+                actual: actual.cloned(),
+            });
+        }
+    }
     findings
+}
+
+/// The configs of [`TopicSpec::configs`] beyond cleanup policy and retention,
+/// which are compared by their own rules.
+fn extra_configs(spec: &TopicSpec) -> impl Iterator<Item = (&'static str, String)> {
+    spec.configs()
+        .into_iter()
+        .filter(|(config, _)| !matches!(*config, "cleanup.policy" | "retention.ms"))
 }
 
 fn unverifiable_configs(spec: &TopicSpec, reason: &str) -> Vec<Finding> {
@@ -354,6 +408,7 @@ fn unverifiable_configs(spec: &TopicSpec, reason: &str) -> Vec<Finding> {
     if spec.cleanup_policy() == CleanupPolicy::Delete {
         checks.push("retention.ms");
     }
+    checks.extend(extra_configs(spec).map(|(config, _)| config));
     checks
         .into_iter()
         .map(|check| Finding::Unverifiable {
@@ -939,7 +994,7 @@ impl Admin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::TopicId;
+    use crate::catalogue::{Component, TopicId};
     use crate::schemas::SchemaFile;
     use crate::settings::TopologySettings;
 
@@ -1052,6 +1107,80 @@ mod tests {
             !report.passes(true),
             "--strict fails on what it could not check"
         );
+        let changelog = catalogue.changelog(Component::Settle, "months").unwrap();
+        let checks: Vec<&str> =
+            compare_topic_config(changelog, &DescribedConfig::Entries(BTreeMap::new()))
+                .iter()
+                .filter_map(|f| match f {
+                    Finding::Unverifiable { check, .. } => Some(*check),
+                    _ => None,
+                })
+                .collect();
+        assert_eq!(checks, vec!["cleanup.policy", "min.compaction.lag.ms"]);
+    }
+
+    /// Decision 0052's compaction lag on changelogs, on the answers a real
+    /// Kafka gives (every config, its default 0 included) and the ones Tansu
+    /// gives (only what the topic was created with).
+    #[test]
+    fn a_changelog_without_the_compaction_lag_is_a_difference() {
+        let catalogue = catalogue();
+        let changelog = catalogue.changelog(Component::Settle, "months").unwrap();
+        let name = "t.afregning.settle.months-changelog.v1";
+        assert_eq!(changelog.name, name);
+        assert_eq!(
+            compare_topic_config(
+                changelog,
+                &entries(&[
+                    ("cleanup.policy", "compact"),
+                    ("retention.ms", "-1"),
+                    ("min.compaction.lag.ms", "3600000")
+                ])
+            ),
+            vec![]
+        );
+        // Kafka, topic created without the setting: the broker default.
+        let kafka = compare_topic_config(
+            changelog,
+            &entries(&[
+                ("cleanup.policy", "compact"),
+                ("retention.ms", "604800000"),
+                ("min.compaction.lag.ms", "0"),
+            ]),
+        );
+        assert_eq!(
+            kafka,
+            vec![Finding::WrongTopicConfig {
+                topic: name.into(),
+                config: "min.compaction.lag.ms",
+                expected: "3600000".into(),
+                actual: Some("0".into()),
+            }]
+        );
+        assert_eq!(kafka[0].severity(), Severity::Difference);
+        assert_eq!(
+            kafka[0].to_string(),
+            format!(
+                "wrong topic config: {name} has min.compaction.lag.ms=0, the catalogue says 3600000"
+            )
+        );
+        // Tansu, topic created as `apply` did before: the entry is absent.
+        let tansu = compare_topic_config(
+            changelog,
+            &entries(&[("cleanup.policy", "compact"), ("retention.ms", "-1")]),
+        );
+        assert_eq!(
+            tansu[0].to_string(),
+            format!(
+                "wrong topic config: {name} does not set min.compaction.lag.ms, the catalogue says 3600000"
+            )
+        );
+        // Other topics are not held to it.
+        let table = catalogue.spec(TopicId::MeteringPoints).unwrap();
+        assert_eq!(
+            compare_topic_config(table, &entries(&[("cleanup.policy", "compact")])),
+            vec![]
+        );
     }
 
     #[test]
@@ -1068,10 +1197,12 @@ mod tests {
             );
             snapshot.configs.insert(
                 spec.name.clone(),
-                entries(&[
-                    ("cleanup.policy", spec.cleanup_policy().as_str()),
-                    ("retention.ms", &spec.retention_ms.to_string()),
-                ]),
+                DescribedConfig::Entries(
+                    spec.configs()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                ),
             );
         }
         assert_eq!(compare_topics(&catalogue, &snapshot), vec![]);

@@ -635,6 +635,42 @@ pub fn changelog_base_name(store: StoreId) -> String {
     )
 }
 
+/// `min.compaction.lag.ms` of every changelog: one hour.
+///
+/// Decision 0052: after a crash, the records of a batch that never got its
+/// commit markers stay the latest of their keys until the next owner restores
+/// and appends reverts. Compaction must not remove the committed value under
+/// them before that, so a record stays uncompacted for at least this long.
+pub const CHANGELOG_MIN_COMPACTION_LAG_MS: i64 = 3_600_000;
+
+/// How long changelogs keep records: forever (compaction alone bounds them).
+pub const CHANGELOG_RETENTION: Retention = Retention::Forever;
+
+/// The topic configs every changelog topic is created with and compared on,
+/// in the order `apply` sets them: compacted, never deleted by time, and the
+/// compaction lag of decision 0052. The one place that knows them:
+/// [`TopicSpec::configs`] returns exactly these for changelogs, so `apply`
+/// creates and `verify` checks the same list, and whoever else creates a
+/// changelog (the processor runtime) should take it from here.
+pub fn changelog_configs() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "cleanup.policy",
+            TopicKind::Changelog.cleanup_policy().as_str().to_string(),
+        ),
+        (
+            "retention.ms",
+            CHANGELOG_RETENTION
+                .millis(&TopologySettings::default())
+                .to_string(),
+        ),
+        (
+            "min.compaction.lag.ms",
+            CHANGELOG_MIN_COMPACTION_LAG_MS.to_string(),
+        ),
+    ]
+}
+
 /// A topic as deployed: the catalogue's definition with the settings applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
@@ -686,8 +722,12 @@ impl TopicSpec {
         self.value.schema().map(|_| format!("{}-value", self.name))
     }
 
-    /// The topic configs `apply` sets and `verify` compares.
+    /// The topic configs `apply` sets and `verify` compares: cleanup policy
+    /// and retention for every topic, plus [`changelog_configs`] for changelogs.
     pub fn configs(&self) -> Vec<(&'static str, String)> {
+        if self.kind == TopicKind::Changelog {
+            return changelog_configs();
+        }
         vec![
             ("cleanup.policy", self.cleanup_policy().as_str().to_string()),
             ("retention.ms", self.retention_ms.to_string()),
@@ -753,8 +793,8 @@ impl Catalogue {
                 kind: TopicKind::Changelog,
                 partitions: settings.partitions,
                 replication_factor: settings.replication_factor,
-                retention: Retention::Forever,
-                retention_ms: Retention::Forever.millis(&settings),
+                retention: CHANGELOG_RETENTION,
+                retention_ms: CHANGELOG_RETENTION.millis(&settings),
                 partitioning: Partitioning::LikeInput,
                 key: KeyFormat::Opaque,
                 value: ValueFormat::Opaque,
@@ -974,6 +1014,59 @@ mod tests {
             assert_eq!(topic.cleanup_policy(), CleanupPolicy::Compact);
             assert_eq!(topic.key_subject(), None);
             assert_eq!(topic.value_subject(), None);
+        }
+    }
+
+    #[test]
+    fn changelogs_carry_the_compaction_lag_of_decision_0052_and_other_topics_do_not() {
+        let catalogue = Catalogue::new(TopologySettings::with_prefix("t.")).unwrap();
+        let mut changelogs = 0;
+        for topic in catalogue.topics() {
+            let configs = topic.configs();
+            let lag = configs
+                .iter()
+                .find(|(key, _)| *key == "min.compaction.lag.ms")
+                .map(|(_, value)| value.as_str());
+            if topic.kind == TopicKind::Changelog {
+                changelogs += 1;
+                assert_eq!(configs, changelog_configs(), "{}", topic.name);
+                assert_eq!(lag, Some("3600000"), "{}", topic.name);
+                assert!(configs.contains(&("cleanup.policy", "compact".to_string())));
+                assert!(configs.contains(&("retention.ms", topic.retention_ms.to_string())));
+            } else {
+                assert_eq!(lag, None, "{} is not a changelog", topic.name);
+            }
+        }
+        assert_eq!(changelogs, STORES.len());
+    }
+
+    /// Until the processor runtime takes its changelog configs from
+    /// [`changelog_configs`] (issue 18), it writes them as literals when it
+    /// creates a missing changelog; every literal it sets must agree with the
+    /// catalogue, so the two cannot drift apart unnoticed. Once the runtime
+    /// no longer creates topics this finds nothing to compare and passes.
+    #[test]
+    fn the_runtime_creates_changelogs_with_the_catalogue_configs() {
+        let runner = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../processors/src/runtime/runner.rs");
+        let Ok(source) = std::fs::read_to_string(&runner) else {
+            return;
+        };
+        let expected = changelog_configs();
+        for (at, _) in source.match_indices(".set(\"") {
+            let rest = &source[at + ".set(".len()..];
+            let end = rest.find(')').expect("a closing parenthesis");
+            let literals: Vec<&str> = rest[..end]
+                .split(',')
+                .map(|part| part.trim().trim_matches('"'))
+                .collect();
+            let [key, value] = literals[..] else {
+                panic!("unexpected .set call in runner.rs: {}", &rest[..end]);
+            };
+            assert!(
+                expected.iter().any(|(k, v)| *k == key && v == value),
+                "processors/src/runtime/runner.rs creates changelogs with {key}={value}; the catalogue says {expected:?}"
+            );
         }
     }
 

@@ -16,6 +16,12 @@
 //!   (broker defaults such as a 7-day retention, `compact,delete`) are
 //!   unit-tested with described-config fixtures in `src/admin.rs`
 //!   (`cleanup_policy_and_retention_are_compared_when_described`).
+//! - The same holds for a changelog's `min.compaction.lag.ms` (decision 0052):
+//!   Tansu stores the value a topic was created with and returns it, so the
+//!   lag `apply` sets is read back from the broker, and a changelog created
+//!   with lag 0 or without a lag is a difference on the broker's own answer.
+//!   Tansu does not honour the lag (its memory engine never compacts); that
+//!   is beyond what `verify` can see.
 //! - `CreatePartitions` is unsupported (`UnsupportedFeature`); `apply` never
 //!   adds partitions, so nothing here needs it.
 //! - Metadata partition counts and `DeleteTopics` work and are used for real.
@@ -24,9 +30,9 @@ use std::time::Duration;
 
 use afregning_testkit::TestEnv;
 use afregning_topology::admin::{Admin, ApplyReport, Finding, Severity};
-use afregning_topology::catalogue::{Catalogue, TopicId};
+use afregning_topology::catalogue::{Catalogue, Component, TopicId, TopicKind, changelog_configs};
 use afregning_topology::settings::TopologySettings;
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_schema};
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
@@ -399,5 +405,162 @@ async fn apply_reports_a_schema_the_registry_refuses() {
     assert!(
         matches!(found[0], Finding::IncompatibleSchema { subject: s, registered_version: 1, .. } if *s == subject)
     );
+    env.cleanup().await.expect("cleanup");
+}
+
+/// The configs Tansu describes for a topic, as `verify` reads them.
+async fn described(admin: &Admin, topic: &str) -> std::collections::BTreeMap<String, String> {
+    let results = admin
+        .client()
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &options())
+        .await
+        .expect("DescribeConfigs answers");
+    let resource = results
+        .into_iter()
+        .next()
+        .expect("one resource")
+        .expect("the topic is described");
+    resource
+        .entries
+        .into_iter()
+        .filter_map(|e| e.value.map(|v| (e.name, v)))
+        .collect()
+}
+
+/// Decision 0052: every changelog `apply` creates carries
+/// `min.compaction.lag.ms=3600000`, and the broker says so. Measured on
+/// Tansu 0.6.0: it stores the config given at creation and returns it from
+/// DescribeConfigs (it does not honour it: its memory and sqlite engines do
+/// not compact at all), so the value below is the broker's own answer.
+#[tokio::test]
+async fn apply_creates_changelogs_with_the_compaction_lag_of_decision_0052() {
+    let env = TestEnv::start("topology_changelog_configs")
+        .await
+        .expect("test environment");
+    let admin = admin_for(&env);
+    apply(&admin).await;
+    let changelogs: Vec<_> = admin
+        .catalogue()
+        .topics()
+        .iter()
+        .filter(|t| t.kind == TopicKind::Changelog)
+        .cloned()
+        .collect();
+    assert!(!changelogs.is_empty());
+    for changelog in &changelogs {
+        let configs = described(&admin, &changelog.name).await;
+        println!("{}: {configs:?}", changelog.name);
+        for (config, expected) in changelog_configs() {
+            assert_eq!(
+                configs.get(config),
+                Some(&expected),
+                "{} as the broker describes it",
+                changelog.name
+            );
+        }
+        assert_eq!(
+            configs.get("min.compaction.lag.ms").map(String::as_str),
+            Some("3600000")
+        );
+    }
+    // And verify compares it: nothing unverifiable about any changelog.
+    let report = admin.verify().await.expect("verify runs");
+    let unverified: Vec<&Finding> = report
+        .of(Severity::Unverifiable)
+        .filter(|f| matches!(f, Finding::Unverifiable { resource, .. } if resource.contains("-changelog.")))
+        .collect();
+    assert!(unverified.is_empty(), "{unverified:?}");
+    assert!(report.passes(true), "{}", report.render(true));
+    env.cleanup().await.expect("cleanup");
+}
+
+/// A changelog created as `apply` used to create it (compacted, kept forever,
+/// no compaction lag) and one created with Kafka's default lag of 0 are both
+/// differences naming the topic, the config, the expected and the actual
+/// value; a changelog created the way the processor runtime creates it
+/// (compaction and the lag, no retention) passes.
+#[tokio::test]
+async fn verify_reports_a_changelog_without_the_compaction_lag() {
+    let env = TestEnv::start("topology_changelog_lag")
+        .await
+        .expect("test environment");
+    let admin = admin_for(&env);
+    let catalogue = admin.catalogue().clone();
+    let name = |processor, store| {
+        catalogue
+            .changelog(processor, store)
+            .expect("declared")
+            .name
+            .clone()
+    };
+    let old_apply = name(Component::Settle, "months");
+    let lag_zero = name(Component::Aggregate, "days");
+    let by_runtime = name(Component::Enrich, "metering-points");
+    let created = admin
+        .client()
+        .create_topics(
+            &[
+                NewTopic::new(&old_apply, 12, TopicReplication::Fixed(1))
+                    .set("cleanup.policy", "compact")
+                    .set("retention.ms", "-1"),
+                NewTopic::new(&lag_zero, 12, TopicReplication::Fixed(1))
+                    .set("cleanup.policy", "compact")
+                    .set("retention.ms", "-1")
+                    .set("min.compaction.lag.ms", "0"),
+                NewTopic::new(&by_runtime, 12, TopicReplication::Fixed(1))
+                    .set("cleanup.policy", "compact")
+                    .set("min.compaction.lag.ms", "3600000"),
+            ],
+            &options(),
+        )
+        .await
+        .expect("CreateTopics answers");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    // What the broker itself says about the three, before any comparison.
+    assert_eq!(
+        described(&admin, &old_apply)
+            .await
+            .get("min.compaction.lag.ms"),
+        None,
+        "Tansu describes only the configs a topic was created with"
+    );
+    assert_eq!(
+        described(&admin, &lag_zero)
+            .await
+            .get("min.compaction.lag.ms")
+            .map(String::as_str),
+        Some("0")
+    );
+    let report = apply(&admin).await;
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    let verify = admin.verify().await.expect("verify runs");
+    println!("{}", verify.render(false));
+    assert!(!verify.passes(false));
+    assert_eq!(
+        differences(&verify.findings),
+        vec![
+            &Finding::WrongTopicConfig {
+                topic: lag_zero.clone(),
+                config: "min.compaction.lag.ms",
+                expected: "3600000".into(),
+                actual: Some("0".into()),
+            },
+            &Finding::WrongTopicConfig {
+                topic: old_apply.clone(),
+                config: "min.compaction.lag.ms",
+                expected: "3600000".into(),
+                actual: None,
+            },
+        ]
+    );
+    let rendered = verify.render(false);
+    assert!(rendered.contains(&format!(
+        "DIFFERENCE   wrong topic config: {lag_zero} has min.compaction.lag.ms=0, the catalogue says 3600000"
+    )));
+    assert!(rendered.contains(&format!(
+        "DIFFERENCE   wrong topic config: {old_apply} does not set min.compaction.lag.ms, the catalogue says 3600000"
+    )));
+    assert!(!rendered.contains(&by_runtime), "{rendered}");
     env.cleanup().await.expect("cleanup");
 }
