@@ -305,6 +305,17 @@ impl DayGrid {
         Self { midnights }
     }
 
+    /// The local days (start, end) that start inside `window`.
+    pub fn days_in(
+        &self,
+        window: (DateTime<Utc>, DateTime<Utc>),
+    ) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
+        self.midnights
+            .windows(2)
+            .map(|pair| (pair[0], pair[1]))
+            .filter(move |(start, _)| window.0 <= *start && *start < window.1)
+    }
+
     /// Whether an instant is a local midnight.
     pub fn is_midnight(&self, instant: DateTime<Utc>) -> bool {
         match self.midnights.binary_search(&instant) {

@@ -308,6 +308,9 @@ pub(crate) struct ClippedSupply {
     pub resolution: Resolution,
     /// Index of the first slot of this period in [`Slots::slots`].
     pub first_slot: usize,
+    /// Index of the supply period among the billing period's (sorted by start), so that
+    /// pieces of one supply period cut at local midnight can be joined again.
+    pub index: usize,
 }
 
 /// The dense slot series of one metering point over a billing period.
@@ -325,11 +328,21 @@ pub(crate) struct Slots {
 
 impl Slots {
     /// Lays the latest positions on the slot grid of the supply periods within `period`.
+    #[cfg(test)]
     pub fn build(
         period: &BillingPeriod,
         supply: &[SupplyPeriod],
         positions: &[Position],
     ) -> Result<Self, InputError> {
+        let clipped = Self::clip_supply(period, supply)?;
+        Self::build_window(&clipped, (period.start(), period.end()), positions)
+    }
+
+    /// The supply periods clipped to `period`, sorted, checked for alignment and overlap.
+    pub fn clip_supply(
+        period: &BillingPeriod,
+        supply: &[SupplyPeriod],
+    ) -> Result<Vec<ClippedSupply>, InputError> {
         let mut clipped: Vec<ClippedSupply> = Vec::new();
         for s in supply {
             let from = s.from.max(period.start());
@@ -347,6 +360,7 @@ impl Slots {
                 to,
                 resolution: s.resolution,
                 first_slot: 0,
+                index: 0,
             });
         }
         clipped.sort_by_key(|s| s.from);
@@ -355,6 +369,29 @@ impl Slots {
                 return Err(InputError::OverlappingSupplyPeriods { from: pair[1].from });
             }
         }
+        for (index, s) in clipped.iter_mut().enumerate() {
+            s.index = index;
+        }
+        Ok(clipped)
+    }
+
+    /// Lays the latest positions on the slot grid of the (already clipped) supply periods
+    /// within `window`: a billing period, or one local day of it (the incremental fold
+    /// settles day by day). Local midnights are whole UTC hours, so a window boundary
+    /// never cuts a slot. Positions outside every slot of the window are ignored.
+    pub fn build_window(
+        supply: &[ClippedSupply],
+        window: (DateTime<Utc>, DateTime<Utc>),
+        positions: &[Position],
+    ) -> Result<Self, InputError> {
+        let mut clipped: Vec<ClippedSupply> = supply
+            .iter()
+            .filter_map(|s| {
+                let from = s.from.max(window.0);
+                let to = s.to.min(window.1);
+                (from < to).then_some(ClippedSupply { from, to, ..*s })
+            })
+            .collect();
         let mut slots = Vec::new();
         for s in &mut clipped {
             s.first_slot = slots.len();
@@ -485,11 +522,6 @@ impl Slots {
         self.supply
             .iter()
             .any(|s| s.from <= instant && instant < s.to)
-    }
-
-    /// The supply intervals.
-    pub fn intervals(&self) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
-        self.supply.iter().map(|s| (s.from, s.to))
     }
 }
 

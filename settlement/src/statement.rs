@@ -90,7 +90,7 @@ pub enum LineSource {
 }
 
 /// Unit of a line's quantity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// kWh (tariffs, spot, margin).
@@ -342,28 +342,31 @@ pub struct MonthStatement {
 }
 
 impl MonthStatement {
+    /// The statement of `lines`, each with the start of its first detail without a
+    /// price (the fold keeps it even when it keeps no details).
     pub(crate) fn assemble(
         metering_point_id: String,
         period: BillingPeriod,
-        mut lines: Vec<Line>,
+        mut priced: Vec<(Line, Option<DateTime<Utc>>)>,
         mut issues: Vec<Issue>,
     ) -> Self {
-        lines.sort_by(|a, b| {
+        priced.sort_by(|(a, _), (b, _)| {
             a.component
                 .cmp(&b.component)
                 .then_with(|| a.source.cmp(&b.source))
         });
-        for line in &lines {
+        for (line, first_unpriced) in &priced {
             if line.missing_prices > 0
-                && let Some(first) = line.details.iter().find(|d| d.amount.is_none())
+                && let Some(first) = first_unpriced
             {
                 issues.push(Issue::MissingPrices {
                     source: line.source.clone(),
                     count: line.missing_prices,
-                    first: first.start,
+                    first: *first,
                 });
             }
         }
+        let lines: Vec<Line> = priced.into_iter().map(|(line, _)| line).collect();
         let mut vat = Vec::new();
         for class in [VatClass::NoVat, VatClass::Vat25] {
             let lines_of_class: Vec<&Line> =

@@ -26,14 +26,15 @@ use crate::rounding::{daily_price, line_amount};
 use crate::statement::{Component, Detail, Line, LineSource, PriceSource, Unit};
 
 /// A charge with its prices sorted for exact lookup.
-pub(crate) struct PreparedCharge<'a> {
-    pub charge: &'a Charge,
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedCharge {
+    pub charge: Charge,
     prices: Vec<(DateTime<Utc>, Decimal)>,
 }
 
-impl<'a> PreparedCharge<'a> {
+impl PreparedCharge {
     /// Sorts prices and rejects contradictions and impossible resolutions.
-    pub fn new(charge: &'a Charge) -> Result<Self, InputError> {
+    pub fn new(charge: &Charge) -> Result<Self, InputError> {
         let allowed = match charge.key.charge_type {
             ChargeType::Tariff => {
                 matches!(
@@ -63,7 +64,10 @@ impl<'a> PreparedCharge<'a> {
             }
         }
         prices.dedup();
-        Ok(Self { charge, prices })
+        Ok(Self {
+            charge: charge.clone(),
+            prices,
+        })
     }
 
     fn price_at(&self, time: DateTime<Utc>) -> Option<Decimal> {
@@ -73,30 +77,53 @@ impl<'a> PreparedCharge<'a> {
             .map(|i| self.prices[i].1)
     }
 
-    /// Charge times of one price-information period clamped to the billing period.
+    /// Charge times of one price-information period clamped to the billing period,
+    /// only those inside `window` (the period itself, or one local day of it).
+    ///
+    /// The grid is anchored at the clamped period start whatever the window, so a day's
+    /// charge times are exactly the month's charge times that fall in that day.
     fn charge_times(
         &self,
         period: &BillingPeriod,
         charge_period: &ChargePeriod,
+        window: (DateTime<Utc>, DateTime<Utc>),
     ) -> Vec<DateTime<Utc>> {
         let from = charge_period.from.max(period.start());
         let to = charge_period.to.unwrap_or(period.end()).min(period.end());
         if from >= to {
             return Vec::new();
         }
-        match self.charge.resolution {
-            ChargeResolution::Pt1h => fixed_steps(from, to, Duration::hours(1)),
-            ChargeResolution::Pt15m => fixed_steps(from, to, Duration::minutes(15)),
+        let times = match self.charge.resolution {
+            ChargeResolution::Pt1h => {
+                return fixed_steps(from, to, Duration::hours(1), window);
+            }
+            ChargeResolution::Pt15m => {
+                return fixed_steps(from, to, Duration::minutes(15), window);
+            }
             ChargeResolution::P1d | ChargeResolution::P1m => local_daily_steps(from, to),
-        }
+        };
+        times
+            .into_iter()
+            .filter(|t| window.0 <= *t && *t < window.1)
+            .collect()
     }
 }
 
-fn fixed_steps(from: DateTime<Utc>, to: DateTime<Utc>, step: Duration) -> Vec<DateTime<Utc>> {
+/// `from + k·step` below `to`, only those inside `window`.
+fn fixed_steps(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    step: Duration,
+    window: (DateTime<Utc>, DateTime<Utc>),
+) -> Vec<DateTime<Utc>> {
     // Unix seconds: chrono's calendar arithmetic per step showed in the profile.
     let (from_s, to_s, step_s) = (from.timestamp(), to.timestamp(), step.num_seconds().max(1));
+    let to_s = to_s.min(window.1.timestamp());
+    // The first step at or after the window's start.
+    let skip = (window.0.timestamp() - from_s).max(0);
+    let first = from_s + (skip + step_s - 1) / step_s * step_s;
     (0..)
-        .map(|k| from_s + k * step_s)
+        .map(|k| first + k * step_s)
         .take_while(|t| *t < to_s)
         .filter_map(|t| DateTime::from_timestamp(t, from.timestamp_subsec_nanos()))
         .collect()
@@ -123,18 +150,19 @@ pub(crate) fn check_links(links: &[&ChargeLink]) -> Result<(), InputError> {
     Ok(())
 }
 
-/// The line of one linked tariff.
+/// The line of one linked tariff over `window` (the period, or one local day of it).
 pub(crate) fn tariff_line(
-    prepared: &PreparedCharge<'_>,
+    prepared: &PreparedCharge,
     links: &[&ChargeLink],
     slots: &Slots,
     period: &BillingPeriod,
     days: &DayGrid,
+    window: (DateTime<Utc>, DateTime<Utc>),
 ) -> Line {
-    let charge = prepared.charge;
+    let charge = &prepared.charge;
     let mut details = Vec::new();
     for charge_period in &charge.periods {
-        for time in prepared.charge_times(period, charge_period) {
+        for time in prepared.charge_times(period, charge_period, window) {
             if link_at(links, time).is_none() || !slots.supplied_at(time) {
                 continue;
             }
@@ -192,24 +220,34 @@ pub(crate) fn tariff_line(
     )
 }
 
-/// The line of one linked subscription or fee.
+/// The line of one linked subscription or fee over `window` (the period, or one local
+/// day of it).
 pub(crate) fn subscription_or_fee_line(
-    prepared: &PreparedCharge<'_>,
+    prepared: &PreparedCharge,
     links: &[&ChargeLink],
     slots: &Slots,
     period: &BillingPeriod,
     days: &DayGrid,
+    window: (DateTime<Utc>, DateTime<Utc>),
 ) -> Line {
-    let charge = prepared.charge;
+    let charge = &prepared.charge;
     let days_in_period = period.days();
     let mut details = Vec::new();
+    let whole = (period.start(), period.end());
     for charge_period in &charge.periods {
         // Forward-fill over all charge times of the price-information period,
-        // before links are applied (Energinet's window partitioned by charge period).
+        // before links are applied (Energinet's window partitioned by charge period);
+        // so a day's price may come from an earlier day of the period.
         let mut last: Option<PriceSource> = None;
-        for time in prepared.charge_times(period, charge_period) {
+        for time in prepared.charge_times(period, charge_period, whole) {
+            if time >= window.1 {
+                break;
+            }
             if let Some(price) = prepared.price_at(time) {
                 last = Some(PriceSource { time, price });
+            }
+            if time < window.0 {
+                continue;
             }
             let Some(link) = link_at(links, time) else {
                 continue;

@@ -1,9 +1,9 @@
 //! The supplier's own components from the product terms.
 //!
-//! - **Margin**: Σ kWh × margin. Consecutive positions at the same rate of the
-//!   same term form one detail (Σq × rate is exact), so a flat margin over a
-//!   month is one detail per term; amounts are exact and the line is rounded
-//!   once, like spot.
+//! - **Margin**: Σ kWh × margin. Consecutive positions of one local day at the
+//!   same rate of the same term form one detail (Σq × rate is exact), so a flat
+//!   margin is one detail per term and day; amounts are exact and the line is
+//!   rounded once, like spot.
 //! - **Subscription**: the monthly price becomes a daily price with the same
 //!   rule as DataHub subscriptions, `round6(monthly / days in period)`, charged
 //!   for each supplied local day on the product.
@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::calendar::BillingPeriod;
+use crate::calendar::{BillingPeriod, DayGrid};
 use crate::charges::VatClass;
 use crate::input::InputError;
 use crate::product::ProductTerm;
@@ -47,7 +47,10 @@ struct Run {
 }
 
 /// Margin lines, one per product (plus one without product for uncovered supplied time).
-pub(crate) fn margin_lines(slots: &Slots, terms: &[&ProductTerm]) -> Vec<Line> {
+///
+/// A run never crosses a local midnight, so that every detail belongs to one day and a
+/// month is the sum of its days (the fold); Σq × rate is exact either way.
+pub(crate) fn margin_lines(slots: &Slots, terms: &[&ProductTerm], days: &DayGrid) -> Vec<Line> {
     let mut runs: Vec<Run> = Vec::new();
     let mut last_term: Option<usize> = None;
     for slot in &slots.slots {
@@ -57,6 +60,7 @@ pub(crate) fn margin_lines(slots: &Slots, terms: &[&ProductTerm]) -> Vec<Line> {
         let missing = u32::from(slot.quality == Quality::Missing);
         let extend = !runs.is_empty()
             && last_term == index
+            && !days.is_midnight(slot.start)
             && runs
                 .last()
                 .is_some_and(|r| r.detail.price == rate && r.detail.end == slot.start);
@@ -102,15 +106,17 @@ pub(crate) fn margin_lines(slots: &Slots, terms: &[&ProductTerm]) -> Vec<Line> {
     })
 }
 
-/// Supplier subscription lines, one per product.
+/// Supplier subscription lines, one per product, for the local days of `days`
+/// (the period's, or one of them).
 pub(crate) fn subscription_lines(
     slots: &Slots,
     terms: &[&ProductTerm],
     period: &BillingPeriod,
+    local_days: impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)>,
 ) -> Vec<Line> {
     let days = period.days();
     let mut runs: Vec<Run> = Vec::new();
-    for (_, start, end) in period.local_days() {
+    for (start, end) in local_days {
         let Some(term) = term_at(terms, start) else {
             continue;
         };
@@ -171,23 +177,41 @@ fn group_lines(
         .collect()
 }
 
-/// Supplied intervals not covered by any product term.
-pub(crate) fn uncovered(slots: &Slots, terms: &[&ProductTerm]) -> Vec<Issue> {
-    let mut issues = Vec::new();
-    for (from, to) in slots.intervals() {
+/// Supplied intervals not covered by any product term, each with the index of its
+/// supply period (pieces of one supply period cut at local midnight are joined again
+/// by the fold; pieces of two adjacent supply periods are not, as in one pass).
+pub(crate) fn uncovered(slots: &Slots, terms: &[&ProductTerm]) -> Vec<Uncovered> {
+    let mut pieces = Vec::new();
+    for supply in &slots.supply {
+        let (from, to) = (supply.from, supply.to);
         let mut cursor = from;
         for term in terms.iter().filter(|t| t.to > from && t.from < to) {
             if term.from > cursor {
-                issues.push(Issue::NoProduct {
-                    from: cursor,
-                    to: term.from,
-                });
+                pieces.push((supply.index, cursor, term.from));
             }
             cursor = cursor.max(term.to);
         }
         if cursor < to {
-            issues.push(Issue::NoProduct { from: cursor, to });
+            pieces.push((supply.index, cursor, to));
         }
     }
-    issues
+    pieces
+}
+
+/// A supplied interval without product: (supply period index, from, to).
+pub(crate) type Uncovered = (usize, DateTime<Utc>, DateTime<Utc>);
+
+/// The issues of uncovered pieces, joining pieces of one supply period that touch.
+pub(crate) fn no_product_issues(pieces: impl Iterator<Item = Uncovered>) -> Vec<Issue> {
+    let mut joined: Vec<Uncovered> = Vec::new();
+    for piece in pieces {
+        match joined.last_mut() {
+            Some(last) if last.0 == piece.0 && last.2 == piece.1 => last.2 = piece.2,
+            _ => joined.push(piece),
+        }
+    }
+    joined
+        .into_iter()
+        .map(|(_, from, to)| Issue::NoProduct { from, to })
+        .collect()
 }

@@ -1,0 +1,335 @@
+//! [`MonthContext`]: everything about a metering point's billing period except its
+//! positions, prepared once (charges with sorted prices, links checked, the spot index,
+//! product terms), so that a day is settled without touching the rest of the month.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::calendar::{BillingPeriod, DayGrid, local_day_bounds};
+use crate::charges::{ChargeKey, ChargeLink, ChargeType};
+use crate::components::charges::{
+    PreparedCharge, check_links, subscription_or_fee_line, tariff_line,
+};
+use crate::components::spot::spot_line;
+use crate::components::supplier::{
+    margin_lines, no_product_issues, sorted_terms, subscription_lines, uncovered,
+};
+use crate::input::{InputError, MonthInput, Scope};
+use crate::product::ProductTerm;
+use crate::quantity::{ClippedSupply, Position, Quality, Slots, latest_positions};
+use crate::spot::SpotIndex;
+use crate::statement::{Issue, MonthStatement};
+
+use super::summary::Summary;
+
+/// A linked charge with its links (sorted, checked).
+#[derive(Debug, Clone)]
+struct LinkedCharge {
+    prepared: PreparedCharge,
+    links: Vec<ChargeLink>,
+}
+
+/// The reference data of one metering point's billing period, prepared for settling it
+/// day by day.
+///
+/// It depends on the period, the supply periods, the linked charges and their prices,
+/// the spot prices and the product terms, not on positions or the metering point's id:
+/// metering points with the same inputs can share one (the settle processor caches it).
+#[derive(Debug)]
+pub struct MonthContext {
+    period: BillingPeriod,
+    days: DayGrid,
+    supply: Vec<ClippedSupply>,
+    scope: Scope,
+    charges: Vec<LinkedCharge>,
+    unknown: Vec<ChargeKey>,
+    spot: Option<SpotIndex>,
+    terms: Vec<ProductTerm>,
+    fingerprint: u64,
+    /// Each day's summary without positions, by day index, filled on first use.
+    empty_days: Vec<OnceLock<Summary>>,
+    /// Σ of every day's summary without positions.
+    empty_total: OnceLock<Summary>,
+}
+
+impl MonthContext {
+    /// Checks and prepares everything of `input` except its positions (which are only
+    /// checked for contradictions here, as the full settlement does first).
+    ///
+    /// The errors are the engine's input errors, in the order [`crate::settle_month`]
+    /// has always reported them.
+    pub fn prepare(input: &MonthInput) -> Result<Self, InputError> {
+        let period = input.period;
+        let supply = Slots::clip_supply(&period, &input.supply)?;
+        latest_positions(&input.positions)?;
+
+        // Charges by key; the same key twice must be the same charge.
+        let mut prepared: BTreeMap<&ChargeKey, PreparedCharge> = BTreeMap::new();
+        for charge in &input.charges {
+            if let Some(existing) = prepared.get(&charge.key) {
+                if &existing.charge != charge {
+                    return Err(InputError::DuplicateCharge(charge.key.clone()));
+                }
+                continue;
+            }
+            prepared.insert(&charge.key, PreparedCharge::new(charge)?);
+        }
+        // Links grouped by charge, sorted by start.
+        let mut links: BTreeMap<&ChargeKey, Vec<&ChargeLink>> = BTreeMap::new();
+        for link in &input.charge_links {
+            links.entry(&link.key).or_default().push(link);
+        }
+        let mut charges = Vec::new();
+        let mut unknown = Vec::new();
+        for (key, mut charge_links) in links {
+            charge_links.sort_by(|a, b| {
+                a.from
+                    .cmp(&b.from)
+                    .then(a.to.cmp(&b.to))
+                    .then(a.quantity.cmp(&b.quantity))
+            });
+            charge_links.dedup();
+            check_links(&charge_links)?;
+            match prepared.remove(key) {
+                Some(prepared) => charges.push(LinkedCharge {
+                    prepared,
+                    links: charge_links.into_iter().cloned().collect(),
+                }),
+                None => unknown.push(key.clone()),
+            }
+        }
+        let (spot, terms) = if input.scope == Scope::Full {
+            let spot = SpotIndex::build(&input.spot_prices, &period)?;
+            let terms: Vec<ProductTerm> =
+                sorted_terms(&input.product)?.into_iter().cloned().collect();
+            (Some(spot), terms)
+        } else {
+            (None, Vec::new())
+        };
+        let days = DayGrid::new(&period);
+        let day_count = usize::try_from(period.days()).unwrap_or(0);
+        let mut context = Self {
+            period,
+            days,
+            supply,
+            scope: input.scope,
+            charges,
+            unknown,
+            spot,
+            terms,
+            fingerprint: 0,
+            empty_days: (0..day_count).map(|_| OnceLock::new()).collect(),
+            empty_total: OnceLock::new(),
+        };
+        context.fingerprint = context.compute_fingerprint();
+        Ok(context)
+    }
+
+    /// A digest of everything the context was prepared from, stable across processes.
+    ///
+    /// A state that kept a month's sums records the fingerprint they were computed
+    /// with; a different fingerprint means the reference data changed since, and the
+    /// month must be folded again from its days rather than patched.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    fn compute_fingerprint(&self) -> u64 {
+        let mut hasher = Fnv64::default();
+        // Debug text is a canonical rendering of the inputs (Decimal prints its scale).
+        format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            self.period, self.supply, self.scope, self.charges, self.unknown, self.spot, self.terms
+        )
+        .hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// The billing period.
+    pub fn period(&self) -> &BillingPeriod {
+        &self.period
+    }
+
+    fn day_index(&self, date: NaiveDate) -> Option<usize> {
+        let first = crate::calendar::local_date(self.period.start());
+        usize::try_from((date - first).num_days())
+            .ok()
+            .filter(|i| *i < self.empty_days.len())
+    }
+
+    /// What one local day of the period contributes, given the day's positions (every
+    /// version received; the latest wins). `explain` keeps the details.
+    ///
+    /// Positions outside the day's supplied slots are counted as ignored. A date outside
+    /// the period contributes only its positions, as ignored.
+    pub fn day(
+        &self,
+        date: NaiveDate,
+        positions: &[Position],
+        explain: bool,
+    ) -> Result<Summary, InputError> {
+        let mut summary = Summary::default();
+        if self.day_index(date).is_none() {
+            summary.ignored = i64::try_from(latest_positions(positions)?.len()).unwrap_or(0);
+            return Ok(summary);
+        }
+        let window = local_day_bounds(date);
+        let slots = Slots::build_window(&self.supply, window, positions)?;
+        for slot in slots.slots.iter().filter(|s| s.quality == Quality::Missing) {
+            if summary.missing_positions == 0 {
+                summary.first_missing.add(slot.start, 1);
+            }
+            summary.missing_positions += 1;
+        }
+        summary.ignored = i64::from(slots.ignored);
+        for charge in &self.charges {
+            let links: Vec<&ChargeLink> = charge.links.iter().collect();
+            let line = match charge.prepared.charge.key.charge_type {
+                ChargeType::Tariff => tariff_line(
+                    &charge.prepared,
+                    &links,
+                    &slots,
+                    &self.period,
+                    &self.days,
+                    window,
+                ),
+                ChargeType::Subscription | ChargeType::Fee => subscription_or_fee_line(
+                    &charge.prepared,
+                    &links,
+                    &slots,
+                    &self.period,
+                    &self.days,
+                    window,
+                ),
+            };
+            summary.push_line(line, explain);
+        }
+        if let Some(spot) = &self.spot {
+            summary.push_line(spot_line(&slots, spot), explain);
+            let terms: Vec<&ProductTerm> = self.terms.iter().collect();
+            for line in margin_lines(&slots, &terms, &self.days) {
+                summary.push_line(line, explain);
+            }
+            for line in subscription_lines(&slots, &terms, &self.period, self.days.days_in(window))
+            {
+                summary.push_line(line, explain);
+            }
+            for piece in uncovered(&slots, &terms) {
+                summary.no_product.add(piece, 1);
+            }
+        }
+        Ok(summary)
+    }
+
+    /// A day's summary without positions: every supplied slot missing. Computed once
+    /// per context and day.
+    pub fn empty_day(&self, date: NaiveDate) -> Summary {
+        match self.day_index(date) {
+            Some(i) => self.empty_days[i]
+                .get_or_init(|| self.day(date, &[], false).unwrap_or_default())
+                .clone(),
+            None => Summary::default(),
+        }
+    }
+
+    /// What a day's positions change against the day having none: the form the settle
+    /// processor keeps, so that a month's state is [`Self::statement_of_delta`]'s input
+    /// and days never received count as missing without being stored.
+    pub fn day_delta(
+        &self,
+        date: NaiveDate,
+        positions: &[Position],
+    ) -> Result<Summary, InputError> {
+        let mut delta = self.day(date, positions, false)?;
+        if self.day_index(date).is_some() {
+            delta.sub(&self.empty_day(date));
+        }
+        Ok(delta)
+    }
+
+    /// Σ of every day's summary without positions.
+    pub fn empty_total(&self) -> &Summary {
+        self.empty_total.get_or_init(|| {
+            let mut total = Summary::default();
+            for (date, _, _) in self.period.local_days() {
+                total.add(&self.empty_day(date));
+            }
+            total
+        })
+    }
+
+    /// The statement of a month kept as Σ day deltas ([`Self::day_delta`]).
+    pub fn statement_of_delta(&self, metering_point_id: &str, delta: &Summary) -> MonthStatement {
+        let mut total = self.empty_total().clone();
+        total.add(delta);
+        self.statement(metering_point_id, &total)
+    }
+
+    /// The statement of a month's summary (Σ of all its days).
+    pub fn statement(&self, metering_point_id: &str, total: &Summary) -> MonthStatement {
+        let mut issues = Vec::new();
+        if total.missing_positions > 0
+            && let Some(first) = total.first_missing.first()
+        {
+            issues.push(Issue::MissingPositions {
+                count: u32::try_from(total.missing_positions).unwrap_or(u32::MAX),
+                first: *first,
+            });
+        }
+        if total.ignored > 0 {
+            issues.push(Issue::IgnoredPositions {
+                count: u32::try_from(total.ignored).unwrap_or(u32::MAX),
+            });
+        }
+        for key in &self.unknown {
+            issues.push(Issue::UnknownCharge { key: key.clone() });
+        }
+        if self.scope == Scope::Full {
+            let pieces = total
+                .no_product
+                .0
+                .iter()
+                .filter(|(_, count)| **count > 0)
+                .map(|(piece, _)| *piece);
+            issues.extend(no_product_issues(pieces));
+        }
+        let lines = total
+            .lines
+            .iter()
+            .filter_map(|(key, sum)| sum.line(key))
+            .collect();
+        MonthStatement::assemble(metering_point_id.to_string(), self.period, lines, issues)
+    }
+
+    /// The local date of an instant and whether it is in the period.
+    pub fn contains(&self, instant: DateTime<Utc>) -> bool {
+        self.period.contains(instant)
+    }
+}
+
+/// FNV-1a, 64 bits: a hash that is the same in every process and build (std's is not
+/// promised to be).
+#[derive(Debug)]
+struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
