@@ -431,7 +431,9 @@ async fn described(admin: &Admin, topic: &str) -> std::collections::BTreeMap<Str
 /// `min.compaction.lag.ms=3600000`, and the broker says so. Measured on
 /// Tansu 0.6.0: it stores the config given at creation and returns it from
 /// DescribeConfigs (it does not honour it: its memory and sqlite engines do
-/// not compact at all), so the value below is the broker's own answer.
+/// not compact at all), so the value below is the broker's own answer. Measured
+/// (December 2026), every changelog describes as
+/// `{"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000", "retention.ms": "-1"}`.
 #[tokio::test]
 async fn apply_creates_changelogs_with_the_compaction_lag_of_decision_0052() {
     let env = TestEnv::start("topology_changelog_configs")
