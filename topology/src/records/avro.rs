@@ -54,6 +54,11 @@ pub trait AvroEnum: Sized + Copy + 'static {
     fn symbol(self) -> &'static str;
     /// The value for a symbol, if the Rust type knows it.
     fn from_symbol(symbol: &str) -> Option<Self>;
+    /// This value's position in [`Self::SYMBOLS`]: the Avro enum index the
+    /// direct codec writes without looking the symbol up.
+    fn index(self) -> usize;
+    /// The value at a position in [`Self::SYMBOLS`], for the direct codec.
+    fn from_index(index: usize) -> Option<Self>;
 }
 
 /// Defines a Rust enum whose variants are the symbols of an Avro enum.
@@ -83,6 +88,13 @@ macro_rules! avro_enum {
                     $($symbol => Some($name::$variant),)+
                     _ => None,
                 }
+            }
+            fn index(self) -> usize {
+                self as usize
+            }
+            fn from_index(index: usize) -> Option<Self> {
+                const VARIANTS: &[$name] = &[$($name::$variant),+];
+                VARIANTS.get(index).copied()
             }
         }
 
@@ -143,6 +155,38 @@ pub trait AvroRecord: AvroFields {
     fn grid_area(&self) -> Option<&str> {
         None
     }
+
+    /// Appends the record's Avro binary datum to `out`. The default goes
+    /// through the generic `Value` tree; the hot records override it with
+    /// the direct codec (byte-identical, see [`crate::records::direct`]).
+    fn write_datum(&self, out: &mut Vec<u8>) -> Result<(), DatumError> {
+        crate::records::direct::generic_write(self, out)
+    }
+
+    /// Reads the record from the front of `datum` (written with this
+    /// build's schema), advancing it past the datum.
+    fn read_datum(datum: &mut &[u8]) -> Result<Self, DatumError> {
+        crate::records::direct::generic_read(datum)
+    }
+
+    /// Checks that the schema accepts the record (decimal precision and
+    /// scale, millisecond timestamps) without keeping an encoding: the same
+    /// error [`Self::to_avro`] gives.
+    fn check_schema(&self) -> Result<(), RecordError> {
+        self.to_avro().map(|_| ())
+    }
+}
+
+/// Why a datum could not be written or read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DatumError {
+    /// The Rust value and the schema disagree.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The bytes are not a datum of the schema (or apache-avro refused to
+    /// write one).
+    #[error("{0}")]
+    Avro(String),
 }
 
 /// Follows a named reference to the type it names.
@@ -315,27 +359,42 @@ fn bytes_for_precision(precision: usize) -> usize {
 /// value, sign-extended to the length the precision needs.
 pub(crate) fn decimal_to_avro(value: Decimal, schema: &DecimalSchema) -> Result<Value, String> {
     let scale = u32::try_from(schema.scale).map_err(|_| "scale out of range".to_string())?;
-    let mut scaled = value;
-    scaled.rescale(scale);
-    if scaled != value {
-        return Err(format!(
-            "{value} has more than the schema's {scale} decimals; round it explicitly before writing"
-        ));
-    }
-    let mantissa = scaled.mantissa();
+    let mantissa = checked_mantissa(value, schema.precision, scale)?;
+    let len = bytes_for_precision(schema.precision);
+    let full = mantissa.to_be_bytes();
+    Ok(Value::Decimal(AvroDecimal::from(&full[16 - len..])))
+}
+
+/// The unscaled value of `value` at `scale`, refused (not rounded) when it
+/// has more decimals than the scale or more digits than the precision. Shared
+/// by the generic and the direct writer so both refuse with the same words.
+pub(crate) fn checked_mantissa(
+    value: Decimal,
+    precision: usize,
+    scale: u32,
+) -> Result<i128, String> {
+    let mantissa = if value.scale() == scale {
+        value.mantissa()
+    } else {
+        let mut scaled = value;
+        scaled.rescale(scale);
+        if scaled != value {
+            return Err(format!(
+                "{value} has more than the schema's {scale} decimals; round it explicitly before writing"
+            ));
+        }
+        scaled.mantissa()
+    };
     let digits = mantissa
         .unsigned_abs()
         .checked_ilog10()
         .map_or(1, |d| d as usize + 1);
-    if digits > schema.precision {
+    if digits > precision {
         return Err(format!(
-            "{value} has {digits} digits, more than the schema's precision {}",
-            schema.precision
+            "{value} has {digits} digits, more than the schema's precision {precision}"
         ));
     }
-    let len = bytes_for_precision(schema.precision);
-    let full = mantissa.to_be_bytes();
-    Ok(Value::Decimal(AvroDecimal::from(&full[16 - len..])))
+    Ok(mantissa)
 }
 
 /// The unscaled value of Avro decimal bytes of any length up to 16.

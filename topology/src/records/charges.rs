@@ -65,7 +65,7 @@ avro_fields! {
         pub source_message_id: String => put,
     }
 }
-avro_record!(ChargePrice => ChargePrice);
+avro_record!(ChargePrice => ChargePrice; direct);
 
 avro_fields! {
     /// A link between a metering point and a charge (RSM-031).

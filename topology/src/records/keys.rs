@@ -36,7 +36,7 @@ avro_fields! {
         pub gsrn: String => put,
     }
 }
-avro_record!(MeteringPointKey => MeteringPointKey);
+avro_record!(MeteringPointKey => MeteringPointKey; direct);
 impl TopicKey for MeteringPointKey {
     fn routing_key(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.gsrn)
@@ -97,7 +97,7 @@ avro_fields! {
         pub period_start: DateTime<Utc> => put,
     }
 }
-avro_record!(ChargePriceKey => ChargePriceKey);
+avro_record!(ChargePriceKey => ChargePriceKey; direct);
 impl TopicKey for ChargePriceKey {
     fn routing_key(&self) -> Cow<'_, str> {
         Cow::Owned(charge_routing_key(
@@ -139,7 +139,7 @@ avro_fields! {
         pub start: DateTime<Utc> => put,
     }
 }
-avro_record!(SpotPriceKey => SpotPriceKey);
+avro_record!(SpotPriceKey => SpotPriceKey; direct);
 impl TopicKey for SpotPriceKey {
     fn routing_key(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.price_area)
@@ -171,7 +171,7 @@ avro_fields! {
         pub local_date: NaiveDate => put,
     }
 }
-avro_record!(DailyAggregateKey => DailyAggregateKey);
+avro_record!(DailyAggregateKey => DailyAggregateKey; direct);
 impl TopicKey for DailyAggregateKey {
     fn routing_key(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.gsrn)
@@ -187,7 +187,7 @@ avro_fields! {
         pub month_start: NaiveDate => put,
     }
 }
-avro_record!(SettlementMonthKey => SettlementMonthKey);
+avro_record!(SettlementMonthKey => SettlementMonthKey; direct);
 impl TopicKey for SettlementMonthKey {
     fn routing_key(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.gsrn)

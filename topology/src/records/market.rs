@@ -26,4 +26,4 @@ avro_fields! {
         pub fetched_at: DateTime<Utc> => put,
     }
 }
-avro_record!(SpotPrice => SpotPrice);
+avro_record!(SpotPrice => SpotPrice; direct);

@@ -46,7 +46,7 @@ avro_fields! {
         pub points: Vec<ReadingPoint> => records,
     }
 }
-avro_record!(Reading => Reading);
+avro_record!(Reading => Reading; direct);
 
 avro_fields! {
     /// Master data of one metering point for one validity period (RSM-022).
@@ -98,7 +98,7 @@ avro_fields! {
         pub master_data_valid_from: DateTime<Utc> => put,
     }
 }
-avro_record!(EnrichedReading => EnrichedReading, grid_area: grid_area);
+avro_record!(EnrichedReading => EnrichedReading, grid_area: grid_area; direct);
 
 avro_fields! {
     /// Energy of one clock hour.
@@ -173,4 +173,4 @@ avro_fields! {
         pub computed_at: DateTime<Utc> => put,
     }
 }
-avro_record!(DailyAggregate => DailyAggregate, grid_area: grid_area);
+avro_record!(DailyAggregate => DailyAggregate, grid_area: grid_area; direct);

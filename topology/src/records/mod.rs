@@ -10,6 +10,7 @@
 pub(crate) mod avro;
 mod charges;
 mod datahub;
+pub mod direct;
 pub mod examples;
 mod keys;
 mod market;
@@ -23,7 +24,8 @@ use std::borrow::Cow;
 use apache_avro::types::Value;
 
 pub use avro::{
-    AvroEnum, AvroField, AvroFields, AvroRecord, RecordError, RecordReader, RecordWriter,
+    AvroEnum, AvroField, AvroFields, AvroRecord, DatumError, RecordError, RecordReader,
+    RecordWriter,
 };
 pub use charges::{Charge, ChargeLink, ChargePrice, ChargePricePoint};
 pub use datahub::{CimJson, OutboundRequest, OutboundResponse};
@@ -84,19 +86,33 @@ macro_rules! avro_fields {
 pub(crate) use avro_fields;
 
 /// Binds a record type to its schema file (and, for records that know it, the
-/// grid area they are partitioned by).
+/// grid area they are partitioned by). A trailing `; direct` routes the
+/// datum through the type's [`direct::DirectCodec`] instead of the generic
+/// `Value` tree.
 macro_rules! avro_record {
-    ($name:ident => $file:ident) => {
+    ($name:ident => $file:ident $(, grid_area: $($path:ident).+)? $(; $direct:ident)?) => {
         impl $crate::records::AvroRecord for $name {
             const SCHEMA: $crate::schemas::SchemaFile = $crate::schemas::SchemaFile::$file;
+            $(
+                fn grid_area(&self) -> Option<&str> {
+                    Some(&self.$($path).+)
+                }
+            )?
+            $($crate::records::avro_record!(@$direct);)?
         }
     };
-    ($name:ident => $file:ident, grid_area: $($path:ident).+) => {
-        impl $crate::records::AvroRecord for $name {
-            const SCHEMA: $crate::schemas::SchemaFile = $crate::schemas::SchemaFile::$file;
-            fn grid_area(&self) -> Option<&str> {
-                Some(&self.$($path).+)
-            }
+    (@direct) => {
+        fn write_datum(
+            &self,
+            out: &mut Vec<u8>,
+        ) -> Result<(), $crate::records::DatumError> {
+            $crate::records::direct::write(self, out)
+        }
+        fn read_datum(datum: &mut &[u8]) -> Result<Self, $crate::records::DatumError> {
+            $crate::records::direct::read(datum)
+        }
+        fn check_schema(&self) -> Result<(), $crate::records::RecordError> {
+            $crate::records::direct::DirectCodec::encode(self, &mut $crate::records::direct::Discard)
         }
     };
 }

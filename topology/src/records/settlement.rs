@@ -66,7 +66,7 @@ avro_fields! {
         pub computed_at: DateTime<Utc> => put,
     }
 }
-avro_record!(ProvisionalSettlement => ProvisionalSettlement, grid_area: grid_area);
+avro_record!(ProvisionalSettlement => ProvisionalSettlement, grid_area: grid_area; direct);
 
 avro_fields! {
     /// A final statement (or credit note) for the ERP.
