@@ -1,21 +1,27 @@
-//! Readings per second through validate, enrich, aggregate and settle, one
-//! processor at a time and chained, against the batch baseline: the same
-//! month settled once per metering point by the pure crate from an
-//! in-memory table. A load test that prints figures.
+//! Values and series per second through validate, enrich, aggregate and settle
+//! chained in one run (each batch of raw records goes through all four before the
+//! next), against the batch baseline: the same month settled once per metering point
+//! by the pure crate from an in-memory table, in the same run. A load test that
+//! prints figures.
+//!
+//! A *value* is one quarter-hour (or hour) quantity; a *series* is one metering
+//! point's day (96 values at PT15M). Both are printed for every stage.
 //!
 //! Processors run on [`MemoryTask`] (the runtime's batch semantics on memory
 //! state, no broker), so the figures are the processors' own cost; the
 //! runtime's Kafka and RocksDB overhead is `runtime_throughput`'s figure.
 //!
 //! `cargo bench -p afregning-processors --bench pipeline_throughput`
-//! (`BENCH_METERING_POINTS`, default 200; a 28-day February at PT15M/PT1H).
+//! (`BENCH_METERING_POINTS`, default 200; `BENCH_PT1H_SHARE`, default 0.15;
+//! a 28-day February; records in the order DataHub sends them: reference data,
+//! then day by day).
 
 use std::time::{Duration, Instant};
 
 use afregning_processors::aggregate::{Aggregate, AggregateConfig};
 use afregning_processors::enrich::{Enrich, EnrichConfig, EnrichRules};
 use afregning_processors::runtime::testing::MemoryTask;
-use afregning_processors::runtime::{InputRecord, OutputRecord, Processor};
+use afregning_processors::runtime::{InputRecord, OutputRecord};
 use afregning_processors::settle::{Settle, SettleConfig};
 use afregning_processors::shared::reference::{
     CHARGE_LINKS_TABLE, CHARGE_PRICES_TABLE, CHARGES_TABLE, SPOT_PRICES_TABLE,
@@ -34,20 +40,6 @@ const BATCH: usize = 500;
 
 fn catalogue() -> ProductCatalogue {
     serde_json::from_str(include_str!("../../deploy/product-catalogue.json")).expect("catalogue")
-}
-
-fn run<P: Processor>(
-    task: &mut MemoryTask<P>,
-    records: &[InputRecord],
-) -> (Vec<OutputRecord>, Duration) {
-    let now = Utc::now();
-    let started = Instant::now();
-    let mut out = Vec::new();
-    for chunk in records.chunks(BATCH) {
-        out.extend(task.process(chunk, now).expect("processes"));
-    }
-    out.extend(task.tick(now).expect("ticks"));
-    (out, started.elapsed())
 }
 
 fn as_inputs(outputs: &[OutputRecord], keep: impl Fn(&str) -> bool) -> Vec<InputRecord> {
@@ -78,6 +70,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
+    let pt1h_share: f64 = std::env::var("BENCH_PT1H_SHARE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.15);
     let scenario = generate(
         &ScenarioConfig {
             metering_points,
@@ -85,6 +81,7 @@ fn main() {
             days: 28,
             grid_areas: vec!["344".into(), "791".into()],
             aggregations: false,
+            pt1h_share,
             ..ScenarioConfig::default()
         },
         &FaultConfig::none(),
@@ -127,10 +124,6 @@ fn main() {
     raw.sort_by_key(|r| r.topic.contains("timeseries"));
 
     let mut validate = MemoryTask::new(Validate::new(topics.clone(), ValidateConfig::default()), 0);
-    let (typed, t_validate) = run(&mut validate, &raw);
-    let readings_topic = topics.name(topics::READINGS);
-    let readings = typed.iter().filter(|o| o.topic == readings_topic).count();
-
     let mut enrich = MemoryTask::new(
         Enrich::new(
             topics.clone(),
@@ -144,46 +137,6 @@ fn main() {
         ),
         0,
     );
-    let points_topic = topics.name(topics::METERING_POINTS);
-    let mut enrich_in = as_inputs(&typed, |t| t == points_topic);
-    enrich_in.extend(as_inputs(&typed, |t| t == readings_topic));
-    let (enriched, t_enrich) = run(&mut enrich, &enrich_in);
-    let enriched_topic = topics.name(topics::ENRICHED_READINGS);
-    let enriched_in = as_inputs(&enriched, |t| t == enriched_topic);
-
-    // Reference data as global tables, from validate's outputs and the spot prices.
-    let mut globals: Vec<(&str, Vec<u8>, Vec<u8>)> = Vec::new();
-    for (table, topic) in [
-        (CHARGES_TABLE, topics.name(topics::CHARGES)),
-        (CHARGE_PRICES_TABLE, topics.name(topics::CHARGE_PRICES)),
-        (CHARGE_LINKS_TABLE, topics.name(topics::CHARGE_LINKS)),
-    ] {
-        for o in typed.iter().filter(|o| o.topic == topic) {
-            globals.push((table, o.key.clone(), o.value.clone().unwrap_or_default()));
-        }
-    }
-    for p in &scenario.truth.spot_prices {
-        let key = SpotPriceKey {
-            price_area: p.price_area.clone(),
-            start: p.start,
-        };
-        let value = SpotPrice {
-            price_area: p.price_area.clone(),
-            start: p.start,
-            end: p.end,
-            resolution: Resolution::Pt15m,
-            price_dkk_per_mwh: p.dkk_per_mwh,
-            price_eur_per_mwh: None,
-            source: "bench".into(),
-            fetched_at: p.start,
-        };
-        globals.push((
-            SPOT_PRICES_TABLE,
-            topics.wire.encode(&key).expect("key"),
-            topics.wire.encode(&value).expect("value"),
-        ));
-    }
-
     let mut aggregate = MemoryTask::new(
         Aggregate::new(topics.clone(), AggregateConfig::default()),
         0,
@@ -200,14 +153,96 @@ fn main() {
         ),
         0,
     );
-    for (table, key, value) in &globals {
-        if *table == SPOT_PRICES_TABLE {
-            aggregate.globals.set(table, key, Some(value));
-        }
-        settle.globals.set(table, key, Some(value));
+    // Spot prices are a global table before the month is replayed.
+    for p in &scenario.truth.spot_prices {
+        let key = SpotPriceKey {
+            price_area: p.price_area.clone(),
+            start: p.start,
+        };
+        let value = SpotPrice {
+            price_area: p.price_area.clone(),
+            start: p.start,
+            end: p.end,
+            resolution: Resolution::Pt15m,
+            price_dkk_per_mwh: p.dkk_per_mwh,
+            price_eur_per_mwh: None,
+            source: "bench".into(),
+            fetched_at: p.start,
+        };
+        let (key, value) = (
+            topics.wire.encode(&key).expect("key"),
+            topics.wire.encode(&value).expect("value"),
+        );
+        aggregate.globals.set(SPOT_PRICES_TABLE, &key, Some(&value));
+        settle.globals.set(SPOT_PRICES_TABLE, &key, Some(&value));
     }
-    let (daily, t_aggregate) = run(&mut aggregate, &enriched_in);
-    let (settled, t_settle) = run(&mut settle, &enriched_in);
+    let tables = [
+        (CHARGES_TABLE, topics.name(topics::CHARGES)),
+        (CHARGE_PRICES_TABLE, topics.name(topics::CHARGE_PRICES)),
+        (CHARGE_LINKS_TABLE, topics.name(topics::CHARGE_LINKS)),
+    ];
+    let readings_topic = topics.name(topics::READINGS);
+    let points_topic = topics.name(topics::METERING_POINTS);
+    let enriched_topic = topics.name(topics::ENRICHED_READINGS);
+
+    // The chain: each batch through all four processors before the next, the
+    // reference data validate writes applied to settle's global tables between
+    // (as the runtime's global-table consumer would). One clock for the chain,
+    // one per stage inside it.
+    let now = Utc::now();
+    let mut stage = [Duration::ZERO; 4];
+    let mut typed_all = Vec::new();
+    let mut enriched_count = 0usize;
+    let mut daily_count = 0usize;
+    let mut settled_count = 0usize;
+    let chained_started = Instant::now();
+    let timed = |d: &mut Duration, f: &mut dyn FnMut() -> Vec<OutputRecord>| {
+        let t = Instant::now();
+        let out = f();
+        *d += t.elapsed();
+        out
+    };
+    for chunk in raw.chunks(BATCH) {
+        let typed = timed(&mut stage[0], &mut || {
+            validate.process(chunk, now).expect("validates")
+        });
+        for (table, topic) in &tables {
+            for o in typed.iter().filter(|o| &o.topic == topic) {
+                settle.globals.set(table, &o.key, o.value.as_deref());
+            }
+        }
+        let enrich_in = as_inputs(&typed, |t| t == points_topic || t == readings_topic);
+        let enriched = timed(&mut stage[1], &mut || {
+            enrich.process(&enrich_in, now).expect("enriches")
+        });
+        let enriched_in = as_inputs(&enriched, |t| t == enriched_topic);
+        let daily = timed(&mut stage[2], &mut || {
+            aggregate.process(&enriched_in, now).expect("aggregates")
+        });
+        let settled = timed(&mut stage[3], &mut || {
+            settle.process(&enriched_in, now).expect("settles")
+        });
+        enriched_count += enriched_in.len();
+        daily_count += daily.len();
+        settled_count += settled.len();
+        typed_all.extend(typed);
+    }
+    daily_count += timed(&mut stage[2], &mut || aggregate.tick(now).expect("ticks")).len();
+    settled_count += timed(&mut stage[3], &mut || settle.tick(now).expect("ticks")).len();
+    let t_chained = chained_started.elapsed();
+
+    // Units, counted outside the clocks: series are the readings validate wrote,
+    // values their points.
+    let mut readings = 0usize;
+    let mut values = 0usize;
+    for o in typed_all.iter().filter(|o| o.topic == readings_topic) {
+        let reading: afregning_topology::records::Reading = topics
+            .wire
+            .decode(o.value.as_deref().unwrap_or_default())
+            .expect("reading");
+        readings += 1;
+        values += reading.points.len();
+    }
 
     // The batch baseline: every month once, by the pure crate, from the
     // scenario's final data held in memory (the same charges, links, spot
@@ -237,37 +272,38 @@ fn main() {
     };
 
     let per_sec = |n: usize, d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
-    let chained = t_validate + t_enrich + t_aggregate + t_settle;
     println!(
-        "pipeline_throughput: {metering_points} metering points x 28 days, {readings} readings ({} raw records), batches of {BATCH}",
+        "pipeline_throughput: {metering_points} metering points x 28 days, {readings} series, {values} values ({} raw records), batches of {BATCH}",
         raw.len()
     );
-    println!("{:<34} {:>10} {:>14}", "stage", "seconds", "readings/s");
+    println!(
+        "{:<40} {:>9} {:>12} {:>12}",
+        "stage (one chained run)", "seconds", "values/s", "series/s"
+    );
     for (name, d) in [
-        ("validate (raw JSON -> typed)", t_validate),
-        ("enrich (join master data)", t_enrich),
-        ("aggregate (daily aggregates)", t_aggregate),
-        ("settle (provisional lines)", t_settle),
-        ("chained, all four", chained),
+        ("validate (raw JSON -> typed)", stage[0]),
+        ("enrich (join master data)", stage[1]),
+        ("aggregate (daily aggregates)", stage[2]),
+        ("settle (provisional lines)", stage[3]),
+        ("chained, all four (wall clock)", t_chained),
     ] {
         println!(
-            "{name:<34} {:>10.3} {:>14.0}",
+            "{name:<40} {:>9.3} {:>12.0} {:>12.0}",
             d.as_secs_f64(),
+            per_sec(values, d),
             per_sec(readings, d)
         );
     }
     println!(
-        "{:<34} {:>10.3} {:>14.0}   ({} months settled once each)",
-        "batch baseline (pure crate)",
+        "{:<40} {:>9.3} {:>12.0} {:>12.0}   ({} months settled once each)",
+        "baseline: batch, pure crate",
         baseline.1.as_secs_f64(),
+        per_sec(values, baseline.1),
         per_sec(readings, baseline.1),
         baseline.0
     );
     println!(
-        "outputs: {} typed, {} enriched, {} daily aggregates, {} provisional/statement records",
-        typed.len(),
-        enriched.len(),
-        daily.len(),
-        settled.len()
+        "outputs: {} typed, {enriched_count} enriched, {daily_count} daily aggregates, {settled_count} provisional/statement records",
+        typed_all.len(),
     );
 }

@@ -1,13 +1,17 @@
 //! Throughput of `settle_month`: metering-point-months settled per second at
 //! PT15M with every component (spot, margin, supplier subscription, an hourly
-//! grid tariff, three daily Energinet tariffs, two subscriptions).
+//! grid tariff, three daily Energinet tariffs, two subscriptions); and of the
+//! incremental path the settle processor runs per series: one PT15M day applied to a
+//! month's kept sums (old day out, new day in, through their bytes) and the statement
+//! read from them.
 //!
 //! Run with `cargo bench -p afregning-settlement`; results go in `settlement/BENCHMARKS.md`.
 
 use std::hint::black_box;
 
-use afregning_settlement::calendar::local_midnight;
+use afregning_settlement::calendar::{local_date, local_midnight};
 use afregning_settlement::charges::PriceListRow;
+use afregning_settlement::fold::{MonthContext, Summary};
 use afregning_settlement::{
     BillingMonth, BillingPeriod, Charge, ChargeKey, ChargeLink, ChargeResolution, ChargeType,
     Margin, MeteringPoint, MonthInput, Position, PriceArea, ProductTerm, Quality, Resolution,
@@ -185,6 +189,57 @@ fn bench(c: &mut Criterion) {
         b.iter(|| settle_month(black_box(&input)))
     });
     group.finish();
+
+    // The incremental path, per series (one metering point's day, 96 values).
+    let reference = MonthInput {
+        positions: Vec::new(),
+        ..input.clone()
+    };
+    let context = MonthContext::prepare(&reference).expect("prepares");
+    let date = NaiveDate::from_ymd_opt(2026, 1, 15).expect("date");
+    let day: Vec<Position> = input
+        .positions
+        .iter()
+        .filter(|p| local_date(p.start) == date)
+        .cloned()
+        .collect();
+    let corrected: Vec<Position> = day
+        .iter()
+        .map(|p| Position {
+            quantity: p.quantity.map(|q| q + Decimal::new(1, 3)),
+            version: 2,
+            ..p.clone()
+        })
+        .collect();
+    let mut month = Summary::default();
+    for (date, _, _) in input.period.local_days() {
+        let positions: Vec<Position> = input
+            .positions
+            .iter()
+            .filter(|p| local_date(p.start) == date)
+            .cloned()
+            .collect();
+        month.add(&context.day_delta(date, &positions).expect("day"));
+    }
+    let incremental = context.statement_of_delta("571313100000000001", &month);
+    assert_eq!(incremental.known_totals, statement.known_totals);
+    let bytes = month.to_bytes();
+    let mut group = c.benchmark_group("incremental");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("day_delta_pt15m", |b| {
+        b.iter(|| context.day_delta(black_box(date), black_box(&day)))
+    });
+    group.bench_function("correct_one_day_pt15m", |b| {
+        b.iter(|| {
+            let mut sums = Summary::from_bytes(black_box(&bytes)).expect("decodes");
+            sums.sub(&context.day_delta(date, &day).expect("old"));
+            sums.add(&context.day_delta(date, &corrected).expect("new"));
+            let statement = context.statement_of_delta("571313100000000001", &sums);
+            (sums.to_bytes(), statement)
+        })
+    });
+    group.finish();
+    println!("month sums kept per metering point: {} bytes", bytes.len());
 }
 
 criterion_group!(benches, bench);

@@ -118,12 +118,23 @@ pub(crate) mod reference {
                 continue;
             };
             let line = match key.charge_type {
-                ChargeType::Tariff => {
-                    tariff_line(prepared, charge_links, &slots, period, &days, whole)
-                }
-                ChargeType::Subscription | ChargeType::Fee => {
-                    subscription_or_fee_line(prepared, charge_links, &slots, period, &days, whole)
-                }
+                ChargeType::Tariff => tariff_line(
+                    prepared,
+                    &prepared.times(period),
+                    charge_links,
+                    &slots,
+                    &days,
+                    whole,
+                ),
+                ChargeType::Subscription | ChargeType::Fee => subscription_or_fee_line(
+                    prepared,
+                    &prepared.times(period),
+                    charge_links,
+                    &slots,
+                    period,
+                    &days,
+                    whole,
+                ),
             };
             if !line.details.is_empty() {
                 lines.push(line);

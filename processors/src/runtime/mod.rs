@@ -17,6 +17,7 @@
 //! - `task`, `runner`: tasks and the driver loop;
 //! - `consumer`: the group (membership) and data consumers, the rebalance bridge;
 //! - `global`: global tables;
+//! - `typed`: typed store handles, versioned values, marks for the next tick;
 //! - `config`, `events`, `admin`, `error`.
 
 pub mod admin;
@@ -34,6 +35,7 @@ mod runner;
 pub mod store;
 mod task;
 pub mod testing;
+pub mod typed;
 
 pub use config::{AssignmentStrategy, RuntimeConfig, StartFrom};
 pub use error::RuntimeError;

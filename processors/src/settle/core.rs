@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use afregning_settlement::statement::Unit;
 
+use crate::runtime::typed::{StoreKey, date_part, join_parts, parse_date_part, split_parts};
 use crate::shared::reference::wire_charge_type;
 
 /// The product terms of a metering point: its assignments in the catalogue,
@@ -57,8 +58,6 @@ pub struct Issued {
     pub statement_id: String,
     /// Its version.
     pub version: i64,
-    /// The lines as issued (canonical JSON), to compare with later results.
-    pub lines_json: String,
     /// The lines, to credit them.
     pub lines: Vec<StoredLine>,
     /// Totals as issued (øre).
@@ -110,8 +109,9 @@ pub struct MonthState {
     pub resolution: Resolution,
     /// Version of the last provisional settlement emitted (0: none).
     pub version: i64,
-    /// Its lines and totals (canonical JSON), to emit only on change.
-    pub last_json: String,
+    /// Its known totals (excl. VAT, VAT, incl. VAT), to emit only on change.
+    #[serde(default)]
+    pub known_totals: Option<[Decimal; 3]>,
     /// The last result's lines.
     pub lines: Vec<StoredLine>,
     /// Its totals in øre (excl. VAT, VAT, incl. VAT) when complete.
@@ -124,6 +124,134 @@ pub struct MonthState {
     pub statement_version: i64,
     /// The statement in force, once final.
     pub issued: Option<Issued>,
+    /// Days of the month with positions.
+    #[serde(default)]
+    pub days_received: i32,
+    /// [`MonthContext::fingerprint`](afregning_settlement::fold::MonthContext::fingerprint)
+    /// of the reference data `sums` were computed with (0: none).
+    #[serde(default)]
+    pub fingerprint: u64,
+    /// The month as Σ (day − empty day) over the days received
+    /// ([`Summary::to_bytes`](afregning_settlement::fold::Summary::to_bytes)); kept
+    /// beside the JSON, not in it.
+    #[serde(skip)]
+    pub sums: Vec<u8>,
+}
+
+/// The first byte of a month state in the framed form: `2`, the JSON length (u32, big
+/// endian), the JSON of the fields, then the binary sums. Earlier builds wrote plain
+/// JSON (first byte `{`); such a state reads with empty sums, which makes the next
+/// change fold the month again from its days.
+const MONTH_FORMAT: u8 = 2;
+
+impl MonthState {
+    /// The state's bytes for the months store.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        let mut out = Vec::with_capacity(5 + json.len() + self.sums.len());
+        out.push(MONTH_FORMAT);
+        out.extend_from_slice(&u32::try_from(json.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&self.sums);
+        out
+    }
+
+    /// Reads [`Self::to_bytes`], or the plain JSON of earlier builds.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        match bytes.first() {
+            Some(b'{') => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            Some(&MONTH_FORMAT) if bytes.len() >= 5 => {
+                let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
+                let json = bytes
+                    .get(5..5 + len)
+                    .ok_or_else(|| "month state ends early".to_string())?;
+                let mut state: MonthState =
+                    serde_json::from_slice(json).map_err(|e| e.to_string())?;
+                state.sums = bytes[5 + len..].to_vec();
+                Ok(state)
+            }
+            _ => Err("month state in an unknown format".into()),
+        }
+    }
+}
+
+impl crate::runtime::typed::StoreValue for MonthState {
+    const WHAT: &'static str = "stored month";
+
+    fn encode(&self) -> Vec<u8> {
+        self.to_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        Self::from_bytes(bytes)
+    }
+}
+
+/// `YYYY-MM␟GSRN`: a metering point's billing month in the `months` store (month
+/// first, so that a month's metering points are one range).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MonthKey {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// GSRN, or `*` in a mark for every metering point of the month.
+    pub gsrn: String,
+}
+
+impl StoreKey for MonthKey {
+    fn encode(&self, out: &mut Vec<u8>) {
+        join_parts(&[&self.month, &self.gsrn], out);
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        match split_parts(bytes)?.as_slice() {
+            [month, gsrn] if parse_month(month).is_some() => Some(Self {
+                month: (*month).to_string(),
+                gsrn: (*gsrn).to_string(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// `GSRN␟YYYY-MM-DD`: a metering point's local day in the `positions` store (GSRN
+/// first, so that a metering point's month is one range).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DayKey {
+    /// GSRN.
+    pub gsrn: String,
+    /// The local day.
+    pub date: NaiveDate,
+}
+
+impl StoreKey for DayKey {
+    fn encode(&self, out: &mut Vec<u8>) {
+        join_parts(&[&self.gsrn, &date_part(self.date)], out);
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        match split_parts(bytes)?.as_slice() {
+            [gsrn, date] => Some(Self {
+                gsrn: (*gsrn).to_string(),
+                date: parse_date_part(date)?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// `YYYY-MM` on its own: the key of month-wide marks.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MonthName(pub String);
+
+impl StoreKey for MonthName {
+    fn encode(&self, out: &mut Vec<u8>) {
+        join_parts(&[&self.0], out);
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        parse_month(text).map(|_| Self(text.to_string()))
+    }
 }
 
 /// The billing month of a `YYYY-MM` key.
@@ -164,8 +292,10 @@ pub fn millis(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
 
+/// Six decimals, half away from zero: Energinet's rule for every amount, and ours for
+/// the unit prices shown beside them (`round_dp` would round half to even).
 fn six(d: Decimal) -> Decimal {
-    d.round_dp(6)
+    afregning_settlement::rounding::round_amount(d)
 }
 
 fn stored_line(line: &Line) -> StoredLine {
@@ -248,15 +378,24 @@ pub fn apply_statement(state: &mut MonthState, statement: &MonthStatement, days:
         .invoice_totals
         .as_ref()
         .map(|t| [t.excl_vat, t.vat, t.incl_vat]);
-    let json = serde_json::to_string(&(&lines, &totals, &statement.known_totals, days))
-        .unwrap_or_default();
+    let known = Some([
+        statement.known_totals.excl_vat,
+        statement.known_totals.vat,
+        statement.known_totals.incl_vat,
+    ]);
     state.complete = statement.complete;
-    if json == state.last_json {
+    // Decimal equality is numeric, so a change of scale alone is no change.
+    if state.version > 0
+        && state.lines == lines
+        && state.invoice_totals == totals
+        && state.known_totals == known
+        && state.days_settled == days
+    {
         return false;
     }
-    state.last_json = json;
     state.lines = lines;
     state.invoice_totals = totals;
+    state.known_totals = known;
     state.days_settled = days;
     state.version += 1;
     true
@@ -341,11 +480,11 @@ pub fn finality(
     let Some(totals) = state.invoice_totals else {
         return Vec::new();
     };
-    let current = serde_json::to_string(&(&state.lines, &totals)).unwrap_or_default();
     let mut out = Vec::new();
     let previous = state.issued.clone();
     if let Some(issued) = &previous {
-        if issued.lines_json == current {
+        // Numeric equality: the statement in force stands unless an amount changed.
+        if issued.lines == state.lines && issued.totals == totals {
             return Vec::new();
         }
         state.statement_version += 1;
@@ -379,7 +518,6 @@ pub fn finality(
     state.issued = Some(Issued {
         statement_id: id,
         version: state.statement_version,
-        lines_json: current,
         lines,
         totals,
     });

@@ -4,32 +4,42 @@
 //! Reads enriched readings (partitioned by grid area), not daily aggregates:
 //! spot prices have a quarter-hour MTU and tariffs are priced per hour, so
 //! the engine needs positions (decision 0070). Keeps the month's positions
-//! per day (`positions`: `GSRN + date`) and one [`core::MonthState`] per
-//! `month + GSRN` (`months`). Charges, their prices, charge links and spot
-//! prices are global tables. Every change of a month's inputs re-settles it
-//! with the pure engine ([`afregning_settlement::settle_month`]) and emits a
-//! new version of its provisional settlement only when the result changed.
-//! Reference-data changes mark months and are re-settled at the next tick,
-//! so a day of 96 spot prices costs one re-settlement per month affected.
-//! At each tick, months that ended more than `grace` ago and are complete
-//! become final: one statement to the statements topic (and, after a later
-//! change, a credit note and a new statement).
+//! per day (`positions`: `GSRN + date`, compact binary) and one
+//! [`core::MonthState`] per `month + GSRN` (`months`) holding the month's sums
+//! as Σ (day − empty day) in the pure crate's fold form
+//! ([`afregning_settlement::fold`], decision 0080). A reading for day d costs two
+//! day settlements (the day's old and new positions) whatever the month holds:
+//! the month's sums lose the old day and gain the new one, and the statement is
+//! read from the sums. A new version of the provisional settlement is emitted only
+//! when the result changed. Charges, their prices, charge links and spot prices are
+//! global tables; the month's prepared reference data
+//! ([`afregning_settlement::fold::MonthContext`]) is cached per distinct input and
+//! dropped on any change of them. A month whose sums were computed with other
+//! reference data (its fingerprint differs) is folded again from its stored days, so
+//! reference changes never patch sums they did not make; they mark months to be
+//! re-settled at the next tick. At each tick, due complete months (an index written
+//! when a month becomes complete, never a scan of all months) become final: one
+//! statement to the statements topic (and, after a later change, a credit note and a
+//! new statement).
 
 pub mod core;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
+use afregning_settlement::fold::{MonthContext, Summary};
 use afregning_settlement::{
-    BillingMonth, MeteringPoint as EngineMeteringPoint, MonthInput, ProductCatalogue, Scope,
-    SupplyPeriod, settle_month,
+    BillingMonth, ChargeLink as EngineLink, MeteringPoint as EngineMeteringPoint, MonthInput,
+    ProductCatalogue, Scope, SupplyPeriod,
 };
 use afregning_topology::records::{
     ChargeLinkKey, EnrichedReading, ErrorClass, SettlementMonthKey, SpotPriceKey,
 };
 use afregning_topology::topics;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
+use crate::runtime::typed::{Marks, StoreKey, TypedStore, join_parts};
 use crate::runtime::{
     Context, GlobalChange, GlobalTableSpec, InputRecord, ProcessError, Processor, StoreSpec,
 };
@@ -43,21 +53,34 @@ use crate::shared::reference::{
     price_area, spot_prices,
 };
 use core::{
-    MonthState, apply_statement, finality, month_text, parse_month, product_terms, provisional,
+    DayKey, MonthKey, MonthName, MonthState, apply_statement, finality, month_text, parse_month,
+    product_terms, provisional,
 };
 
 /// The processor's name: changelogs, group, metrics.
 pub const NAME: &str = "settle";
-/// Month states (`YYYY-MM␟GSRN`) and markers of months to re-settle.
+/// Month states (`YYYY-MM␟GSRN`) and the markers and indexes of months.
 pub const MONTHS_STORE: &str = "months";
 /// Positions per day (`GSRN␟YYYY-MM-DD`).
 pub const POSITIONS_STORE: &str = "positions";
 
-const SEP: u8 = 0x1f;
-/// Markers: `~dirty␟YYYY-MM␟GSRN` or `~dirty␟YYYY-MM␟*` (every metering point).
-const DIRTY_PREFIX: &[u8] = b"~dirty\x1f";
-/// Months not yet final or whose statement may need correcting: `~open␟YYYY-MM␟GSRN`.
-const OPEN_PREFIX: &[u8] = b"~open\x1f";
+/// The month states.
+const MONTHS: TypedStore<MonthKey, MonthState> = TypedStore::new(MONTHS_STORE);
+/// The latest positions per day.
+const DAYS: TypedStore<DayKey, DayPositions> = TypedStore::new(POSITIONS_STORE);
+/// Months to re-settle at the next tick (`~dirty␟YYYY-MM␟GSRN`, or `␟*` for every
+/// metering point of the month).
+const DIRTY: Marks<MonthKey> = Marks::new(MONTHS_STORE, "dirty");
+/// Complete months whose statement is not issued or no longer current
+/// (`~due␟YYYY-MM␟GSRN`).
+const DUE: Marks<MonthKey> = Marks::new(MONTHS_STORE, "due");
+/// Months with entries in [`DUE`] (`~due-month␟YYYY-MM`).
+const DUE_MONTHS: Marks<MonthName> = Marks::new(MONTHS_STORE, "due-month");
+/// Months this task holds state for (`~held␟YYYY-MM`).
+const HELD: Marks<MonthName> = Marks::new(MONTHS_STORE, "held");
+/// Bounds of the in-memory caches (derived data: dropping them is always safe).
+const MAX_CONTEXTS: usize = 4_096;
+const MAX_LINK_SETS: usize = 500_000;
 
 /// Settings of settle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,39 +112,32 @@ impl Default for SettleConfig {
 pub struct Settle {
     topics: Topics,
     config: SettleConfig,
-    /// Spot prices per bidding zone and month, read once from the global
-    /// table and dropped whenever a spot price changes (a month is ~3,000
-    /// lookups; a busy month is re-settled thousands of times).
+    /// Spot prices per bidding zone and month, read from the global table when a
+    /// context is prepared; dropped whenever a spot price changes.
     spot_cache: HashMap<(String, String), Vec<afregning_settlement::SpotPrice>>,
+    /// Charge links per metering point, decoded once; dropped per metering point when
+    /// one of its links changes.
+    links_cache: HashMap<String, Vec<EngineLink>>,
+    /// Prepared months by everything they were prepared from; metering points with the
+    /// same inputs share one. Dropped on any reference change.
+    contexts: HashMap<String, Arc<MonthContext>>,
 }
 
-fn month_key(month: &str, gsrn: &str) -> Vec<u8> {
-    let mut key = month.as_bytes().to_vec();
-    key.push(SEP);
-    key.extend_from_slice(gsrn.as_bytes());
-    key
+/// Why a month cannot be settled: the record is dead-lettered with this reason.
+type Refusal = String;
+
+fn month_key(month: &str, gsrn: &str) -> MonthKey {
+    MonthKey {
+        month: month.to_string(),
+        gsrn: gsrn.to_string(),
+    }
 }
 
-fn positions_key(gsrn: &str, date: chrono::NaiveDate) -> Vec<u8> {
-    let mut key = gsrn.as_bytes().to_vec();
-    key.push(SEP);
-    key.extend_from_slice(date.format("%Y-%m-%d").to_string().as_bytes());
-    key
-}
-
-fn marker(prefix: &[u8], month: &str, gsrn: &str) -> Vec<u8> {
-    let mut key = prefix.to_vec();
-    key.extend_from_slice(&month_key(month, gsrn));
-    key
-}
-
-fn split_marker(prefix: &[u8], key: &[u8]) -> Option<(String, String)> {
-    let rest = key.strip_prefix(prefix)?;
-    let at = rest.iter().position(|b| *b == SEP)?;
-    Some((
-        String::from_utf8_lossy(&rest[..at]).to_string(),
-        String::from_utf8_lossy(&rest[at + 1..]).to_string(),
-    ))
+/// A day whose positions changed: its date, what was stored before, what is now.
+struct ChangedDay {
+    date: NaiveDate,
+    old: Option<DayPositions>,
+    new: DayPositions,
 }
 
 impl Settle {
@@ -131,6 +147,8 @@ impl Settle {
             topics,
             config,
             spot_cache: HashMap::new(),
+            links_cache: HashMap::new(),
+            contexts: HashMap::new(),
         }
     }
 
@@ -140,51 +158,59 @@ impl Settle {
         month: &str,
         gsrn: &str,
     ) -> Result<Option<MonthState>, ProcessError> {
-        ctx.get(MONTHS_STORE, &month_key(month, gsrn))?
-            .map(|b| {
-                serde_json::from_slice(&b).map_err(|e| ProcessError::caused_by("stored month", e))
-            })
-            .transpose()
+        MONTHS.get(ctx, &month_key(month, gsrn))
     }
 
     fn save(&self, ctx: &mut Context<'_>, state: &MonthState) -> Result<(), ProcessError> {
-        let bytes =
-            serde_json::to_vec(state).map_err(|e| ProcessError::caused_by("encode month", e))?;
-        ctx.put(MONTHS_STORE, &month_key(&state.month, &state.gsrn), &bytes)?;
-        Ok(())
+        MONTHS.put(ctx, &month_key(&state.month, &state.gsrn), state)
     }
 
-    /// Re-settles `state` from the stores and global tables; emits a new
-    /// provisional version when the result changed. `Err(reason)` when the
-    /// engine refused the input as contradictory.
-    fn resettle(
+    fn links(&mut self, ctx: &Context<'_>, gsrn: &str) -> Result<Vec<EngineLink>, ProcessError> {
+        if let Some(links) = self.links_cache.get(gsrn) {
+            return Ok(links.clone());
+        }
+        let links = links_of(ctx, &self.topics.wire, gsrn)?;
+        if self.links_cache.len() >= MAX_LINK_SETS {
+            self.links_cache.clear();
+        }
+        self.links_cache.insert(gsrn.to_string(), links.clone());
+        Ok(links)
+    }
+
+    /// The prepared month of `state`'s metering point: from the cache when another
+    /// metering point (or an earlier reading) had the same inputs.
+    fn context(
         &mut self,
-        state: &mut MonthState,
-        at: DateTime<Utc>,
-        ctx: &mut Context<'_>,
-    ) -> Result<Result<(), String>, ProcessError> {
+        state: &MonthState,
+        ctx: &Context<'_>,
+    ) -> Result<Result<Arc<MonthContext>, Refusal>, ProcessError> {
         let Some(month) = parse_month(&state.month) else {
             return Ok(Err(format!("bad month key {}", state.month)));
         };
-        let Some(area) = state.price_area.as_deref().and_then(price_area) else {
+        let area_code = state.price_area.clone().unwrap_or_default();
+        let Some(area) = price_area(&area_code) else {
             return Ok(Err(format!(
                 "metering point {} has no known price area",
                 state.gsrn
             )));
         };
         let period = month.period();
-        let mut prefix = state.gsrn.as_bytes().to_vec();
-        prefix.push(SEP);
-        prefix.extend_from_slice(state.month.as_bytes());
-        let mut positions = Vec::new();
-        let mut days = 0;
-        for (_, bytes) in ctx.scan_prefix(POSITIONS_STORE, &prefix)? {
-            let day = DayPositions::from_bytes(&bytes)
-                .map_err(|e| ProcessError::caused_by("stored positions", e))?;
-            days += 1;
-            positions.extend(day.to_positions());
+        let links = self.links(ctx, &state.gsrn)?;
+        let terms = product_terms(
+            &self.config.catalogue,
+            self.config.default_product.as_deref(),
+            &state.gsrn,
+            month,
+        );
+        let supply = vec![SupplyPeriod {
+            from: state.supply_from.max(period.start()),
+            to: None,
+            resolution: state.resolution,
+        }];
+        let cache_key = format!("{}|{area_code}|{supply:?}|{links:?}|{terms:?}", state.month);
+        if let Some(context) = self.contexts.get(&cache_key) {
+            return Ok(Ok(context.clone()));
         }
-        let links = links_of(ctx, &self.topics.wire, &state.gsrn)?;
         let mut keys: Vec<_> = links.iter().map(|l| l.key.clone()).collect();
         keys.sort();
         keys.dedup();
@@ -194,51 +220,141 @@ impl Settle {
                 charges.push(c);
             }
         }
-        let area_code = state.price_area.clone().unwrap_or_default();
-        let cache_key = (area_code.clone(), state.month.clone());
-        let spot = match self.spot_cache.get(&cache_key) {
-            Some(prices) => prices.clone(),
-            None => {
-                let prices = spot_prices(
-                    ctx,
-                    &self.topics.wire,
-                    &area_code,
-                    period.start(),
-                    period.end(),
-                )?;
-                self.spot_cache.insert(cache_key, prices.clone());
-                prices
-            }
-        };
+        let spot = self.spot(ctx, &area_code, &state.month, month)?;
         let input = MonthInput {
             metering_point: EngineMeteringPoint {
-                id: state.gsrn.clone(),
+                id: String::new(),
                 grid_area: state.grid_area.clone(),
                 price_area: area,
             },
             period,
-            supply: vec![SupplyPeriod {
-                from: state.supply_from.max(period.start()),
-                to: None,
-                resolution: state.resolution,
-            }],
-            positions,
+            supply,
+            positions: Vec::new(),
             charge_links: links,
             charges,
             spot_prices: spot,
-            product: product_terms(
-                &self.config.catalogue,
-                self.config.default_product.as_deref(),
-                &state.gsrn,
-                month,
-            ),
+            product: terms,
             scope: Scope::Full,
         };
-        let statement = match settle_month(&input) {
-            Ok(s) => s,
+        let context = match MonthContext::prepare(&input) {
+            Ok(c) => Arc::new(c),
             Err(e) => return Ok(Err(format!("the settlement engine refused the month: {e}"))),
         };
-        if apply_statement(state, &statement, days) {
+        if self.contexts.len() >= MAX_CONTEXTS {
+            self.contexts.clear();
+        }
+        self.contexts.insert(cache_key, context.clone());
+        metrics::counter!("afregning_settle_contexts_prepared_total").increment(1);
+        Ok(Ok(context))
+    }
+
+    fn spot(
+        &mut self,
+        ctx: &Context<'_>,
+        area: &str,
+        month_name: &str,
+        month: BillingMonth,
+    ) -> Result<Vec<afregning_settlement::SpotPrice>, ProcessError> {
+        let cache_key = (area.to_string(), month_name.to_string());
+        if let Some(prices) = self.spot_cache.get(&cache_key) {
+            return Ok(prices.clone());
+        }
+        let period = month.period();
+        let prices = spot_prices(ctx, &self.topics.wire, area, period.start(), period.end())?;
+        self.spot_cache.insert(cache_key, prices.clone());
+        Ok(prices)
+    }
+
+    /// The month's sums folded again from every stored day (reference data changed, or
+    /// the state predates the sums).
+    fn refold(
+        &self,
+        state: &MonthState,
+        context: &MonthContext,
+        ctx: &Context<'_>,
+    ) -> Result<Result<(Summary, i32), Refusal>, ProcessError> {
+        // `GSRN␟YYYY-MM` is the month's range of day keys.
+        let mut prefix = Vec::new();
+        join_parts(&[&state.gsrn, &state.month], &mut prefix);
+        let mut sums = Summary::default();
+        let mut days = 0;
+        for (key, day) in DAYS.scan(ctx, &prefix)? {
+            match context.day_delta(key.date, &day.to_positions()) {
+                Ok(delta) => sums.add(&delta),
+                Err(e) => return Ok(Err(format!("the settlement engine refused a day: {e}"))),
+            }
+            days += 1;
+        }
+        metrics::counter!("afregning_settle_refolds_total").increment(1);
+        Ok(Ok((sums, days)))
+    }
+
+    /// Brings `state`'s sums up to date with `changed` days (or folds the month again
+    /// when its sums were made with other reference data), then publishes the result.
+    fn settle(
+        &mut self,
+        state: &mut MonthState,
+        changed: &[ChangedDay],
+        at: DateTime<Utc>,
+        ctx: &mut Context<'_>,
+    ) -> Result<Result<(), Refusal>, ProcessError> {
+        let context = match self.context(state, ctx)? {
+            Ok(c) => c,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let patched = if state.fingerprint == context.fingerprint() && !state.sums.is_empty() {
+            Summary::from_bytes(&state.sums).ok().map(|mut sums| {
+                let mut result = Ok(());
+                for day in changed {
+                    if let Some(old) = &day.old {
+                        match context.day_delta(day.date, &old.to_positions()) {
+                            Ok(delta) => sums.sub(&delta),
+                            Err(e) => result = Err(e),
+                        }
+                    } else {
+                        state.days_received += 1;
+                    }
+                    match context.day_delta(day.date, &day.new.to_positions()) {
+                        Ok(delta) => sums.add(&delta),
+                        Err(e) => result = Err(e),
+                    }
+                }
+                result.map(|()| sums)
+            })
+        } else {
+            None
+        };
+        let sums = match patched {
+            Some(Ok(sums)) => sums,
+            Some(Err(e)) => return Ok(Err(format!("the settlement engine refused a day: {e}"))),
+            None => match self.refold(state, &context, ctx)? {
+                Ok((sums, days)) => {
+                    state.days_received = days;
+                    sums
+                }
+                Err(reason) => return Ok(Err(reason)),
+            },
+        };
+        state.sums = sums.to_bytes();
+        state.fingerprint = context.fingerprint();
+        let statement = context.statement_of_delta(&state.gsrn, &sums);
+        self.publish(state, &statement, at, ctx)?;
+        Ok(Ok(()))
+    }
+
+    /// Emits a new provisional version when the statement changed, keeps the due index
+    /// in step, and saves the state.
+    fn publish(
+        &self,
+        state: &mut MonthState,
+        statement: &afregning_settlement::MonthStatement,
+        at: DateTime<Utc>,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let Some(month) = parse_month(&state.month) else {
+            return Ok(());
+        };
+        if apply_statement(state, statement, state.days_received) {
             let known = [
                 statement.known_totals.excl_vat,
                 statement.known_totals.vat,
@@ -258,13 +374,18 @@ impl Settle {
             )?);
             metrics::counter!("afregning_settle_versions_total").increment(1);
         }
-        self.save(ctx, state)?;
-        ctx.put(
-            MONTHS_STORE,
-            &marker(OPEN_PREFIX, &state.month, &state.gsrn),
-            b"",
-        )?;
-        Ok(Ok(()))
+        let key = month_key(&state.month, &state.gsrn);
+        let issued_current = state
+            .issued
+            .as_ref()
+            .is_some_and(|i| i.lines == state.lines && Some(i.totals) == state.invoice_totals);
+        if state.complete && !issued_current {
+            DUE.mark(ctx, &key)?;
+            DUE_MONTHS.mark(ctx, &MonthName(state.month.clone()))?;
+        } else {
+            DUE.unmark(ctx, &key)?;
+        }
+        self.save(ctx, state)
     }
 
     fn reject(
@@ -278,8 +399,7 @@ impl Settle {
     }
 
     fn mark(&self, ctx: &mut Context<'_>, month: &str, gsrn: &str) -> Result<(), ProcessError> {
-        ctx.put(MONTHS_STORE, &marker(DIRTY_PREFIX, month, gsrn), b"")?;
-        Ok(())
+        DIRTY.mark(ctx, &month_key(month, gsrn))
     }
 
     /// Months of `[from, to)` that this task holds state for.
@@ -290,9 +410,8 @@ impl Settle {
         ctx: &Context<'_>,
     ) -> Result<BTreeSet<String>, ProcessError> {
         let mut out = BTreeSet::new();
-        for (key, _) in ctx.scan_prefix(MONTHS_STORE, OPEN_PREFIX)? {
-            if let Some((month, _)) = split_marker(OPEN_PREFIX, &key)
-                && let Some(m) = parse_month(&month)
+        for MonthName(month) in HELD.list(ctx, b"")? {
+            if let Some(m) = parse_month(&month)
                 && m.end() > from
                 && to.is_none_or(|t| m.start() < t)
             {
@@ -300,6 +419,48 @@ impl Settle {
             }
         }
         Ok(out)
+    }
+
+    /// Issues the statements of due months whose grace has passed.
+    fn issue_due(&mut self, now: DateTime<Utc>, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        for MonthName(month_name) in DUE_MONTHS.list(ctx, b"")? {
+            let Some(month) = parse_month(&month_name) else {
+                continue;
+            };
+            if now < month.end() + self.config.grace {
+                continue;
+            }
+            let mut prefix = Vec::new();
+            join_parts(&[&month_name, ""], &mut prefix);
+            for key in DUE.list(ctx, &prefix)? {
+                DUE.unmark(ctx, &key)?;
+                let Some(mut state) = self.load(ctx, &key.month, &key.gsrn)? else {
+                    continue;
+                };
+                let statements = finality(&mut state, month, self.config.grace, now);
+                if statements.is_empty() {
+                    continue;
+                }
+                let record_key = SettlementMonthKey {
+                    gsrn: key.gsrn.clone(),
+                    month_start: month.first_day(),
+                };
+                for s in statements {
+                    let idempotency = s.idempotency_key.clone();
+                    ctx.emit(self.topics.output(
+                        topics::SETTLEMENT_STATEMENTS,
+                        &record_key,
+                        &s,
+                        idempotency,
+                    )?);
+                    metrics::counter!("afregning_settle_statements_total", "kind" => s.kind.code())
+                        .increment(1);
+                }
+                self.save(ctx, &state)?;
+            }
+            DUE_MONTHS.unmark(ctx, &MonthName(month_name))?;
+        }
+        Ok(())
     }
 }
 
@@ -349,48 +510,61 @@ impl Processor for Settle {
             .timestamp
             .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
             .unwrap_or_else(|| ctx.now());
-        let mut months = BTreeSet::new();
+        let mut months: BTreeMap<String, Vec<ChangedDay>> = BTreeMap::new();
         for (date, day_positions) in by_local_day(positions) {
-            let key = positions_key(&reading.gsrn, date);
-            let mut day = match ctx.get(POSITIONS_STORE, &key)? {
-                Some(b) => DayPositions::from_bytes(&b)
-                    .map_err(|e| ProcessError::caused_by("stored positions", e))?,
-                None => DayPositions::new(date, resolution),
+            let key = DayKey {
+                gsrn: reading.gsrn.clone(),
+                date,
             };
+            let old = DAYS.get(ctx, &key)?;
+            let mut day = old
+                .clone()
+                .unwrap_or_else(|| DayPositions::new(date, resolution));
             if day.merge(resolution, &day_positions) == MergeOutcome::Changed {
-                ctx.put(POSITIONS_STORE, &key, &day.to_bytes())?;
-                months.insert(month_text(BillingMonth::of(
+                DAYS.put(ctx, &key, &day)?;
+                let month = month_text(BillingMonth::of(
                     afregning_settlement::calendar::local_midnight(date),
-                )));
+                ));
+                months.entry(month).or_default().push(ChangedDay {
+                    date,
+                    old,
+                    new: day,
+                });
             }
         }
-        for month in months {
+        for (month, changed) in months {
             let mut state = match self.load(ctx, &month, &reading.gsrn)? {
                 Some(s) => s,
-                None => MonthState {
-                    gsrn: reading.gsrn.clone(),
-                    month: month.clone(),
-                    grid_area: enriched.grid_area.clone(),
-                    price_area: enriched.price_area.clone(),
-                    supplier_gln: enriched.energy_supplier_gln.clone(),
-                    supply_from: enriched.master_data_valid_from,
-                    resolution,
-                    version: 0,
-                    last_json: String::new(),
-                    lines: Vec::new(),
-                    invoice_totals: None,
-                    days_settled: 0,
-                    complete: false,
-                    statement_version: 0,
-                    issued: None,
-                },
+                None => {
+                    HELD.mark(ctx, &MonthName(month.clone()))?;
+                    MonthState {
+                        gsrn: reading.gsrn.clone(),
+                        month: month.clone(),
+                        grid_area: enriched.grid_area.clone(),
+                        price_area: enriched.price_area.clone(),
+                        supplier_gln: enriched.energy_supplier_gln.clone(),
+                        supply_from: enriched.master_data_valid_from,
+                        resolution,
+                        version: 0,
+                        known_totals: None,
+                        lines: Vec::new(),
+                        invoice_totals: None,
+                        days_settled: 0,
+                        complete: false,
+                        statement_version: 0,
+                        issued: None,
+                        days_received: 0,
+                        fingerprint: 0,
+                        sums: Vec::new(),
+                    }
+                }
             };
             state.grid_area = enriched.grid_area.clone();
             state.price_area = enriched.price_area.clone();
             state.supplier_gln = enriched.energy_supplier_gln.clone();
             state.supply_from = state.supply_from.min(enriched.master_data_valid_from);
             state.resolution = resolution;
-            if let Err(reason) = self.resettle(&mut state, at, ctx)? {
+            if let Err(reason) = self.settle(&mut state, &changed, at, ctx)? {
                 return self.reject(record, ErrorClass::MissingReferenceData, reason, ctx);
             }
         }
@@ -402,15 +576,19 @@ impl Processor for Settle {
         change: &GlobalChange,
         ctx: &mut Context<'_>,
     ) -> Result<(), ProcessError> {
+        // Every prepared month may hold the changed data.
+        self.contexts.clear();
         let wire = &self.topics.wire;
         match change.table.as_str() {
             CHARGE_LINKS_TABLE => {
                 let Ok(key) = wire.decode::<ChargeLinkKey>(&change.key) else {
+                    self.links_cache.clear();
                     return Ok(());
                 };
+                self.links_cache.remove(&key.gsrn);
                 for month in self.months_between(key.valid_from, None, ctx)? {
                     if ctx
-                        .get(MONTHS_STORE, &month_key(&month, &key.gsrn))?
+                        .get(MONTHS_STORE, &month_key(&month, &key.gsrn).to_key())?
                         .is_some()
                     {
                         self.mark(ctx, &month, &key.gsrn)?;
@@ -445,19 +623,15 @@ impl Processor for Settle {
     }
 
     fn on_tick(&mut self, now: DateTime<Utc>, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
-        // 1. Re-settle marked months.
+        // 1. Re-settle marked months (their fingerprint changed: folded again).
         let mut todo: BTreeSet<(String, String)> = BTreeSet::new();
-        for (key, _) in ctx.scan_prefix(MONTHS_STORE, DIRTY_PREFIX)? {
-            ctx.delete(MONTHS_STORE, &key)?;
-            let Some((month, gsrn)) = split_marker(DIRTY_PREFIX, &key) else {
-                continue;
-            };
+        for MonthKey { month, gsrn } in DIRTY.take(ctx)? {
             if gsrn == "*" {
-                let mut prefix = month.as_bytes().to_vec();
-                prefix.push(SEP);
-                for (k, _) in ctx.scan_prefix(MONTHS_STORE, &prefix)? {
-                    if let Some(g) = k.get(prefix.len()..) {
-                        todo.insert((month.clone(), String::from_utf8_lossy(g).to_string()));
+                let mut prefix = Vec::new();
+                join_parts(&[&month, ""], &mut prefix);
+                for (key, _) in ctx.scan_prefix(MONTHS_STORE, &prefix)? {
+                    if let Some(key) = MonthKey::decode(&key) {
+                        todo.insert((key.month, key.gsrn));
                     }
                 }
             } else {
@@ -466,53 +640,14 @@ impl Processor for Settle {
         }
         for (month, gsrn) in todo {
             if let Some(mut state) = self.load(ctx, &month, &gsrn)?
-                && let Err(reason) = self.resettle(&mut state, now, ctx)?
+                && let Err(reason) = self.settle(&mut state, &[], now, ctx)?
             {
                 metrics::counter!("afregning_settle_refused_total").increment(1);
                 tracing::warn!(%gsrn, %month, %reason, "month not re-settled");
             }
         }
-        // 2. Finality.
-        for (key, _) in ctx.scan_prefix(MONTHS_STORE, OPEN_PREFIX)? {
-            let Some((month_name, gsrn)) = split_marker(OPEN_PREFIX, &key) else {
-                continue;
-            };
-            let Some(month) = parse_month(&month_name) else {
-                continue;
-            };
-            if now < month.end() + self.config.grace {
-                continue;
-            }
-            let Some(mut state) = self.load(ctx, &month_name, &gsrn)? else {
-                ctx.delete(MONTHS_STORE, &key)?;
-                continue;
-            };
-            let statements = finality(&mut state, month, self.config.grace, now);
-            if !statements.is_empty() {
-                let record_key = SettlementMonthKey {
-                    gsrn: gsrn.clone(),
-                    month_start: month.first_day(),
-                };
-                for s in statements {
-                    let idempotency = s.idempotency_key.clone();
-                    ctx.emit(self.topics.output(
-                        topics::SETTLEMENT_STATEMENTS,
-                        &record_key,
-                        &s,
-                        idempotency,
-                    )?);
-                    metrics::counter!("afregning_settle_statements_total", "kind" => s.kind.code())
-                        .increment(1);
-                }
-                self.save(ctx, &state)?;
-            }
-            if state.issued.is_some() {
-                // Issued and current: nothing to watch until a re-settlement
-                // changes the month (which marks it open again).
-                ctx.delete(MONTHS_STORE, &key)?;
-            }
-        }
-        Ok(())
+        // 2. Finality, from the due index.
+        self.issue_due(now, ctx)
     }
 }
 

@@ -1,4 +1,5 @@
 use afregning_settlement::calendar::local_day_bounds;
+use afregning_settlement::settle_month;
 use afregning_settlement::{
     Charge as EngineCharge, ChargeKey, ChargeLink as EngineLink, ChargePeriod, ChargePricePoint,
     ChargeResolution, ChargeType as EngineChargeType, Margin, MonthStatement, PriceArea, Product,

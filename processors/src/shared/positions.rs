@@ -210,14 +210,179 @@ impl DayPositions {
         u32::try_from(received).unwrap_or(0) == self.expected_positions()
     }
 
-    /// JSON bytes for a state store.
+    /// Compact binary bytes for a state store ([`day_codec`]): about 6 bytes a position
+    /// where JSON took about 70.
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        day_codec::encode(self)
     }
 
-    /// From state-store bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+    /// From state-store bytes: the binary form, or the JSON form earlier builds wrote.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DayDecodeError> {
+        if bytes.first() == Some(&b'{') {
+            return serde_json::from_slice(bytes).map_err(|e| DayDecodeError(e.to_string()));
+        }
+        day_codec::decode(bytes)
+    }
+}
+
+impl crate::runtime::typed::StoreValue for DayPositions {
+    const WHAT: &'static str = "stored positions";
+
+    fn encode(&self) -> Vec<u8> {
+        self.to_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        Self::from_bytes(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// Why stored bytes are not a day of positions.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stored day of positions: {0}")]
+pub struct DayDecodeError(String);
+
+/// The binary form of [`DayPositions`] (format 1): the date, the resolution, then per
+/// position its start as seconds after the previous one, a byte with the quality and
+/// whether a quantity follows, the quantity as scale and zigzag mantissa, and the version
+/// as a zigzag difference from the previous position's (a reading sets one version for
+/// all its positions, so that is usually one byte).
+mod day_codec {
+    use super::{DayDecodeError, DayPositions, StoredPosition};
+    use afregning_settlement::{Quality, Resolution};
+    use chrono::{DateTime, Datelike, NaiveDate};
+    use rust_decimal::Decimal;
+
+    const FORMAT: u8 = 1;
+    const HAS_QUANTITY: u8 = 0x80;
+    const QUALITIES: [Quality; 4] = Quality::ALL;
+
+    fn varint(out: &mut Vec<u8>, mut v: u128) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    fn zigzag(out: &mut Vec<u8>, v: i128) {
+        varint(out, ((v << 1) ^ (v >> 127)) as u128);
+    }
+
+    pub(super) fn encode(day: &DayPositions) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + 6 * day.positions.len());
+        out.push(FORMAT);
+        zigzag(&mut out, i128::from(day.date.num_days_from_ce()));
+        out.push(u8::from(day.resolution == Resolution::Pt1h));
+        varint(&mut out, day.positions.len() as u128);
+        let mut previous_start = 0i64;
+        let mut previous_version = 0i128;
+        for (start, p) in &day.positions {
+            zigzag(&mut out, i128::from(start.timestamp() - previous_start));
+            previous_start = start.timestamp();
+            let quality = QUALITIES.iter().position(|q| *q == p.quality).unwrap_or(0) as u8;
+            out.push(
+                quality
+                    | if p.quantity.is_some() {
+                        HAS_QUANTITY
+                    } else {
+                        0
+                    },
+            );
+            if let Some(q) = p.quantity {
+                out.push(u8::try_from(q.scale()).unwrap_or(0));
+                zigzag(&mut out, q.mantissa());
+            }
+            zigzag(&mut out, i128::from(p.version) - previous_version);
+            previous_version = i128::from(p.version);
+        }
+        out
+    }
+
+    struct Reader<'a>(&'a [u8]);
+
+    impl Reader<'_> {
+        fn byte(&mut self) -> Result<u8, DayDecodeError> {
+            let (b, rest) = self
+                .0
+                .split_first()
+                .ok_or_else(|| DayDecodeError("bytes end early".into()))?;
+            self.0 = rest;
+            Ok(*b)
+        }
+        fn varint(&mut self) -> Result<u128, DayDecodeError> {
+            let mut v = 0u128;
+            for shift in (0..128).step_by(7) {
+                let b = self.byte()?;
+                v |= u128::from(b & 0x7f) << shift;
+                if b & 0x80 == 0 {
+                    return Ok(v);
+                }
+            }
+            Err(DayDecodeError("varint too long".into()))
+        }
+        fn zigzag(&mut self) -> Result<i128, DayDecodeError> {
+            let v = self.varint()?;
+            Ok(((v >> 1) as i128) ^ -((v & 1) as i128))
+        }
+    }
+
+    fn invalid(what: &str) -> DayDecodeError {
+        DayDecodeError(format!("invalid {what}"))
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Result<DayPositions, DayDecodeError> {
+        let mut r = Reader(bytes);
+        let format = r.byte()?;
+        if format != FORMAT {
+            return Err(DayDecodeError(format!(
+                "format {format} is not known to this build"
+            )));
+        }
+        let days = i32::try_from(r.zigzag()?).map_err(|_| invalid("date"))?;
+        let date = NaiveDate::from_num_days_from_ce_opt(days).ok_or_else(|| invalid("date"))?;
+        let resolution = if r.byte()? == 1 {
+            Resolution::Pt1h
+        } else {
+            Resolution::Pt15m
+        };
+        let count = r.varint()?;
+        let mut day = DayPositions::new(date, resolution);
+        let (mut start, mut version) = (0i64, 0i128);
+        for _ in 0..count {
+            start += i64::try_from(r.zigzag()?).map_err(|_| invalid("start"))?;
+            let flags = r.byte()?;
+            let quality = *QUALITIES
+                .get(usize::from(flags & 0x03))
+                .ok_or_else(|| invalid("quality"))?;
+            let quantity = if flags & HAS_QUANTITY != 0 {
+                let scale = u32::from(r.byte()?);
+                Some(
+                    Decimal::try_from_i128_with_scale(r.zigzag()?, scale)
+                        .map_err(|_| invalid("quantity"))?,
+                )
+            } else {
+                None
+            };
+            version += r.zigzag()?;
+            let instant = DateTime::from_timestamp(start, 0).ok_or_else(|| invalid("start"))?;
+            day.positions.insert(
+                instant,
+                StoredPosition {
+                    quantity,
+                    quality,
+                    version: u64::try_from(version).map_err(|_| invalid("version"))?,
+                },
+            );
+        }
+        if !r.0.is_empty() {
+            return Err(invalid("trailing bytes"));
+        }
+        Ok(day)
     }
 }
 
@@ -321,5 +486,35 @@ mod tests {
             days.keys().next().copied(),
             NaiveDate::from_ymd_opt(2026, 3, 2)
         );
+    }
+
+    #[test]
+    fn a_day_survives_its_compact_bytes_and_reads_the_old_json() {
+        // A corrected day: two versions, a missing position, an estimate, a quantity at
+        // another scale; the binary form is far smaller than the JSON form it replaces.
+        let mut values: Vec<Option<Decimal>> =
+            (0..96).map(|i| Some(Decimal::new(i * 7, 3))).collect();
+        values[5] = None;
+        let r = reading((2026, 10, 25), 1_000, &values);
+        let mut day = DayPositions::new(
+            NaiveDate::from_ymd_opt(2026, 10, 25).unwrap(),
+            Resolution::Pt15m,
+        );
+        day.merge(Resolution::Pt15m, &reading_positions(&r).unwrap());
+        let mut correction =
+            reading_positions(&reading((2026, 10, 25), 2_000, &[Some(dec!(1.50)); 4])).unwrap();
+        correction[1].quality = Quality::Estimated;
+        day.merge(Resolution::Pt15m, &correction);
+        let bytes = day.to_bytes();
+        assert_eq!(DayPositions::from_bytes(&bytes).unwrap(), day);
+        let json = serde_json::to_vec(&day).unwrap();
+        assert_eq!(DayPositions::from_bytes(&json).unwrap(), day);
+        assert!(
+            bytes.len() * 5 < json.len(),
+            "{} vs {}",
+            bytes.len(),
+            json.len()
+        );
+        assert!(DayPositions::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     }
 }

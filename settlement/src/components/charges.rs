@@ -77,6 +77,18 @@ impl PreparedCharge {
             .map(|i| self.prices[i].1)
     }
 
+    /// The charge times of every price-information period (in `charge.periods` order)
+    /// over the whole billing period: computed once per prepared month, since daily
+    /// charge times convert time zones.
+    pub fn times(&self, period: &BillingPeriod) -> Vec<Vec<DateTime<Utc>>> {
+        let whole = (period.start(), period.end());
+        self.charge
+            .periods
+            .iter()
+            .map(|charge_period| self.charge_times(period, charge_period, whole))
+            .collect()
+    }
+
     /// Charge times of one price-information period clamped to the billing period,
     /// only those inside `window` (the period itself, or one local day of it).
     ///
@@ -151,18 +163,22 @@ pub(crate) fn check_links(links: &[&ChargeLink]) -> Result<(), InputError> {
 }
 
 /// The line of one linked tariff over `window` (the period, or one local day of it).
+///
+/// `times` are [`PreparedCharge::times`] of the billing period.
 pub(crate) fn tariff_line(
     prepared: &PreparedCharge,
+    times: &[Vec<DateTime<Utc>>],
     links: &[&ChargeLink],
     slots: &Slots,
-    period: &BillingPeriod,
     days: &DayGrid,
     window: (DateTime<Utc>, DateTime<Utc>),
 ) -> Line {
     let charge = &prepared.charge;
     let mut details = Vec::new();
-    for charge_period in &charge.periods {
-        for time in prepared.charge_times(period, charge_period, window) {
+    for period_times in times {
+        let first = period_times.partition_point(|t| *t < window.0);
+        let last = period_times.partition_point(|t| *t < window.1);
+        for &time in &period_times[first..last] {
             if link_at(links, time).is_none() || !slots.supplied_at(time) {
                 continue;
             }
@@ -222,8 +238,11 @@ pub(crate) fn tariff_line(
 
 /// The line of one linked subscription or fee over `window` (the period, or one local
 /// day of it).
+///
+/// `times` are [`PreparedCharge::times`] of the billing period.
 pub(crate) fn subscription_or_fee_line(
     prepared: &PreparedCharge,
+    times: &[Vec<DateTime<Utc>>],
     links: &[&ChargeLink],
     slots: &Slots,
     period: &BillingPeriod,
@@ -233,13 +252,12 @@ pub(crate) fn subscription_or_fee_line(
     let charge = &prepared.charge;
     let days_in_period = period.days();
     let mut details = Vec::new();
-    let whole = (period.start(), period.end());
-    for charge_period in &charge.periods {
+    for period_times in times {
         // Forward-fill over all charge times of the price-information period,
         // before links are applied (Energinet's window partitioned by charge period);
         // so a day's price may come from an earlier day of the period.
         let mut last: Option<PriceSource> = None;
-        for time in prepared.charge_times(period, charge_period, whole) {
+        for &time in period_times {
             if time >= window.1 {
                 break;
             }

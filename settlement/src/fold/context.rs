@@ -29,6 +29,8 @@ use super::summary::Summary;
 #[derive(Debug, Clone)]
 struct LinkedCharge {
     prepared: PreparedCharge,
+    /// Charge times of the period, per price-information period.
+    times: Vec<Vec<DateTime<Utc>>>,
     links: Vec<ChargeLink>,
 }
 
@@ -95,6 +97,7 @@ impl MonthContext {
             check_links(&charge_links)?;
             match prepared.remove(key) {
                 Some(prepared) => charges.push(LinkedCharge {
+                    times: prepared.times(&period),
                     prepared,
                     links: charge_links.into_iter().cloned().collect(),
                 }),
@@ -190,14 +193,15 @@ impl MonthContext {
             let line = match charge.prepared.charge.key.charge_type {
                 ChargeType::Tariff => tariff_line(
                     &charge.prepared,
+                    &charge.times,
                     &links,
                     &slots,
-                    &self.period,
                     &self.days,
                     window,
                 ),
                 ChargeType::Subscription | ChargeType::Fee => subscription_or_fee_line(
                     &charge.prepared,
+                    &charge.times,
                     &links,
                     &slots,
                     &self.period,
@@ -225,14 +229,10 @@ impl MonthContext {
     }
 
     /// A day's summary without positions: every supplied slot missing. Computed once
-    /// per context and day.
-    pub fn empty_day(&self, date: NaiveDate) -> Summary {
-        match self.day_index(date) {
-            Some(i) => self.empty_days[i]
-                .get_or_init(|| self.day(date, &[], false).unwrap_or_default())
-                .clone(),
-            None => Summary::default(),
-        }
+    /// per context and day; `None` for a date outside the period.
+    pub fn empty_day(&self, date: NaiveDate) -> Option<&Summary> {
+        let i = self.day_index(date)?;
+        Some(self.empty_days[i].get_or_init(|| self.day(date, &[], false).unwrap_or_default()))
     }
 
     /// What a day's positions change against the day having none: the form the settle
@@ -244,8 +244,8 @@ impl MonthContext {
         positions: &[Position],
     ) -> Result<Summary, InputError> {
         let mut delta = self.day(date, positions, false)?;
-        if self.day_index(date).is_some() {
-            delta.sub(&self.empty_day(date));
+        if let Some(empty) = self.empty_day(date) {
+            delta.sub(empty);
         }
         Ok(delta)
     }
@@ -255,7 +255,9 @@ impl MonthContext {
         self.empty_total.get_or_init(|| {
             let mut total = Summary::default();
             for (date, _, _) in self.period.local_days() {
-                total.add(&self.empty_day(date));
+                if let Some(empty) = self.empty_day(date) {
+                    total.add(empty);
+                }
             }
             total
         })
