@@ -1,8 +1,13 @@
 //! The pure core of enrich: which master data period a reading belongs to,
 //! whether we supply the metering point then, and the enriched record.
+//!
+//! Both decisions need only the reading's head (no points), so the processor
+//! reads the head, and splices the reading's bytes with the [`EnrichedTail`]
+//! instead of decoding and re-encoding every point.
 
 use std::collections::BTreeMap;
 
+use afregning_topology::records::direct::{EnrichedTail, ReadingHead};
 use afregning_topology::records::{EnrichedReading, ErrorClass, MeteringPoint, Reading};
 
 use crate::shared::dead_letter::Rejection;
@@ -41,7 +46,7 @@ pub fn default_price_areas() -> BTreeMap<String, String> {
 /// `periods` may be in any order.
 pub fn master_data_for<'a>(
     periods: &'a [MeteringPoint],
-    reading: &Reading,
+    reading: &ReadingHead,
 ) -> Option<&'a MeteringPoint> {
     periods
         .iter()
@@ -50,12 +55,23 @@ pub fn master_data_for<'a>(
         .max_by_key(|p| p.valid_from)
 }
 
-/// The enriched reading, or why it must be dead-lettered.
+/// The enriched reading, or why it must be dead-lettered: [`enrichment`]
+/// applied to a whole reading (the reference the splice is tested against).
 pub fn enrich(
     reading: &Reading,
     master: &MeteringPoint,
     rules: &EnrichRules,
 ) -> Result<EnrichedReading, Rejection> {
+    enrichment(&ReadingHead::from(reading), master, rules)
+        .map(|tail| tail.into_enriched(reading.clone()))
+}
+
+/// The fields enrich adds to a reading, or why it must be dead-lettered.
+pub fn enrichment(
+    reading: &ReadingHead,
+    master: &MeteringPoint,
+    rules: &EnrichRules,
+) -> Result<EnrichedTail, Rejection> {
     if let (Some(ours), Some(theirs)) = (&rules.supplier_gln, &master.energy_supplier_gln)
         && ours != theirs
     {
@@ -102,8 +118,7 @@ pub fn enrich(
                 ),
             )
         })?;
-    Ok(EnrichedReading {
-        reading: reading.clone(),
+    Ok(EnrichedTail {
         grid_area: master.grid_area.clone(),
         price_area: Some(price_area),
         settlement_method: master.settlement_method,
@@ -141,13 +156,13 @@ mod tests {
     fn the_latest_period_starting_before_the_reading_applies() {
         let reading = examples::reading();
         let periods = vec![master(-30, "344"), master(-1, "791"), master(1, "740")];
-        let chosen = master_data_for(&periods, &reading).expect("a period");
+        let chosen = master_data_for(&periods, &(&reading).into()).expect("a period");
         assert_eq!(chosen.grid_area, "791");
         let enriched = enrich(&reading, chosen, &rules()).expect("enriches");
         assert_eq!(enriched.price_area.as_deref(), Some("DK1"));
         assert_eq!(enriched.grid_area, "791");
         assert_eq!(enriched.reading, reading);
-        assert!(master_data_for(&[master(1, "740")], &reading).is_none());
+        assert!(master_data_for(&[master(1, "740")], &(&reading).into()).is_none());
     }
 
     #[test]

@@ -9,22 +9,30 @@
 //! re-keyed by GSRN onto the enriched-readings topic, partitioned by grid
 //! area. A pending reading is released when its master data arrives, or
 //! dead-lettered as `UNKNOWN_METERING_POINT` after `pending_timeout`.
+//!
+//! The points are never decoded: enrich reads the reading's head (checking
+//! the points as the full decoder would) and writes the enriched reading as
+//! the reading's datum followed by the added fields ([`Wire::splice_enriched`]),
+//! byte for byte what encoding the decoded enriched reading would give.
 
 pub mod core;
 
 use std::time::Duration;
 
+use afregning_topology::records::direct::{EnrichedTail, ReadingHead};
 use afregning_topology::records::{
-    ErrorClass, MeteringPoint, MeteringPointKey, MeteringPointPeriodKey, Reading,
+    ErrorClass, MeteringPoint, MeteringPointKey, MeteringPointPeriodKey,
 };
-use afregning_topology::topics;
+use afregning_topology::{partition_for_grid_area, topics};
 use chrono::{DateTime, Utc};
 
-use crate::runtime::{Context, InputRecord, ProcessError, Processor, StoreSpec};
+use crate::runtime::{Context, InputRecord, OutputRecord, ProcessError, Processor, StoreSpec};
 use crate::shared::Topics;
-use crate::shared::dead_letter::{Rejection, dead_letter_output, decode_value, reject};
+#[cfg(doc)]
+use crate::shared::Wire;
+use crate::shared::dead_letter::{Rejection, dead_letter_output, decode_value_with, reject};
 pub use core::EnrichRules;
-use core::{enrich, master_data_for};
+use core::{enrichment, master_data_for};
 
 /// The processor's name: changelogs, group, metrics.
 pub const NAME: &str = "enrich";
@@ -71,9 +79,13 @@ impl Enrich {
         Self { topics, config }
     }
 
+    /// Emits the enriched reading of `reading` (its head) and `bytes` (its
+    /// wire-format record), or its dead letter; `false` when no master data
+    /// period covers it yet.
     fn emit_enriched(
         &self,
-        reading: &Reading,
+        reading: &ReadingHead,
+        bytes: &[u8],
         source: &InputRecord,
         periods: &[MeteringPoint],
         ctx: &mut Context<'_>,
@@ -81,22 +93,8 @@ impl Enrich {
         let Some(master) = master_data_for(periods, reading) else {
             return Ok(false);
         };
-        match enrich(reading, master, &self.config.rules) {
-            Ok(enriched) => {
-                let key = MeteringPointKey {
-                    gsrn: reading.gsrn.clone(),
-                };
-                let idempotency = format!(
-                    "enriched:{}:{}",
-                    reading.source_message_id, reading.transaction_id
-                );
-                ctx.emit(self.topics.output(
-                    topics::ENRICHED_READINGS,
-                    &key,
-                    &enriched,
-                    idempotency,
-                )?);
-            }
+        match enrichment(reading, master, &self.config.rules) {
+            Ok(tail) => ctx.emit(self.enriched_output(reading, bytes, &tail)?),
             Err(rejection) => ctx.emit(dead_letter_output(
                 &self.topics,
                 NAME,
@@ -106,6 +104,41 @@ impl Enrich {
             )?),
         }
         Ok(true)
+    }
+
+    /// The output record of an enriched reading, spliced from the reading's
+    /// bytes; the same record `Topics::output` makes of the decoded one.
+    fn enriched_output(
+        &self,
+        reading: &ReadingHead,
+        bytes: &[u8],
+        tail: &EnrichedTail,
+    ) -> Result<OutputRecord, ProcessError> {
+        let spec = topics::ENRICHED_READINGS.spec(&self.topics.catalogue);
+        let key = MeteringPointKey {
+            gsrn: reading.gsrn.clone(),
+        };
+        Ok(OutputRecord {
+            topic: spec.name.clone(),
+            key: self
+                .topics
+                .wire
+                .encode(&key)
+                .map_err(|e| ProcessError::caused_by("encode key", e))?,
+            value: Some(
+                self.topics
+                    .wire
+                    .splice_enriched(bytes, tail)
+                    .map_err(|e| ProcessError::caused_by("encode value", e))?,
+            ),
+            // The enriched-readings topic is partitioned by grid area.
+            partition: Some(partition_for_grid_area(&tail.grid_area, spec.partitions)),
+            headers: Vec::new(),
+            idempotency_key: format!(
+                "enriched:{}:{}",
+                reading.source_message_id, reading.transaction_id
+            ),
+        })
     }
 
     fn periods(&self, gsrn: &str, ctx: &Context<'_>) -> Result<Vec<MeteringPoint>, ProcessError> {
@@ -161,12 +194,13 @@ impl Enrich {
                 ctx.delete(PENDING_STORE, &pending_key)?;
                 continue;
             };
+            let bytes = parked.record.value.as_deref().unwrap_or_default();
             let reading = self
                 .topics
                 .wire
-                .decode::<Reading>(parked.record.value.as_deref().unwrap_or_default())
+                .decode_reading_head(bytes)
                 .map_err(|e| ProcessError::caused_by("parked reading", e))?;
-            if self.emit_enriched(&reading, &parked.record, &periods, ctx)? {
+            if self.emit_enriched(&reading, bytes, &parked.record, &periods, ctx)? {
                 ctx.delete(PENDING_STORE, &pending_key)?;
             }
         }
@@ -174,12 +208,15 @@ impl Enrich {
     }
 
     fn on_reading(&self, record: &InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
-        let reading = match decode_value::<Reading>(&self.topics, record, "reading") {
+        let reading = match decode_value_with(record, "reading", |bytes| {
+            self.topics.wire.decode_reading_head(bytes)
+        }) {
             Ok(r) => r,
             Err(r) => return self.reject(record, r.class, r.reason, ctx),
         };
+        let bytes = record.value.as_deref().unwrap_or_default();
         let periods = self.periods(&reading.gsrn, ctx)?;
-        if !self.emit_enriched(&reading, record, &periods, ctx)? {
+        if !self.emit_enriched(&reading, bytes, record, &periods, ctx)? {
             let parked = Parked {
                 arrived_ms: record
                     .timestamp

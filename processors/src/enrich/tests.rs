@@ -130,3 +130,91 @@ fn parked_records_round_trip() {
     assert_eq!(back.record.key, parked.record.key);
     assert!(Parked::decode(&[2, 0]).is_none());
 }
+
+/// The spliced record is the record `Topics::output` makes of the decoded
+/// enriched reading: same topic, key, value bytes, partition and
+/// idempotency key, for a reading with points and without.
+#[test]
+fn the_spliced_enriched_record_is_the_generic_encoding_of_the_enriched_reading() {
+    let topics = Topics::new(
+        Catalogue::new(TopologySettings::default()).expect("catalogue"),
+        Wire::local(),
+    );
+    let rules = EnrichRules::default();
+    let mut master = examples::metering_point();
+    master.valid_from = examples::reading().period_start;
+    master.supply_start = None;
+    master.supply_end = None;
+    let mut empty = examples::reading();
+    empty.points.clear();
+    empty.product = None;
+    for reading in [examples::reading(), empty] {
+        let bytes = topics.wire.encode(&reading).expect("encodes");
+        let head = topics.wire.decode_reading_head(&bytes).expect("head");
+        assert_eq!(head, ReadingHead::from(&reading));
+        let tail = enrichment(&head, &master, &rules).expect("enriches");
+        let enrich = Enrich::new(topics.clone(), EnrichConfig::default());
+        let spliced = enrich
+            .enriched_output(&head, &bytes, &tail)
+            .expect("spliced");
+        let enriched = core::enrich(&reading, &master, &rules).expect("enriches");
+        let mut generic = Vec::new();
+        afregning_topology::records::direct::generic_write(&enriched, &mut generic)
+            .expect("generic");
+        assert_eq!(
+            &spliced.value.as_deref().expect("value")[5..],
+            generic.as_slice()
+        );
+        let expected = topics
+            .output(
+                topics::ENRICHED_READINGS,
+                &MeteringPointKey {
+                    gsrn: reading.gsrn.clone(),
+                },
+                &enriched,
+                spliced.idempotency_key.clone(),
+            )
+            .expect("output");
+        assert_eq!(spliced.topic, expected.topic);
+        assert_eq!(spliced.key, expected.key);
+        assert_eq!(spliced.value, expected.value);
+        assert_eq!(spliced.partition, expected.partition);
+        assert_eq!(
+            spliced.idempotency_key,
+            format!(
+                "enriched:{}:{}",
+                reading.source_message_id, reading.transaction_id
+            )
+        );
+    }
+}
+
+#[test]
+fn a_reading_with_corrupt_points_is_dead_lettered_though_the_points_are_not_kept() {
+    let mut t = task();
+    let now = at("2026-10-16T05:00:00Z");
+    assert!(t.process(&[master_record(0)], now).expect("ok").is_empty());
+    let mut record = reading_record(0);
+    let value = record.value.as_mut().expect("value");
+    // The last byte is the array's end; the one before is the last point's
+    // quality index: make it a symbol Quality does not have.
+    let n = value.len();
+    value[n - 2] = 40;
+    assert!(
+        Wire::local()
+            .decode::<afregning_topology::records::Reading>(value)
+            .is_err()
+    );
+    let out = t.process(&[record], now).expect("ok");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].topic, "afregning.ops.dead-letters.v1");
+    let dl: DeadLetter = Wire::local()
+        .decode(out[0].value.as_deref().expect("value"))
+        .expect("decodes");
+    assert_eq!(dl.error_class, ErrorClass::Undecodable);
+    assert!(
+        dl.reason.starts_with("undecodable reading"),
+        "{}",
+        dl.reason
+    );
+}

@@ -7,7 +7,7 @@ use afregning_topology::topics;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::runtime::{InputRecord, OutputRecord, ProcessError};
-use crate::shared::Topics;
+use crate::shared::{Topics, WireError};
 
 /// Why an input was dead-lettered: the class (stable, for dashboards and
 /// replays) and the reason (for the operator).
@@ -117,8 +117,18 @@ pub fn decode_value<T: afregning_topology::records::AvroRecord>(
     record: &InputRecord,
     what: &str,
 ) -> Result<T, Rejection> {
+    decode_value_with(record, what, |bytes| topics.wire.decode::<T>(bytes))
+}
+
+/// [`decode_value`] with another decoder (enrich reads only a reading's
+/// head): the same rejections for a tombstone and for undecodable bytes.
+pub fn decode_value_with<T>(
+    record: &InputRecord,
+    what: &str,
+    decode: impl FnOnce(&[u8]) -> Result<T, WireError>,
+) -> Result<T, Rejection> {
     match record.value.as_deref() {
-        Some(bytes) => topics.wire.decode::<T>(bytes).map_err(|e| {
+        Some(bytes) => decode(bytes).map_err(|e| {
             Rejection::new(ErrorClass::Undecodable, format!("undecodable {what}: {e}"))
         }),
         None => Err(Rejection::new(

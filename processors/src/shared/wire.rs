@@ -11,9 +11,11 @@
 
 use std::collections::HashMap;
 
-use afregning_topology::records::{AvroRecord, RecordError, examples};
+use afregning_topology::records::direct::{EnrichedTail, ReadingHead, read_reading_head};
+use afregning_topology::records::{
+    AvroRecord, DatumError, EnrichedReading, Reading, RecordError, examples,
+};
 use afregning_topology::{Codec, CodecError, SchemaFile, Topic, topics};
-use apache_avro::types::Value;
 
 /// Why bytes could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -180,45 +182,91 @@ impl Wire {
         self.ids.get(&file).copied()
     }
 
-    /// `record` in Confluent's wire format.
+    /// `record` in Confluent's wire format. The datum comes from
+    /// [`AvroRecord::write_datum`]: the direct codec for the hot records,
+    /// the generic `Value` tree for the others (byte-identical either way).
     pub fn encode<T: AvroRecord>(&self, record: &T) -> Result<Vec<u8>, WireError> {
-        let id = self.id(T::SCHEMA).ok_or(WireError::UnknownSchema {
-            id: 0,
-            expected: T::SCHEMA.full_name(),
-        })?;
-        let value: Value = record.to_avro()?;
-        // The datum functions are deprecated in favour of GenericDatumWriter/Reader in
-        // apache-avro 0.22, which schema_registry_converter 6 does not use yet; one API for both.
-        #[allow(deprecated)]
-        let datum = apache_avro::to_avro_datum(T::SCHEMA.schema(), value)
-            .map_err(|e| WireError::Avro(e.to_string()))?;
-        let mut out = Vec::with_capacity(5 + datum.len());
-        out.push(0);
-        out.extend_from_slice(&id.to_be_bytes());
-        out.extend_from_slice(&datum);
+        let mut out = self.header(T::SCHEMA, 64)?;
+        record.write_datum(&mut out)?;
         Ok(out)
     }
 
     /// A record of type `T` from wire-format bytes written with `T`'s schema.
     pub fn decode<T: AvroRecord>(&self, bytes: &[u8]) -> Result<T, WireError> {
+        let mut datum = self.datum_of(T::SCHEMA, bytes)?;
+        let record = T::read_datum(&mut datum)?;
+        trailing(datum)?;
+        Ok(record)
+    }
+
+    /// The head of a Reading (everything but the points, which are checked
+    /// but not kept) from wire-format bytes: what enrich needs to splice.
+    pub fn decode_reading_head(&self, bytes: &[u8]) -> Result<ReadingHead, WireError> {
+        let mut datum = self.datum_of(Reading::SCHEMA, bytes)?;
+        let head = read_reading_head(&mut datum)?;
+        trailing(datum)?;
+        Ok(head)
+    }
+
+    /// The EnrichedReading of a Reading's wire-format bytes and `tail`,
+    /// without decoding the points: the enriched datum is the reading's datum
+    /// followed by the added fields, so the bytes are copied and the tail
+    /// appended. Equal to [`Self::encode`] of the decoded enriched reading.
+    pub fn splice_enriched(
+        &self,
+        reading: &[u8],
+        tail: &EnrichedTail,
+    ) -> Result<Vec<u8>, WireError> {
+        let datum = self.datum_of(Reading::SCHEMA, reading)?;
+        let mut out = self.header(EnrichedReading::SCHEMA, datum.len() + 64)?;
+        out.extend_from_slice(datum);
+        tail.encode(&mut out)?;
+        Ok(out)
+    }
+
+    /// The 5-byte header of `file`, in a buffer with room for `datum` bytes.
+    fn header(&self, file: SchemaFile, datum: usize) -> Result<Vec<u8>, WireError> {
+        let id = self.id(file).ok_or(WireError::UnknownSchema {
+            id: 0,
+            expected: file.full_name(),
+        })?;
+        let mut out = Vec::with_capacity(5 + datum);
+        out.push(0);
+        out.extend_from_slice(&id.to_be_bytes());
+        Ok(out)
+    }
+
+    /// The datum of bytes written with this build's `file`; another writer
+    /// schema id is an error (it needs resolution through the registry).
+    fn datum_of<'b>(&self, file: SchemaFile, bytes: &'b [u8]) -> Result<&'b [u8], WireError> {
         let id = id_of(bytes)?;
-        if self.id(T::SCHEMA) != Some(id) {
+        if self.id(file) != Some(id) {
             return Err(WireError::UnknownSchema {
                 id,
-                expected: T::SCHEMA.full_name(),
+                expected: file.full_name(),
             });
         }
-        let mut datum = &bytes[5..];
-        #[allow(deprecated)]
-        let value = apache_avro::from_avro_datum(T::SCHEMA.schema(), &mut datum, None)
-            .map_err(|e| WireError::Avro(e.to_string()))?;
-        if !datum.is_empty() {
-            return Err(WireError::Framing(format!(
-                "{} bytes after the datum",
-                datum.len()
-            )));
+        Ok(&bytes[5..])
+    }
+}
+
+impl From<DatumError> for WireError {
+    fn from(e: DatumError) -> Self {
+        match e {
+            DatumError::Record(e) => WireError::Record(e),
+            DatumError::Avro(e) => WireError::Avro(e),
         }
-        Ok(T::from_avro(value)?)
+    }
+}
+
+fn trailing(datum: &[u8]) -> Result<(), WireError> {
+    if datum.is_empty() {
+        Ok(())
+    } else {
+        Err(WireError::Framing(format!(
+            "{} bytes after the datum",
+            datum.len()
+        )))
     }
 }
 
@@ -237,7 +285,6 @@ fn id_of(bytes: &[u8]) -> Result<u32, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use afregning_topology::records::{EnrichedReading, Reading};
 
     #[test]
     fn every_record_type_round_trips_through_the_local_wire() {
@@ -259,6 +306,42 @@ mod tests {
             .expect("d"),
             examples::daily_aggregate()
         );
+    }
+
+    #[test]
+    fn a_spliced_enriched_reading_is_the_encoded_one() {
+        let wire = Wire::local();
+        let enriched = examples::enriched_reading();
+        let reading = wire.encode(&enriched.reading).expect("encodes");
+        let head = wire.decode_reading_head(&reading).expect("head");
+        assert_eq!(head, ReadingHead::from(&enriched.reading));
+        let tail = EnrichedTail {
+            grid_area: enriched.grid_area.clone(),
+            price_area: enriched.price_area.clone(),
+            settlement_method: enriched.settlement_method,
+            energy_supplier_gln: enriched.energy_supplier_gln.clone(),
+            master_data_valid_from: enriched.master_data_valid_from,
+        };
+        assert_eq!(
+            wire.splice_enriched(&reading, &tail).expect("splices"),
+            wire.encode(&enriched).expect("encodes")
+        );
+        // Only a reading of this build's schema is spliced.
+        let other = wire.encode(&enriched).expect("encodes");
+        assert!(matches!(
+            wire.splice_enriched(&other, &tail),
+            Err(WireError::UnknownSchema { .. })
+        ));
+        assert!(matches!(
+            wire.decode_reading_head(&other),
+            Err(WireError::UnknownSchema { .. })
+        ));
+        let mut trailing = reading.clone();
+        trailing.push(0);
+        assert!(matches!(
+            wire.decode_reading_head(&trailing),
+            Err(WireError::Framing(_))
+        ));
     }
 
     #[test]

@@ -90,13 +90,15 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
         .collect::<Vec<_>>();
     for (_, typed) in &records {
         // A value the Avro schema refuses (e.g. more decimals than kWh's scale 3)
-        // is the document's fault: reject it here, not at produce time.
+        // is the document's fault: reject it here, not at produce time. Readings
+        // and charge prices are checked by their direct codec (range checks only,
+        // no Value tree); the rare master data records through the generic one.
         let checked = match typed {
-            Typed::Reading(_, r) => r.to_avro().map(|_| ()),
-            Typed::MeteringPoint(_, m) => m.to_avro().map(|_| ()),
-            Typed::Charge(_, c) => c.to_avro().map(|_| ()),
-            Typed::ChargePrice(_, p) => p.to_avro().map(|_| ()),
-            Typed::ChargeLink(_, l) => l.to_avro().map(|_| ()),
+            Typed::Reading(_, r) => r.check_schema(),
+            Typed::MeteringPoint(_, m) => m.check_schema(),
+            Typed::Charge(_, c) => c.check_schema(),
+            Typed::ChargePrice(_, p) => p.check_schema(),
+            Typed::ChargeLink(_, l) => l.check_schema(),
         };
         checked.map_err(|e| {
             Rejection::new(
