@@ -303,7 +303,8 @@ fn main() {
         baseline.0
     );
     println!(
-        "outputs: {} typed, {enriched_count} enriched, {daily_count} daily aggregates, {settled_count} provisional/statement records",
+        "outputs: {} typed, {enriched_count} enriched, {daily_count} daily aggregates, {settled_count} provisional/statement records; settle prepared {} months",
         typed_all.len(),
+        settle.processor().contexts_prepared(),
     );
 }

@@ -121,6 +121,8 @@ pub struct Settle {
     /// Prepared months by everything they were prepared from; metering points with the
     /// same inputs share one. Dropped on any reference change.
     contexts: HashMap<String, Arc<MonthContext>>,
+    /// Months prepared so far (cache misses), for benchmarks and tests.
+    contexts_prepared: u64,
 }
 
 /// Why a month cannot be settled: the record is dead-lettered with this reason.
@@ -149,7 +151,14 @@ impl Settle {
             spot_cache: HashMap::new(),
             links_cache: HashMap::new(),
             contexts: HashMap::new(),
+            contexts_prepared: 0,
         }
+    }
+
+    /// How many months this instance prepared (context cache misses): metering points
+    /// with the same reference data share one.
+    pub fn contexts_prepared(&self) -> u64 {
+        self.contexts_prepared
     }
 
     fn load(
@@ -195,7 +204,22 @@ impl Settle {
             )));
         };
         let period = month.period();
-        let links = self.links(ctx, &state.gsrn)?;
+        // Links clipped to the month: a link from before the month is the same link as
+        // one from its first instant, so metering points linked on different days share
+        // one prepared month.
+        let mut links: Vec<EngineLink> = self
+            .links(ctx, &state.gsrn)?
+            .into_iter()
+            .filter(|l| l.from < period.end() && l.to.is_none_or(|to| to > period.start()))
+            .map(|l| EngineLink {
+                from: l.from.max(period.start()),
+                to: l.to.filter(|to| *to < period.end()),
+                ..l
+            })
+            .collect();
+        links.sort_by(|a, b| {
+            (&a.key, a.from, a.to, a.quantity).cmp(&(&b.key, b.from, b.to, b.quantity))
+        });
         let terms = product_terms(
             &self.config.catalogue,
             self.config.default_product.as_deref(),
@@ -244,6 +268,7 @@ impl Settle {
             self.contexts.clear();
         }
         self.contexts.insert(cache_key, context.clone());
+        self.contexts_prepared += 1;
         metrics::counter!("afregning_settle_contexts_prepared_total").increment(1);
         Ok(Ok(context))
     }

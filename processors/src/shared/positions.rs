@@ -87,10 +87,23 @@ pub fn reading_positions(reading: &Reading) -> Result<Vec<Position>, PositionErr
 }
 
 /// Positions grouped by the Danish local day they fall in.
+///
+/// One time-zone conversion per day, not per position: a position inside the current
+/// day's UTC bounds belongs to it.
 pub fn by_local_day(positions: Vec<Position>) -> BTreeMap<NaiveDate, Vec<Position>> {
     let mut days: BTreeMap<NaiveDate, Vec<Position>> = BTreeMap::new();
+    let mut current: Option<(NaiveDate, DateTime<Utc>, DateTime<Utc>)> = None;
     for p in positions {
-        days.entry(local_date(p.start)).or_default().push(p);
+        let date = match current {
+            Some((date, start, end)) if start <= p.start && p.start < end => date,
+            _ => {
+                let date = local_date(p.start);
+                let (start, end) = local_day_bounds(date);
+                current = Some((date, start, end));
+                date
+            }
+        };
+        days.entry(date).or_default().push(p);
     }
     days
 }
