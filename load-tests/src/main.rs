@@ -7,13 +7,20 @@
 //!
 //! ```text
 //! cargo run -p afregning-load-tests --release -- timeseries --metering-points 80000
+//! cargo run -p afregning-load-tests --release -- month --metering-points 500
 //! ```
 //!
 //! Scenarios:
+//! - `month` ([`month`]): a month of N PT15M metering points from the raw topic through
+//!   validate, enrich, aggregate and settle (child processes) on the local broker, with the
+//!   seed design's batch settlement in PostgreSQL on the same month as the baseline; wall
+//!   time, values/s and series/s per processor, state and changelog bytes, peak RSS, the
+//!   last-day latency and CPU ratios, totals checked three ways. Figures: `BENCHMARKS.md`.
 //! - `timeseries` ([`timeseries`]): the connector draining the Timeseries queue at a
 //!   metering-point count's daily volume; peek-to-dequeue cycle latency and throughput, against
 //!   the bare peek → dequeue loop. Figures: `connect/BENCHMARKS.md`.
 
+mod month;
 mod stats;
 mod timeseries;
 
@@ -32,22 +39,35 @@ struct Cli {
 enum Scenario {
     /// The connector on the Timeseries queue: peek-to-dequeue latency and messages/s.
     Timeseries(timeseries::Args),
+    /// A month through the four processors on the broker, against the batch SQL baseline.
+    Month(month::Args),
+    /// One processor as a child process of `month` (internal).
+    #[command(hide = true)]
+    Processor(month::child::ChildArgs),
 }
 
 fn main() -> anyhow::Result<()> {
-    // Warnings only by default: the tables on stdout are the output; RUST_LOG overrides.
+    let cli = Cli::parse();
+    // Warnings only by default: the tables on stdout are the output; RUST_LOG overrides. The
+    // month scenario reads topics to their ends with `enable.partition.eof`, which librdkafka
+    // reports as a global error per partition, so its rdkafka logs are off.
+    let default_filter = match cli.scenario {
+        Scenario::Month(_) => "warn,rdkafka=off",
+        _ => "warn,rdkafka=error",
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rdkafka=error")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.scenario {
         Scenario::Timeseries(args) => runtime.block_on(timeseries::run(args)),
+        Scenario::Month(args) => runtime.block_on(month::run(args)),
+        Scenario::Processor(args) => runtime.block_on(month::child::run(args)),
     }
 }
