@@ -192,11 +192,10 @@ impl RawWriter {
             received_at: chrono::Utc::now(),
             sha256: &sha,
         };
-        Ok(self
-            .publisher
+        self.publisher
             .publish(&meta, &parts, &kind)
             .await
-            .with_context(|| format!("producing {}", message.id))?)
+            .with_context(|| format!("producing {}", message.id))
     }
 }
 
@@ -340,7 +339,7 @@ fn thousands(x: f64) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
