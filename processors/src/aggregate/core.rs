@@ -2,9 +2,10 @@
 //! aggregate record out, with the settlement crate's arithmetic (hours,
 //! tariff bands, completeness) and its spot line for the day's spot cost.
 
+use afregning_settlement::fold::MonthContext;
 use afregning_settlement::{
-    BillingPeriod, Component, MeteringPoint as EngineMeteringPoint, MonthInput, Quality, Scope,
-    SpotPrice, SupplyPeriod, TariffPeriod, TimeBands, aggregate_day, settle_month,
+    BillingPeriod, Component, MeteringPoint as EngineMeteringPoint, MonthInput, PriceArea, Quality,
+    Scope, SpotPrice, SupplyPeriod, TariffPeriod, TimeBands, aggregate_day,
 };
 use afregning_topology::records::{
     DailyAggregate, HourlyEnergy, Quality as WireQuality, QualityCount,
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::shared::framed::{self, Framed};
 use crate::shared::positions::DayPositions;
 use crate::shared::reference::price_area;
 
@@ -32,6 +34,49 @@ pub struct DayState {
     pub version: i64,
     /// Spot cost in the last aggregate emitted.
     pub spot_cost: Option<Decimal>,
+}
+
+/// The small fields of a [`DayState`], stored as JSON beside the compact positions.
+#[derive(Serialize, Deserialize)]
+struct DayHead {
+    gsrn: String,
+    grid_area: String,
+    price_area: Option<String>,
+    version: i64,
+    spot_cost: Option<Decimal>,
+}
+
+/// Format byte of a day state: the small fields as JSON, then the positions' compact bytes.
+const DAY_FORMAT: u8 = 2;
+
+impl DayState {
+    /// The state's bytes for the days store ([`framed`](crate::shared::framed): about
+    /// 700 bytes where JSON took 7 KB).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let head = DayHead {
+            gsrn: self.gsrn.clone(),
+            grid_area: self.grid_area.clone(),
+            price_area: self.price_area.clone(),
+            version: self.version,
+            spot_cost: self.spot_cost,
+        };
+        framed::encode(DAY_FORMAT, &head, &self.day.to_bytes())
+    }
+
+    /// Reads [`Self::to_bytes`], or the plain JSON of earlier builds.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        match framed::decode::<DayHead>(DAY_FORMAT, "day state", bytes)? {
+            Framed::Legacy(json) => serde_json::from_slice(json).map_err(|e| e.to_string()),
+            Framed::Current(head, day) => Ok(Self {
+                gsrn: head.gsrn,
+                grid_area: head.grid_area,
+                price_area: head.price_area,
+                day: DayPositions::from_bytes(day).map_err(|e| e.to_string())?,
+                version: head.version,
+                spot_cost: head.spot_cost,
+            }),
+        }
+    }
 }
 
 /// Why a day cannot be aggregated: contradictory positions (the engine's
@@ -55,8 +100,55 @@ fn wire_quality(q: Quality) -> WireQuality {
     }
 }
 
-/// The day's spot cost in DKK (6 decimals) from the engine's spot line, or
-/// `None` while a price of the day is unknown.
+/// The prepared one-day period of a bidding zone's spot prices at a resolution: what
+/// [`spot_cost_in`] settles a day's positions against. The processor keeps one per zone,
+/// day and resolution, shared by every metering point, until a spot price changes.
+pub fn spot_day(
+    date: chrono::NaiveDate,
+    area: PriceArea,
+    resolution: afregning_settlement::Resolution,
+    prices: &[SpotPrice],
+) -> Result<Option<MonthContext>, AggregateError> {
+    let Ok(period) = BillingPeriod::days_from(date, date) else {
+        return Ok(None);
+    };
+    let input = MonthInput {
+        metering_point: EngineMeteringPoint {
+            id: String::new(),
+            grid_area: String::new(),
+            price_area: area,
+        },
+        period,
+        supply: vec![SupplyPeriod {
+            from: period.start(),
+            to: Some(period.end()),
+            resolution,
+        }],
+        positions: Vec::new(),
+        charge_links: Vec::new(),
+        charges: Vec::new(),
+        spot_prices: prices.to_vec(),
+        product: Vec::new(),
+        scope: Scope::Full,
+    };
+    MonthContext::prepare(&input).map(Some)
+}
+
+/// The day's spot cost in DKK (6 decimals) from the engine's spot line (the settlement
+/// crate's fold for that one day), or `None` while a price of the day is unknown.
+pub fn spot_cost_in(
+    state: &DayState,
+    day: &MonthContext,
+) -> Result<Option<Decimal>, AggregateError> {
+    let summary = day.day(state.day.date, &state.day.to_positions(), false)?;
+    Ok(day
+        .statement(&state.gsrn, &summary)
+        .lines_of(Component::SpotEnergy)
+        .next()
+        .and_then(|line| line.amount))
+}
+
+/// The day's spot cost from its prices: [`spot_day`] then [`spot_cost_in`].
 pub fn spot_cost(
     state: &DayState,
     prices: &[SpotPrice],
@@ -64,33 +156,10 @@ pub fn spot_cost(
     let Some(area) = state.price_area.as_deref().and_then(price_area) else {
         return Ok(None);
     };
-    let Ok(period) = BillingPeriod::days_from(state.day.date, state.day.date) else {
-        return Ok(None);
-    };
-    let input = MonthInput {
-        metering_point: EngineMeteringPoint {
-            id: state.gsrn.clone(),
-            grid_area: state.grid_area.clone(),
-            price_area: area,
-        },
-        period,
-        supply: vec![SupplyPeriod {
-            from: period.start(),
-            to: Some(period.end()),
-            resolution: state.day.resolution,
-        }],
-        positions: state.day.to_positions(),
-        charge_links: Vec::new(),
-        charges: Vec::new(),
-        spot_prices: prices.to_vec(),
-        product: Vec::new(),
-        scope: Scope::Full,
-    };
-    let statement = settle_month(&input)?;
-    Ok(statement
-        .lines_of(Component::SpotEnergy)
-        .next()
-        .and_then(|line| line.amount))
+    match spot_day(state.day.date, area, state.day.resolution, prices)? {
+        Some(day) => spot_cost_in(state, &day),
+        None => Ok(None),
+    }
 }
 
 /// The daily aggregate record of `state` (with `state.version` and
@@ -209,6 +278,25 @@ mod tests {
         let bands: Decimal = a.tariff_periods.iter().map(|p| p.kwh).sum();
         assert_eq!(bands, a.total_kwh, "bands partition the day");
         assert_eq!(a.quality_counts.len(), 1);
+    }
+
+    #[test]
+    fn a_day_state_survives_its_compact_bytes_and_reads_the_old_json() {
+        let date = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+        let mut s = state(date, 92, dec!(0.125));
+        s.version = 3;
+        s.spot_cost = Some(dec!(1.234567));
+        let bytes = s.to_bytes();
+        assert_eq!(DayState::from_bytes(&bytes).unwrap(), s);
+        let json = serde_json::to_vec(&s).unwrap();
+        assert_eq!(DayState::from_bytes(&json).unwrap(), s);
+        assert!(
+            bytes.len() * 4 < json.len(),
+            "{} vs {}",
+            bytes.len(),
+            json.len()
+        );
+        assert!(DayState::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     }
 
     #[test]

@@ -14,6 +14,8 @@
 
 pub mod core;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use afregning_topology::records::{DailyAggregateKey, EnrichedReading, ErrorClass, SpotPriceKey};
@@ -28,8 +30,9 @@ use crate::shared::dead_letter::{decode_value, reject};
 use crate::shared::positions::{
     DayPositions, MergeOutcome, by_local_day, reading_positions, settlement_resolution,
 };
-use crate::shared::reference::{SPOT_PRICES_TABLE, spot_prices};
-use core::{DayState, daily_aggregate, spot_cost};
+use crate::shared::reference::{SPOT_PRICES_TABLE, price_area, spot_prices};
+use afregning_settlement::fold::MonthContext;
+use core::{DayState, daily_aggregate, spot_cost_in, spot_day};
 
 /// The processor's name: changelogs, group, metrics.
 pub const NAME: &str = "aggregate";
@@ -58,7 +61,17 @@ impl Default for AggregateConfig {
 pub struct Aggregate {
     topics: Topics,
     config: AggregateConfig,
+    /// Each zone's spot prices of a day prepared for settling positions against, by zone,
+    /// day and resolution; shared by every metering point, dropped when a spot price
+    /// changes (derived data: dropping it is always safe).
+    spot_days: HashMap<SpotDayKey, Option<Arc<MonthContext>>>,
 }
+
+/// Zone code, local day, resolution.
+type SpotDayKey = (String, NaiveDate, afregning_settlement::Resolution);
+
+/// Bound of the spot-day cache: two zones over years of days at two resolutions.
+const MAX_SPOT_DAYS: usize = 20_000;
 
 fn day_key(date: NaiveDate, gsrn: &str) -> Vec<u8> {
     let mut key = date.format("%Y-%m-%d").to_string().into_bytes();
@@ -76,14 +89,18 @@ fn date_prefix(date: NaiveDate) -> Vec<u8> {
 impl Aggregate {
     /// aggregate for a deployment's topics.
     pub fn new(topics: Topics, config: AggregateConfig) -> Self {
-        Self { topics, config }
+        Self {
+            topics,
+            config,
+            spot_days: HashMap::new(),
+        }
     }
 
     fn load(&self, ctx: &Context<'_>, key: &[u8]) -> Result<Option<DayState>, ProcessError> {
         ctx.get(DAYS_STORE, key)?
             .map(|bytes| {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| ProcessError::caused_by("stored day state", e))
+                DayState::from_bytes(&bytes)
+                    .map_err(|e| ProcessError::failed(format!("stored day state: {e}")))
             })
             .transpose()
     }
@@ -107,20 +124,44 @@ impl Aggregate {
             self.topics
                 .output(topics::DAILY_AGGREGATES, &key, &aggregate, idempotency)?,
         );
-        let bytes = serde_json::to_vec(state)
-            .map_err(|e| ProcessError::caused_by("encode day state", e))?;
-        ctx.put(DAYS_STORE, &day_key(state.day.date, &state.gsrn), &bytes)?;
+        ctx.put(
+            DAYS_STORE,
+            &day_key(state.day.date, &state.gsrn),
+            &state.to_bytes(),
+        )?;
         Ok(Ok(()))
     }
 
-    fn with_spot(&self, state: &mut DayState, ctx: &Context<'_>) -> Result<(), ProcessError> {
+    fn with_spot(&mut self, state: &mut DayState, ctx: &Context<'_>) -> Result<(), ProcessError> {
         let Some(area) = state.price_area.clone() else {
             state.spot_cost = None;
             return Ok(());
         };
-        let (from, to) = afregning_settlement::calendar::local_day_bounds(state.day.date);
-        let prices = spot_prices(ctx, &self.topics.wire, &area, from, to)?;
-        state.spot_cost = spot_cost(state, &prices).unwrap_or(None);
+        let Some(zone) = price_area(&area) else {
+            state.spot_cost = None;
+            return Ok(());
+        };
+        let key = (area.clone(), state.day.date, state.day.resolution);
+        let day = match self.spot_days.get(&key) {
+            Some(day) => day.clone(),
+            None => {
+                let (from, to) = afregning_settlement::calendar::local_day_bounds(state.day.date);
+                let prices = spot_prices(ctx, &self.topics.wire, &area, from, to)?;
+                let day = spot_day(state.day.date, zone, state.day.resolution, &prices)
+                    .ok()
+                    .flatten()
+                    .map(Arc::new);
+                if self.spot_days.len() >= MAX_SPOT_DAYS {
+                    self.spot_days.clear();
+                }
+                self.spot_days.insert(key, day.clone());
+                day
+            }
+        };
+        state.spot_cost = match day {
+            Some(day) => spot_cost_in(state, &day).unwrap_or(None),
+            None => None,
+        };
         Ok(())
     }
 
@@ -210,6 +251,7 @@ impl Processor for Aggregate {
         if change.table != SPOT_PRICES_TABLE {
             return Ok(());
         }
+        self.spot_days.clear();
         let Ok(key) = self.topics.wire.decode::<SpotPriceKey>(&change.key) else {
             tracing::warn!(offset = change.offset, "undecodable spot price key ignored");
             return Ok(());
@@ -237,8 +279,8 @@ impl Processor for Aggregate {
             };
             let area = String::from_utf8_lossy(&rest[split + 1..]).to_string();
             for (_, bytes) in ctx.scan_prefix(DAYS_STORE, &date_prefix(date))? {
-                let mut state: DayState = serde_json::from_slice(&bytes)
-                    .map_err(|e| ProcessError::caused_by("stored day state", e))?;
+                let mut state = DayState::from_bytes(&bytes)
+                    .map_err(|e| ProcessError::failed(format!("stored day state: {e}")))?;
                 if state.price_area.as_deref() != Some(area.as_str()) {
                     continue;
                 }

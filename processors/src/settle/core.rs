@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use afregning_settlement::statement::Unit;
 
 use crate::runtime::typed::{StoreKey, date_part, join_parts, parse_date_part, split_parts};
+use crate::shared::framed::{self, Framed};
 use crate::shared::reference::wire_charge_type;
 
 /// The product terms of a metering point: its assignments in the catalogue,
@@ -138,39 +139,25 @@ pub struct MonthState {
     pub sums: Vec<u8>,
 }
 
-/// The first byte of a month state in the framed form: `2`, the JSON length (u32, big
-/// endian), the JSON of the fields, then the binary sums. Earlier builds wrote plain
-/// JSON (first byte `{`); such a state reads with empty sums, which makes the next
-/// change fold the month again from its days.
+/// Format byte of a month state: the fields as JSON, then the binary sums. A state of an
+/// earlier build (plain JSON) reads with empty sums, which makes the next change fold the
+/// month again from its days.
 const MONTH_FORMAT: u8 = 2;
 
 impl MonthState {
-    /// The state's bytes for the months store.
+    /// The state's bytes for the months store ([`framed`](crate::shared::framed)).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        let mut out = Vec::with_capacity(5 + json.len() + self.sums.len());
-        out.push(MONTH_FORMAT);
-        out.extend_from_slice(&u32::try_from(json.len()).unwrap_or(u32::MAX).to_be_bytes());
-        out.extend_from_slice(&json);
-        out.extend_from_slice(&self.sums);
-        out
+        framed::encode(MONTH_FORMAT, self, &self.sums)
     }
 
     /// Reads [`Self::to_bytes`], or the plain JSON of earlier builds.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        match bytes.first() {
-            Some(b'{') => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
-            Some(&MONTH_FORMAT) if bytes.len() >= 5 => {
-                let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
-                let json = bytes
-                    .get(5..5 + len)
-                    .ok_or_else(|| "month state ends early".to_string())?;
-                let mut state: MonthState =
-                    serde_json::from_slice(json).map_err(|e| e.to_string())?;
-                state.sums = bytes[5 + len..].to_vec();
+        match framed::decode::<MonthState>(MONTH_FORMAT, "month state", bytes)? {
+            Framed::Legacy(json) => serde_json::from_slice(json).map_err(|e| e.to_string()),
+            Framed::Current(mut state, sums) => {
+                state.sums = sums.to_vec();
                 Ok(state)
             }
-            _ => Err("month state in an unknown format".into()),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! which encoding and decoding are pure functions of bytes.
 
 pub mod dead_letter;
+pub mod framed;
 pub mod positions;
 pub mod reference;
 pub mod wire;
