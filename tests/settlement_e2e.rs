@@ -141,10 +141,9 @@ async fn a_simulated_month_settles_to_the_pure_engines_result_to_the_ore() -> an
         let got = latest
             .get(&gsrn)
             .with_context(|| format!("no provisional settlement for {gsrn}"))?;
-        let issued_count = finals.get(&gsrn).map_or(0, Vec::len);
-        if got.total_excl_vat != expected.known_totals.excl_vat.round_dp(6)
-            || (expected.complete && issued_count != 1)
-        {
+        // Diagnostics only when the total is wrong: a month re-issued after a late
+        // correction (checked below) is expected with no grace period.
+        if got.total_excl_vat != expected.known_totals.excl_vat.round_dp(6) {
             for l in &got.lines {
                 eprintln!(
                     "got  {:?} {} {} {} {}",

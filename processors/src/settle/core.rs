@@ -113,8 +113,13 @@ pub struct MonthState {
     /// Its known totals (excl. VAT, VAT, incl. VAT), to emit only on change.
     #[serde(default)]
     pub known_totals: Option<[Decimal; 3]>,
-    /// The last result's lines.
+    /// The last result's lines: in memory only, set whenever the month is settled (they
+    /// are read from the sums; the state keeps their [`MonthState::digest`]).
+    #[serde(skip)]
     pub lines: Vec<StoredLine>,
+    /// [`result_digest`] of the last result emitted, to emit only on change.
+    #[serde(default)]
+    pub digest: u64,
     /// Its totals in øre (excl. VAT, VAT, incl. VAT) when complete.
     pub invoice_totals: Option<[Decimal; 3]>,
     /// Days with positions in the month.
@@ -370,22 +375,58 @@ pub fn apply_statement(state: &mut MonthState, statement: &MonthStatement, days:
         statement.known_totals.vat,
         statement.known_totals.incl_vat,
     ]);
+    let digest = result_digest(&lines, totals, known, days);
     state.complete = statement.complete;
-    // Decimal equality is numeric, so a change of scale alone is no change.
-    if state.version > 0
-        && state.lines == lines
-        && state.invoice_totals == totals
-        && state.known_totals == known
-        && state.days_settled == days
-    {
+    state.lines = lines;
+    if state.version > 0 && state.digest == digest {
         return false;
     }
-    state.lines = lines;
+    state.digest = digest;
     state.invoice_totals = totals;
     state.known_totals = known;
     state.days_settled = days;
     state.version += 1;
     true
+}
+
+/// A digest of what a reader of the provisional settlement sees: lines, totals and days,
+/// with decimals normalised (a change of scale alone is no change).
+pub fn result_digest(
+    lines: &[StoredLine],
+    totals: Option<[Decimal; 3]>,
+    known: Option<[Decimal; 3]>,
+    days: i32,
+) -> u64 {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(128 * lines.len() + 64);
+    for l in lines {
+        let _ = write!(
+            text,
+            "{}|{}|{:?}|{:?}|{:?}|{}|{}|{}|{}|{};",
+            l.component,
+            l.description,
+            l.owner,
+            l.charge_type,
+            l.code,
+            l.quantity.normalize(),
+            l.unit,
+            l.unit_price.normalize(),
+            l.amount.normalize(),
+            l.vat_class
+        );
+    }
+    for set in [totals, known] {
+        match set {
+            Some(values) => {
+                for v in values {
+                    let _ = write!(text, "{}|", v.normalize());
+                }
+            }
+            None => text.push('-'),
+        }
+    }
+    let _ = write!(text, "{days}");
+    afregning_settlement::fold::stable_digest(&text)
 }
 
 fn wire_line(line: &StoredLine, version: i64, key: String, sign: Decimal) -> SettlementLine {

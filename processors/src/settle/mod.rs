@@ -458,10 +458,20 @@ impl Settle {
             let mut prefix = Vec::new();
             join_parts(&[&month_name, ""], &mut prefix);
             for key in DUE.list(ctx, &prefix)? {
-                DUE.unmark(ctx, &key)?;
                 let Some(mut state) = self.load(ctx, &key.month, &key.gsrn)? else {
+                    DUE.unmark(ctx, &key)?;
                     continue;
                 };
+                // The lines are read from the sums (folded again if the reference data
+                // changed since); unchanged sums emit no new provisional version.
+                let settled = self.settle(&mut state, &[], now, ctx)?;
+                // Due again only when a later change completes it again.
+                DUE.unmark(ctx, &key)?;
+                if let Err(reason) = settled {
+                    metrics::counter!("afregning_settle_refused_total").increment(1);
+                    tracing::warn!(gsrn = %key.gsrn, month = %key.month, %reason, "month not final");
+                    continue;
+                }
                 let statements = finality(&mut state, month, self.config.grace, now);
                 if statements.is_empty() {
                     continue;
@@ -483,7 +493,9 @@ impl Settle {
                 }
                 self.save(ctx, &state)?;
             }
-            DUE_MONTHS.unmark(ctx, &MonthName(month_name))?;
+            if DUE.list(ctx, &prefix)?.is_empty() {
+                DUE_MONTHS.unmark(ctx, &MonthName(month_name))?;
+            }
         }
         Ok(())
     }
@@ -573,6 +585,7 @@ impl Processor for Settle {
                         version: 0,
                         known_totals: None,
                         lines: Vec::new(),
+                        digest: 0,
                         invoice_totals: None,
                         days_settled: 0,
                         complete: false,

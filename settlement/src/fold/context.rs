@@ -312,8 +312,15 @@ impl MonthContext {
     }
 }
 
-/// FNV-1a, 64 bits: a hash that is the same in every process and build (std's is not
-/// promised to be).
+/// A digest of `text` that is the same in every process and build (FNV-1a, 64 bits;
+/// std's hasher is not promised to be stable): for state that remembers what it saw.
+pub fn stable_digest(text: &str) -> u64 {
+    let mut hasher = Fnv64::default();
+    hasher.write(text.as_bytes());
+    hasher.finish()
+}
+
+/// FNV-1a, 64 bits.
 #[derive(Debug)]
 struct Fnv64(u64);
 

@@ -15,7 +15,7 @@ mod context;
 mod summary;
 
 pub use codec::DecodeError;
-pub use context::MonthContext;
+pub use context::{MonthContext, stable_digest};
 pub use summary::{LineKey, LineSum, Multiset, Summary};
 
 #[cfg(test)]
