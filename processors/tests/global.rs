@@ -42,7 +42,12 @@ async fn global_tables_catch_up_first_and_deliver_every_change() -> anyhow::Resu
             &env,
             &dir.path().join("state"),
             "toy",
-            json!({"group_instance_id": "toy-0"}),
+            // Tansu 0.6.0 pauses every static JoinGroup for 3 s or more and does
+            // not refresh the member's last contact on a rejoin: with a 6 s
+            // session a slow join (6.06 s seen in CI) plus the first heartbeat
+            // interval expired the member and the group never assigned again
+            // (docs/processors-runtime.md, local-broker gaps).
+            json!({"group_instance_id": "toy-0", "session_timeout_ms": 15000}),
         ),
         std::slice::from_ref(&input),
         &output,
