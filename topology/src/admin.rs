@@ -116,7 +116,9 @@ pub enum Finding {
     IncompatibleSchema {
         /// The subject.
         subject: String,
-        /// The registered version involved.
+        /// The registered version involved; 0 when `apply` was refused
+        /// against the subject's history (the registry's compatibility level
+        /// decides which versions count).
         registered_version: u32,
         /// Why.
         reason: String,
@@ -255,9 +257,11 @@ impl fmt::Display for Finding {
                 subject,
                 registered_version,
                 reason,
-            } => {
-                write!(f, "{subject} version {registered_version}: {reason}")
-            }
+            } => match registered_version {
+                // apply's refusal: against the subject's history, not one version.
+                0 => write!(f, "{subject}: {reason}"),
+                _ => write!(f, "{subject} version {registered_version}: {reason}"),
+            },
             Finding::Unverifiable {
                 resource,
                 check,
@@ -947,7 +951,7 @@ impl Admin {
                 Err(e) => report.problems.push(Finding::IncompatibleSchema {
                     subject: spec.subject.clone(),
                     registered_version: 0,
-                    reason: format!("the registry refused the catalogue's schema: {e}"),
+                    reason: refusal_reason(&e),
                 }),
             }
         }
@@ -988,6 +992,20 @@ impl Admin {
             topics_checked: self.catalogue.topics().len(),
             subjects_checked: subjects.len(),
         })
+    }
+}
+
+/// Why the registry refused to register the catalogue's schema, in its own
+/// words: `HTTP 409 ... error_code: 409, message: ... Field 'gsrn' ...`
+/// without the client's wrapping ("it's retriable: false, it's cached: false").
+fn refusal_reason(e: &schema_registry_converter::error::SRCError) -> String {
+    match &e.cause {
+        Some(cause) => format!(
+            "the registry refused the catalogue's schema ({}): {cause}",
+            e.error
+                .trim_start_matches("HTTP request to schema registry failed with ")
+        ),
+        None => format!("the registry refused the catalogue's schema: {}", e.error),
     }
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use apache_avro::types::Value;
 use rdkafka::producer::{BaseRecord, FutureRecord};
 use schema_registry_converter::async_impl::easy_avro::{EasyAvroDecoder, EasyAvroEncoder};
-use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::async_impl::schema_registry::{SrSettings, get_schema_by_id};
 use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
@@ -128,6 +128,7 @@ pub struct Codec {
     encoder: EasyAvroEncoder,
     decoder: EasyAvroDecoder,
     strategies: Arc<HashMap<String, SubjectNameStrategy>>,
+    registry_url: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Codec {
@@ -147,6 +148,39 @@ pub fn supplied_schema(file: SchemaFile) -> SuppliedSchema {
     )
 }
 
+/// The writer schema with registry id `id`, parsed. Why a free function on
+/// a URL: the processors' wire calls it from its own runtime when a record
+/// carries a schema id this build did not register (a producer's newer or
+/// older version), once per id; it makes its own client (10 s timeout), so
+/// it works from any runtime. A registry that cannot be reached is
+/// `CodecError::Registry { retriable: true, .. }`; an unknown id or a schema
+/// that does not parse is not retriable.
+pub async fn fetch_writer_schema(
+    registry_url: &str,
+    id: u32,
+) -> Result<apache_avro::Schema, CodecError> {
+    let subject = format!("schema id {id}");
+    let settings = SrSettings::new_builder(registry_url.to_string())
+        .set_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| registry_error(&subject, e))?;
+    let registered = get_schema_by_id(id, &settings)
+        .await
+        .map_err(|e| registry_error(&subject, e))?;
+    if registered.schema_type != SchemaType::Avro {
+        return Err(CodecError::Registry {
+            subject,
+            message: format!("a {:?} schema, not Avro", registered.schema_type),
+            retriable: false,
+        });
+    }
+    apache_avro::Schema::parse_str(&registered.schema).map_err(|e| CodecError::Registry {
+        subject,
+        message: format!("the registered schema does not parse: {e}"),
+        retriable: false,
+    })
+}
+
 fn registry_error(subject: &str, error: schema_registry_converter::error::SRCError) -> CodecError {
     CodecError::Registry {
         subject: subject.to_string(),
@@ -158,10 +192,11 @@ fn registry_error(subject: &str, error: schema_registry_converter::error::SRCErr
 impl Codec {
     /// A codec for this catalogue and registry URL.
     pub fn new(catalogue: Catalogue, registry_url: &str) -> Self {
-        Self::with_registry(
-            catalogue,
-            SrSettings::new(registry_url.trim_end_matches('/').to_string()),
-        )
+        let url = registry_url.trim_end_matches('/');
+        Self {
+            registry_url: Some(url.into()),
+            ..Self::with_registry(catalogue, SrSettings::new(url.to_string()))
+        }
     }
 
     /// A codec with explicit registry settings (authentication, timeouts).
@@ -183,7 +218,15 @@ impl Codec {
             encoder: EasyAvroEncoder::new(registry.clone()),
             decoder: EasyAvroDecoder::new(registry),
             strategies: Arc::new(strategies),
+            registry_url: None,
         }
+    }
+
+    /// The registry's base URL when the codec was made from one
+    /// ([`Codec::new`]): the processors' synchronous wire looks writer
+    /// schemas up there ([`fetch_writer_schema`]).
+    pub fn registry_url(&self) -> Option<&str> {
+        self.registry_url.as_deref()
     }
 
     /// The catalogue the codec names topics from.

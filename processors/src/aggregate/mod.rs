@@ -200,9 +200,15 @@ impl Processor for Aggregate {
         Some(self.config.spot_recompute_interval)
     }
 
+    /// Looks up writer schemas of the batch this build does not know (an
+    /// upstream producer's newer or older version) before `process` needs them.
+    async fn prepare_batch(&mut self, records: &[&InputRecord]) -> Result<(), ProcessError> {
+        crate::shared::prefetch_writer_schemas(&self.topics.wire, records).await
+    }
+
     fn process(&mut self, record: &InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
         let enriched =
-            match decode_value::<EnrichedReading>(&self.topics, record, "enriched reading") {
+            match decode_value::<EnrichedReading>(&self.topics, record, "enriched reading")? {
                 Ok(e) => e,
                 Err(r) => return self.reject(record, r.class, r.reason, ctx),
             };
@@ -252,9 +258,15 @@ impl Processor for Aggregate {
             return Ok(());
         }
         self.spot_days.clear();
-        let Ok(key) = self.topics.wire.decode::<SpotPriceKey>(&change.key) else {
-            tracing::warn!(offset = change.offset, "undecodable spot price key ignored");
-            return Ok(());
+        let key = match self.topics.wire.decode::<SpotPriceKey>(&change.key) {
+            Ok(key) => key,
+            Err(e) if e.is_retriable() => {
+                return Err(ProcessError::caused_by("decoding a spot price key", e));
+            }
+            Err(_) => {
+                tracing::warn!(offset = change.offset, "undecodable spot price key ignored");
+                return Ok(());
+            }
         };
         let date = afregning_settlement::calendar::local_date(key.start);
         let mut marker = DIRTY_PREFIX.to_vec();

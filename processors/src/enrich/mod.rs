@@ -165,6 +165,9 @@ impl Enrich {
             .map(|k| self.topics.wire.decode::<MeteringPointPeriodKey>(k))
         {
             Some(Ok(key)) => key,
+            Some(Err(e)) if e.is_retriable() => {
+                return Err(ProcessError::caused_by("decoding a metering point key", e));
+            }
             other => {
                 let reason = match other {
                     Some(Err(e)) => format!("undecodable metering point key: {e}"),
@@ -179,6 +182,9 @@ impl Enrich {
             return Ok(());
         };
         if let Err(e) = self.topics.wire.decode::<MeteringPoint>(value) {
+            if e.is_retriable() {
+                return Err(ProcessError::caused_by("decoding a metering point", e));
+            }
             return self.reject(
                 record,
                 ErrorClass::Undecodable,
@@ -210,7 +216,7 @@ impl Enrich {
     fn on_reading(&self, record: &InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
         let reading = match decode_value_with(record, "reading", |bytes| {
             self.topics.wire.decode_reading_head(bytes)
-        }) {
+        })? {
             Ok(r) => r,
             Err(r) => return self.reject(record, r.class, r.reason, ctx),
         };
@@ -342,6 +348,12 @@ impl Processor for Enrich {
 
     fn tick_interval(&self) -> Option<Duration> {
         Some(self.config.check_interval)
+    }
+
+    /// Looks up writer schemas of the batch this build does not know (an
+    /// upstream producer's newer or older version) before `process` needs them.
+    async fn prepare_batch(&mut self, records: &[&InputRecord]) -> Result<(), ProcessError> {
+        crate::shared::prefetch_writer_schemas(&self.topics.wire, records).await
     }
 
     fn process(&mut self, record: &InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {

@@ -530,9 +530,15 @@ impl Processor for Settle {
         Some(self.config.tick_interval)
     }
 
+    /// Looks up writer schemas of the batch this build does not know (an
+    /// upstream producer's newer or older version) before `process` needs them.
+    async fn prepare_batch(&mut self, records: &[&InputRecord]) -> Result<(), ProcessError> {
+        crate::shared::prefetch_writer_schemas(&self.topics.wire, records).await
+    }
+
     fn process(&mut self, record: &InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
         let enriched =
-            match decode_value::<EnrichedReading>(&self.topics, record, "enriched reading") {
+            match decode_value::<EnrichedReading>(&self.topics, record, "enriched reading")? {
                 Ok(e) => e,
                 Err(r) => return self.reject(record, r.class, r.reason, ctx),
             };
@@ -619,9 +625,15 @@ impl Processor for Settle {
         let wire = &self.topics.wire;
         match change.table.as_str() {
             CHARGE_LINKS_TABLE => {
-                let Ok(key) = wire.decode::<ChargeLinkKey>(&change.key) else {
-                    self.links_cache.clear();
-                    return Ok(());
+                let key = match wire.decode::<ChargeLinkKey>(&change.key) {
+                    Ok(key) => key,
+                    Err(e) if e.is_retriable() => {
+                        return Err(ProcessError::caused_by("decoding a charge link key", e));
+                    }
+                    Err(_) => {
+                        self.links_cache.clear();
+                        return Ok(());
+                    }
                 };
                 self.links_cache.remove(&key.gsrn);
                 for month in self.months_between(key.valid_from, None, ctx)? {
@@ -635,8 +647,12 @@ impl Processor for Settle {
             }
             SPOT_PRICES_TABLE => {
                 self.spot_cache.clear();
-                let Ok(key) = wire.decode::<SpotPriceKey>(&change.key) else {
-                    return Ok(());
+                let key = match wire.decode::<SpotPriceKey>(&change.key) {
+                    Ok(key) => key,
+                    Err(e) if e.is_retriable() => {
+                        return Err(ProcessError::caused_by("decoding a spot price key", e));
+                    }
+                    Err(_) => return Ok(()),
                 };
                 let month = month_text(BillingMonth::of(key.start));
                 if self

@@ -111,12 +111,14 @@ pub fn reject(
 }
 
 /// The record's value as `T`, or the rejection for the dead-letter topic: a
-/// tombstone on a stream, or bytes that are not `T` (`what` names it).
+/// tombstone on a stream, or bytes that are not `T` (`what` names it). The
+/// outer error is a registry that could not be reached to look the writer
+/// schema up: retriable, so the batch fails instead of dead-lettering.
 pub fn decode_value<T: afregning_topology::records::AvroRecord>(
     topics: &Topics,
     record: &InputRecord,
     what: &str,
-) -> Result<T, Rejection> {
+) -> Result<Result<T, Rejection>, ProcessError> {
     decode_value_with(record, what, |bytes| topics.wire.decode::<T>(bytes))
 }
 
@@ -126,14 +128,21 @@ pub fn decode_value_with<T>(
     record: &InputRecord,
     what: &str,
     decode: impl FnOnce(&[u8]) -> Result<T, WireError>,
-) -> Result<T, Rejection> {
-    match record.value.as_deref() {
-        Some(bytes) => decode(bytes).map_err(|e| {
-            Rejection::new(ErrorClass::Undecodable, format!("undecodable {what}: {e}"))
-        }),
+) -> Result<Result<T, Rejection>, ProcessError> {
+    Ok(match record.value.as_deref() {
+        Some(bytes) => match decode(bytes) {
+            Ok(value) => Ok(value),
+            Err(e) if e.is_retriable() => {
+                return Err(ProcessError::caused_by(format!("decoding a {what}"), e));
+            }
+            Err(e) => Err(Rejection::new(
+                ErrorClass::Undecodable,
+                format!("undecodable {what}: {e}"),
+            )),
+        },
         None => Err(Rejection::new(
             ErrorClass::Undecodable,
             format!("tombstone where a {what} was expected"),
         )),
-    }
+    })
 }

@@ -4,20 +4,45 @@
 //!
 //! Why a synchronous wire: `Processor::process` runs on a blocking thread and
 //! must not await the schema registry. The schema ids of the catalogue's own
-//! schemas are resolved once at start ([`wire::Wire::from_registry`]), after
-//! which encoding and decoding are pure functions of bytes.
+//! schemas are resolved once at start ([`wire::Wire::from_registry`]); other
+//! writer schema ids are looked up once each, before the batch that carries
+//! them is processed ([`prefetch_writer_schemas`], from each processor's
+//! `prepare_batch`), after which decoding is a pure function of bytes.
 
 pub mod dead_letter;
 pub mod framed;
 pub mod positions;
 pub mod reference;
 pub mod wire;
+pub mod writer_schemas;
 
 use afregning_topology::records::{AvroRecord, TopicKey, TopicValue};
 use afregning_topology::{Catalogue, Topic, partitioner};
 
 use crate::runtime::{OutputRecord, ProcessError};
 pub use wire::{Wire, WireError};
+
+/// Looks up the writer schemas of a batch's keys and values that this build
+/// does not know (records of a producer with another schema version), so
+/// `process` never waits for the registry. An unreachable registry fails the
+/// batch (it is not committed and nothing is dead-lettered for it).
+pub async fn prefetch_writer_schemas(
+    wire: &Wire,
+    records: &[&crate::runtime::InputRecord],
+) -> Result<(), ProcessError> {
+    let ids = wire.unknown_ids(
+        records
+            .iter()
+            .flat_map(|r| [r.key.as_deref(), r.value.as_deref()])
+            .flatten(),
+    );
+    if ids.is_empty() {
+        return Ok(());
+    }
+    wire.prefetch(ids)
+        .await
+        .map_err(|e| ProcessError::caused_by("looking up writer schemas", e))
+}
 
 /// The catalogue and wire of one deployment: what every processor needs to
 /// name its topics and encode its records.

@@ -75,6 +75,42 @@ pub fn generic_write<T: AvroRecord>(record: &T, out: &mut Vec<u8>) -> Result<(),
     Ok(())
 }
 
+/// The record from a datum written with another schema, `writer` (a newer or
+/// older producer's version, from the registry), resolved to `T`'s schema by
+/// Avro's rules: fields the writer lacks take the reader's defaults, fields
+/// the reader lacks are skipped. Why here: the processors' `Wire` takes the
+/// direct codecs only for this build's exact schema and this for every other
+/// writer, so both hand the processor the same typed record.
+pub fn resolved_read<T: AvroRecord>(
+    writer: &apache_avro::Schema,
+    datum: &mut &[u8],
+) -> Result<T, DatumError> {
+    // Avro resolves records of the same name only; apache-avro's `resolve`
+    // matches fields by name and would read a key as another key.
+    if let (apache_avro::Schema::Record(w), apache_avro::Schema::Record(r)) =
+        (writer, T::SCHEMA.schema())
+        && w.name.name() != r.name.name()
+    {
+        return Err(DatumError::Avro(format!(
+            "written as {}, not {}",
+            w.name.fullname(None),
+            T::SCHEMA.full_name()
+        )));
+    }
+    #[allow(deprecated)]
+    let value = apache_avro::from_avro_datum(writer, datum, None)
+        .map_err(|e| DatumError::Avro(e.to_string()))?;
+    let value = crate::records::avro::widen_decimals(value)
+        .resolve(T::SCHEMA.schema())
+        .map_err(|e| {
+            DatumError::Avro(format!(
+                "a record written with another schema cannot be read as {}: {e}",
+                T::SCHEMA.full_name()
+            ))
+        })?;
+    Ok(T::from_avro(value)?)
+}
+
 /// The record through the generic `Value` tree (the default of
 /// [`AvroRecord::read_datum`]).
 pub fn generic_read<T: AvroRecord>(datum: &mut &[u8]) -> Result<T, DatumError> {

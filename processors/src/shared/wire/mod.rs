@@ -4,18 +4,31 @@
 //! The ids of the catalogue's schemas are resolved once: from the registry at
 //! start ([`Wire::from_registry`], which registers the exact schema texts
 //! under their subjects like the `Codec` does), or assigned locally in pure
-//! tests ([`Wire::local`]). A record whose writer schema id this build does
-//! not know is an error the caller reports: it is written by a newer or older
-//! producer and needs schema resolution through the registry (see
-//! docs/processors.md, "not yet done").
+//! tests ([`Wire::local`]). Bytes written with exactly this build's schema
+//! take the direct codecs (`records::direct`). Bytes with any other writer
+//! schema id (a producer that upgraded a schema compatibly, or has not
+//! upgraded yet) are read with the writer's schema from the registry and
+//! resolved to this build's by Avro's rules, into the same typed record
+//! ([`crate::shared::writer_schemas`] looks each id up once per process and
+//! keeps the answer). A writer schema that cannot be resolved (an unknown id,
+//! another record, a field without default) is a [`WireError`] the caller
+//! dead-letters with the reason; a registry that cannot be reached is
+//! retriable ([`WireError::is_retriable`]), never a dead letter. See
+//! docs/topology.md, "Schema evolution".
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use afregning_topology::records::direct::{EnrichedTail, ReadingHead, read_reading_head};
+use afregning_topology::records::direct::{
+    EnrichedTail, ReadingHead, read_reading_head, resolved_read,
+};
 use afregning_topology::records::{
     AvroRecord, DatumError, EnrichedReading, Reading, RecordError, examples,
 };
 use afregning_topology::{Codec, CodecError, SchemaFile, Topic, topics};
+use apache_avro::Schema;
+
+use crate::shared::writer_schemas::{Unavailable, WriterSchemas};
 
 /// Why bytes could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +42,8 @@ pub enum WireError {
     /// The bytes are not Confluent's wire format.
     #[error("not Confluent wire format: {0}")]
     Framing(String),
-    /// The record was written with a schema this build does not know.
+    /// The record was written with a schema this build does not know and
+    /// has no registry to look up (pure tests).
     #[error("writer schema id {id} is not {expected} as this build knows it")]
     UnknownSchema {
         /// The id in the record.
@@ -37,15 +51,43 @@ pub enum WireError {
         /// The schema the reader expected.
         expected: &'static str,
     },
+    /// The registry has no usable schema for the record's writer schema id.
+    #[error("writer schema id {id} cannot be resolved to {expected}: {reason}")]
+    UnresolvableSchema {
+        /// The id in the record.
+        id: u32,
+        /// The schema the reader expected.
+        expected: &'static str,
+        /// What the registry said.
+        reason: String,
+    },
+    /// The registry could not be reached to look a writer schema up: retry
+    /// later, do not dead-letter.
+    #[error(transparent)]
+    RegistryUnavailable(#[from] Unavailable),
     /// The registry could not resolve an id at start.
     #[error(transparent)]
     Registry(#[from] CodecError),
 }
 
-/// Schema ids of the catalogue's schemas, both ways.
+impl WireError {
+    /// Whether the same bytes may decode later (the registry was
+    /// unreachable): the caller fails the batch instead of dead-lettering.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            WireError::RegistryUnavailable(_) => true,
+            WireError::Registry(e) => e.is_retriable(),
+            _ => false,
+        }
+    }
+}
+
+/// Schema ids of the catalogue's schemas, both ways, and the writer schemas
+/// of other ids looked up so far (shared by every clone).
 #[derive(Debug, Clone, Default)]
 pub struct Wire {
     ids: HashMap<SchemaFile, u32>,
+    writers: Arc<WriterSchemas>,
 }
 
 impl Wire {
@@ -58,13 +100,26 @@ impl Wire {
                 .enumerate()
                 .map(|(i, f)| (*f, i as u32 + 1))
                 .collect(),
+            writers: Arc::default(),
+        }
+    }
+
+    /// [`Wire::local`] that looks other writer schema ids up at
+    /// `registry_url`: for tests that produce evolved records.
+    pub fn local_with_registry(registry_url: &str) -> Self {
+        Self {
+            writers: Arc::new(WriterSchemas::new(Some(registry_url))),
+            ..Self::local()
         }
     }
 
     /// Registers (or finds) every schema the processors read or write under
     /// its subject and records the ids the registry gave.
     pub async fn from_registry(codec: &Codec) -> Result<Self, WireError> {
-        let mut wire = Wire::default();
+        let mut wire = Wire {
+            ids: HashMap::new(),
+            writers: Arc::new(WriterSchemas::new(codec.registry_url())),
+        };
         async fn both<K: AvroRecord + afregning_topology::records::TopicKey, V: AvroRecord>(
             wire: &mut Wire,
             codec: &Codec,
@@ -191,9 +246,13 @@ impl Wire {
         Ok(out)
     }
 
-    /// A record of type `T` from wire-format bytes written with `T`'s schema.
+    /// A record of type `T` from wire-format bytes: with the direct codec
+    /// when written with `T`'s schema, else resolved from the writer's.
     pub fn decode<T: AvroRecord>(&self, bytes: &[u8]) -> Result<T, WireError> {
-        let mut datum = self.datum_of(T::SCHEMA, bytes)?;
+        let mut datum = match self.datum_of(T::SCHEMA, bytes)? {
+            Datum::Own(datum) => datum,
+            Datum::Other(writer, datum) => return self.resolve(&writer, datum),
+        };
         let record = T::read_datum(&mut datum)?;
         trailing(datum)?;
         Ok(record)
@@ -202,10 +261,36 @@ impl Wire {
     /// The head of a Reading (everything but the points, which are checked
     /// but not kept) from wire-format bytes: what enrich needs to splice.
     pub fn decode_reading_head(&self, bytes: &[u8]) -> Result<ReadingHead, WireError> {
-        let mut datum = self.datum_of(Reading::SCHEMA, bytes)?;
+        let mut datum = match self.datum_of(Reading::SCHEMA, bytes)? {
+            Datum::Own(datum) => datum,
+            Datum::Other(writer, datum) => {
+                return Ok(ReadingHead::from(&self.resolve::<Reading>(&writer, datum)?));
+            }
+        };
         let head = read_reading_head(&mut datum)?;
         trailing(datum)?;
         Ok(head)
+    }
+
+    /// The writer schema ids among `payloads` (keys and values of a batch)
+    /// that this build does not know: what [`Self::prefetch`] looks up.
+    /// Bytes that are not Confluent's wire format (raw JSON) are skipped.
+    pub fn unknown_ids<'a>(&self, payloads: impl IntoIterator<Item = &'a [u8]>) -> Vec<u32> {
+        let mut ids: Vec<u32> = payloads
+            .into_iter()
+            .filter_map(|bytes| id_of(bytes).ok())
+            .filter(|id| self.file_of(*id).is_none() && self.writers.cached(*id).is_none())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Looks the writer schemas of `ids` up in the registry, asynchronously
+    /// and with retries, so that decoding them later never waits for it.
+    /// An unreachable registry is [`WireError::RegistryUnavailable`].
+    pub async fn prefetch(&self, ids: Vec<u32>) -> Result<(), WireError> {
+        Ok(self.writers.prefetch(ids).await?)
     }
 
     /// The EnrichedReading of a Reading's wire-format bytes and `tail`,
@@ -217,7 +302,22 @@ impl Wire {
         reading: &[u8],
         tail: &EnrichedTail,
     ) -> Result<Vec<u8>, WireError> {
-        let datum = self.datum_of(Reading::SCHEMA, reading)?;
+        let datum = match self.datum_of(Reading::SCHEMA, reading)? {
+            Datum::Own(datum) => datum,
+            // Another writer's datum is not this build's Reading: resolve
+            // it and encode the enriched reading (the same bytes).
+            Datum::Other(writer, datum) => {
+                let enriched = EnrichedReading {
+                    reading: self.resolve(&writer, datum)?,
+                    grid_area: tail.grid_area.clone(),
+                    price_area: tail.price_area.clone(),
+                    settlement_method: tail.settlement_method,
+                    energy_supplier_gln: tail.energy_supplier_gln.clone(),
+                    master_data_valid_from: tail.master_data_valid_from,
+                };
+                return self.encode(&enriched);
+            }
+        };
         let mut out = self.header(EnrichedReading::SCHEMA, datum.len() + 64)?;
         out.extend_from_slice(datum);
         tail.encode(&mut out)?;
@@ -236,17 +336,66 @@ impl Wire {
         Ok(out)
     }
 
-    /// The datum of bytes written with this build's `file`; another writer
-    /// schema id is an error (it needs resolution through the registry).
-    fn datum_of<'b>(&self, file: SchemaFile, bytes: &'b [u8]) -> Result<&'b [u8], WireError> {
+    /// The datum of wire-format bytes, and whether it was written with this
+    /// build's `file` or with another writer schema (which one, looked up).
+    fn datum_of<'b>(&self, file: SchemaFile, bytes: &'b [u8]) -> Result<Datum<'b>, WireError> {
         let id = id_of(bytes)?;
-        if self.id(file) != Some(id) {
-            return Err(WireError::UnknownSchema {
+        let datum = &bytes[5..];
+        if self.id(file) == Some(id) {
+            return Ok(Datum::Own(datum));
+        }
+        if let Some(other) = self.file_of(id) {
+            return Ok(Datum::Other(Writer::Catalogue(other.schema()), datum));
+        }
+        match self.writers.get(id)? {
+            Some(Ok(schema)) => Ok(Datum::Other(Writer::Registry(schema), datum)),
+            Some(Err(reason)) => Err(WireError::UnresolvableSchema {
                 id,
                 expected: file.full_name(),
-            });
+                reason,
+            }),
+            None => Err(WireError::UnknownSchema {
+                id,
+                expected: file.full_name(),
+            }),
         }
-        Ok(&bytes[5..])
+    }
+
+    /// The catalogue schema this build knows under `id`, if any.
+    fn file_of(&self, id: u32) -> Option<SchemaFile> {
+        self.ids
+            .iter()
+            .find_map(|(file, known)| (*known == id).then_some(*file))
+    }
+
+    /// `T` from a datum written with `writer`, resolved by Avro's rules.
+    fn resolve<T: AvroRecord>(&self, writer: &Writer, mut datum: &[u8]) -> Result<T, WireError> {
+        let record = resolved_read::<T>(writer.schema(), &mut datum)?;
+        trailing(datum)?;
+        Ok(record)
+    }
+}
+
+/// A datum and the schema it was written with.
+enum Datum<'b> {
+    /// Written with this build's schema: the direct codecs apply.
+    Own(&'b [u8]),
+    /// Written with another schema: resolved.
+    Other(Writer, &'b [u8]),
+}
+
+/// A writer schema: one of this build's, or one from the registry.
+enum Writer {
+    Catalogue(&'static Schema),
+    Registry(Arc<Schema>),
+}
+
+impl Writer {
+    fn schema(&self) -> &Schema {
+        match self {
+            Writer::Catalogue(schema) => schema,
+            Writer::Registry(schema) => schema,
+        }
     }
 }
 
@@ -283,85 +432,4 @@ fn id_of(bytes: &[u8]) -> Result<u32, WireError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_record_type_round_trips_through_the_local_wire() {
-        let wire = Wire::local();
-        let reading = examples::reading();
-        let bytes = wire.encode(&reading).expect("encodes");
-        assert_eq!(bytes[0], 0);
-        assert_eq!(wire.decode::<Reading>(&bytes).expect("decodes"), reading);
-        let enriched = examples::enriched_reading();
-        assert_eq!(
-            wire.decode::<EnrichedReading>(&wire.encode(&enriched).expect("e"))
-                .expect("d"),
-            enriched
-        );
-        assert_eq!(
-            wire.decode::<afregning_topology::records::DailyAggregate>(
-                &wire.encode(&examples::daily_aggregate()).expect("e")
-            )
-            .expect("d"),
-            examples::daily_aggregate()
-        );
-    }
-
-    #[test]
-    fn a_spliced_enriched_reading_is_the_encoded_one() {
-        let wire = Wire::local();
-        let enriched = examples::enriched_reading();
-        let reading = wire.encode(&enriched.reading).expect("encodes");
-        let head = wire.decode_reading_head(&reading).expect("head");
-        assert_eq!(head, ReadingHead::from(&enriched.reading));
-        let tail = EnrichedTail {
-            grid_area: enriched.grid_area.clone(),
-            price_area: enriched.price_area.clone(),
-            settlement_method: enriched.settlement_method,
-            energy_supplier_gln: enriched.energy_supplier_gln.clone(),
-            master_data_valid_from: enriched.master_data_valid_from,
-        };
-        assert_eq!(
-            wire.splice_enriched(&reading, &tail).expect("splices"),
-            wire.encode(&enriched).expect("encodes")
-        );
-        // Only a reading of this build's schema is spliced.
-        let other = wire.encode(&enriched).expect("encodes");
-        assert!(matches!(
-            wire.splice_enriched(&other, &tail),
-            Err(WireError::UnknownSchema { .. })
-        ));
-        assert!(matches!(
-            wire.decode_reading_head(&other),
-            Err(WireError::UnknownSchema { .. })
-        ));
-        let mut trailing = reading.clone();
-        trailing.push(0);
-        assert!(matches!(
-            wire.decode_reading_head(&trailing),
-            Err(WireError::Framing(_))
-        ));
-    }
-
-    #[test]
-    fn bytes_of_another_schema_or_framing_are_refused() {
-        let wire = Wire::local();
-        let bytes = wire.encode(&examples::reading()).expect("encodes");
-        assert!(matches!(
-            wire.decode::<EnrichedReading>(&bytes),
-            Err(WireError::UnknownSchema { .. })
-        ));
-        assert!(matches!(
-            wire.decode::<Reading>(&[1, 0, 0, 0, 1]),
-            Err(WireError::Framing(_))
-        ));
-        assert!(matches!(
-            wire.decode::<Reading>(&[0, 0]),
-            Err(WireError::Framing(_))
-        ));
-        let mut trailing = bytes.clone();
-        trailing.push(7);
-        assert!(wire.decode::<Reading>(&trailing).is_err());
-    }
-}
+mod tests;
