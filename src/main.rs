@@ -13,7 +13,20 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    telemetry::init(cli.log_format);
+    match &cli.command {
+        // The demo's terminal shows progress and the summary; its logs go to a file.
+        cli::Command::Demo(args) => {
+            let path = args.log_file();
+            if let Err(error) = telemetry::init_to_file(cli.log_format, &path) {
+                eprintln!(
+                    "warning: cannot log to {}: {error}; logging to stderr",
+                    path.display()
+                );
+                telemetry::init(cli.log_format);
+            }
+        }
+        _ => telemetry::init(cli.log_format),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("afregning")

@@ -30,6 +30,30 @@ pub fn init(format: LogFormat) {
     };
 }
 
+/// Installs the global subscriber writing to `path` (appended, no colour
+/// codes) instead of stderr: for commands whose terminal belongs to people,
+/// such as `afregning demo`, which shows progress and a summary there.
+pub fn init_to_file(format: LogFormat, path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file));
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    Ok(())
+}
+
 /// Installs the process-wide Prometheus recorder once and returns a renderer
 /// for `/metrics`. Every long-running subcommand calls it; a second call
 /// returns the same recorder's renderer instead of failing.

@@ -263,6 +263,29 @@ pub async fn run_until_caught_up(
     quiet: Duration,
     timeout: Duration,
 ) -> Result<PipelineReport, PipelineError> {
+    run_until_caught_up_observed(topics, settings, quiet, timeout, &|_| {}).await
+}
+
+/// Where a [`run_until_caught_up_observed`] is, handed to its caller four
+/// times a second so a long catch-up can show progress.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineProgress {
+    /// Per processor: records processed and outputs emitted so far.
+    pub processors: BTreeMap<&'static str, (u64, u64)>,
+    /// Records not yet processed, summed over every processor's inputs (the
+    /// last lag each partition reported).
+    pub lag: i64,
+}
+
+/// [`run_until_caught_up`] that reports its [`PipelineProgress`] to
+/// `on_progress` while it runs.
+pub async fn run_until_caught_up_observed(
+    topics: Topics,
+    settings: PipelineSettings,
+    quiet: Duration,
+    timeout: Duration,
+    on_progress: &(dyn Fn(&PipelineProgress) + Send + Sync),
+) -> Result<PipelineReport, PipelineError> {
     let started = Instant::now();
     let progress = Arc::new(Mutex::new(Progress::default()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -330,6 +353,10 @@ pub async fn run_until_caught_up(
                     }
                 }
             }
+            on_progress(&PipelineProgress {
+                processors: p.counts.clone(),
+                lag: p.lags.values().map(|(lag, _)| (*lag).max(0)).sum(),
+            });
             (behind, p.batches)
         };
         if behind.is_empty() {

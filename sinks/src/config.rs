@@ -41,8 +41,8 @@ pub struct SinkConfig {
     /// a quiet topic's records still reach the database promptly.
     pub flush_interval_ms: u64,
     /// Records buffered between the Kafka consumers and the writer. When full
-    /// (the database is slow or gone), the consumers pause their partitions:
-    /// the back-pressure that bounds memory.
+    /// (the database is slow or gone), the consumers stop polling until there
+    /// is room: the back-pressure that bounds memory.
     pub channel_capacity: usize,
     /// First retry delay after a database failure.
     pub retry_initial_ms: u64,

@@ -29,7 +29,7 @@ pub const DEAD_LETTERS: &str = "afregning_sink_dead_letters_total";
 pub const LAG_RECORDS: &str = "afregning_sink_lag_records";
 /// 1 while the last database write succeeded, 0 while retrying (gauge).
 pub const DATABASE_UP: &str = "afregning_sink_database_up";
-/// 1 while a topic's consumer is paused for back-pressure (gauge).
+/// 1 while a topic's consumer holds back for back-pressure (gauge).
 pub const PAUSED: &str = "afregning_sink_paused";
 /// Unix time of the last committed batch (gauge).
 pub const LAST_COMMIT: &str = "afregning_sink_last_commit_timestamp_seconds";
@@ -113,7 +113,7 @@ pub fn lag(sink: &'static str, topic: &str, partition: i32, records: i64) {
         .set(records.max(0) as f64);
 }
 
-/// The gauge a topic's consumer sets while paused.
+/// The gauge a topic's consumer sets while it holds back.
 pub fn paused_gauge(sink: &'static str, topic: &str) -> metrics::Gauge {
     metrics::gauge!(PAUSED, "sink" => sink, "topic" => topic.to_string())
 }

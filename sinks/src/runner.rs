@@ -12,13 +12,13 @@
 //! 3. Only after that transaction committed are the positions committed to
 //!    the Kafka group (asynchronously; for lag tools only).
 //! 4. A failed write is retried with backoff on a new connection, forever,
-//!    holding the same batch and not consuming further (the consumers pause
-//!    when the channel fills); the position in the database is unchanged
+//!    holding the same batch and not consuming further (the consumers stop
+//!    polling when the channel fills); the position in the database is unchanged
 //!    until a write succeeds, so a crash at any point re-reads from the last
 //!    committed batch and the idempotent upserts absorb the repeat.
 //!
 //! Records below the position already written (a consumer that re-fetched
-//! after a pause, a duplicate delivery) are skipped before decoding.
+//! after a reconnect, a duplicate delivery) are skipped before decoding.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;

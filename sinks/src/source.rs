@@ -17,10 +17,18 @@
 //!   pair is unambiguous, which is how the sink knows it has caught up. (The
 //!   broker's ListOffsets answers are not trusted for that: the local broker's
 //!   memory engine gets them wrong.)
-//! - **Back-pressure by pausing.** When the channel to the writer is full
-//!   (the database is slow or down), the thread pauses its partitions and keeps
-//!   polling (so the client stays healthy) until there is room again. Memory
-//!   is bounded by the channel plus what one fetch returned.
+//! - **Back-pressure by not polling.** When the channel to the writer is full
+//!   (the database is slow or down), the thread stops polling until there is
+//!   room again; librdkafka fills its queue up to `queued.max.messages.kbytes`
+//!   and then stops fetching. Memory is bounded by the channel plus that
+//!   queue. An assign-only consumer has no poll deadline, so nothing is lost
+//!   by not polling. It does not pause its partitions: a resume fetches again
+//!   from the last delivered offset, which lies inside a record batch, and
+//!   the local broker's memory engine answers such a fetch without the rest
+//!   of that batch, or with nothing at all when it is the last one
+//!   (docs/processors-runtime.md, local-broker gaps): records skipped, or no
+//!   end of partition and a demo that never caught up. Not fetching again
+//!   keeps librdkafka's own fetch position at a batch boundary.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,11 +104,7 @@ impl ClientContext for SourceContext {
     fn error(&self, error: KafkaError, reason: &str) {
         // The end of a partition arrives here too (enable.partition.eof);
         // it is how the sink knows it caught up, not a problem.
-        if matches!(
-            error,
-            KafkaError::PartitionEOF(_)
-                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
-        ) {
+        if afregning_topology::read_to_end::is_partition_end(&error) {
             tracing::trace!(%reason, "end of partition");
         } else {
             tracing::warn!(%error, %reason, "librdkafka");
@@ -323,16 +327,12 @@ fn poll_loop(
     stop: &AtomicBool,
     paused_gauge: Option<metrics::Gauge>,
 ) {
-    let mut all = TopicPartitionList::new();
-    for &partition in &partitions {
-        let _ = all.add_partition(topic, partition);
-    }
     let mut pending: VecDeque<SourceEvent> = VecDeque::new();
     pending.push_back(SourceEvent::Assigned {
         topic: topic.clone(),
         partitions,
     });
-    let mut paused = false;
+    let mut held_back = false;
     while !stop.load(Ordering::Relaxed) {
         while let Some(event) = pending.pop_front() {
             match tx.try_send(event) {
@@ -345,24 +345,17 @@ fn poll_loop(
             }
         }
         let full = !pending.is_empty();
-        if full != paused {
-            let result = if full {
-                consumer.pause(&all)
-            } else {
-                consumer.resume(&all)
-            };
-            match result {
-                Ok(()) => {
-                    paused = full;
-                    if let Some(gauge) = &paused_gauge {
-                        gauge.set(if paused { 1.0 } else { 0.0 });
-                    }
-                }
-                Err(error) => tracing::warn!(topic = %topic, %error, "cannot pause or resume"),
+        if full != held_back {
+            held_back = full;
+            if let Some(gauge) = &paused_gauge {
+                gauge.set(if held_back { 1.0 } else { 0.0 });
             }
         }
-        let timeout = Duration::from_millis(if paused { 20 } else { 100 });
-        match consumer.poll(timeout) {
+        if held_back {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Ok(message)) => {
                 pending.push_back(SourceEvent::Record(owned_record(topic, &message)))

@@ -22,6 +22,7 @@
 //!   (compare, with differences, unverifiable checks and notices kept apart).
 //! - [`describe`]: the catalogue as a table and a Mermaid diagram.
 //! - [`raw_headers`]: the header names on the raw DataHub topics.
+//! - [`read_to_end`]: the client context of consumers that read partitions to their end.
 //!
 //! See `docs/topology.md` for the conventions and `docs/decisions/0030`–`0039`
 //! for why they are what they are.
@@ -32,6 +33,7 @@ pub mod codec;
 pub mod describe;
 pub mod partitioner;
 pub mod raw_headers;
+pub mod read_to_end;
 pub mod records;
 pub mod schemas;
 pub mod settings;

@@ -24,6 +24,7 @@
 pub mod export;
 pub mod rules;
 
+use afregning_topology::read_to_end::ReadToEndContext;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -346,7 +347,7 @@ fn read_to_end(
     topic: &str,
     start: &HashMap<i32, i64>,
 ) -> Result<Vec<(i32, i64, Option<Vec<u8>>)>, KafkaError> {
-    let consumer: BaseConsumer = config.create()?;
+    let consumer: BaseConsumer<ReadToEndContext> = config.create_with_context(ReadToEndContext)?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let partitions: Vec<i32> = metadata
         .topics()

@@ -9,7 +9,9 @@
 //! started; the stages are the same library code the long-running
 //! subcommands use.
 
+mod counts;
 mod processors;
+mod progress;
 mod stages;
 
 use std::path::PathBuf;
@@ -26,14 +28,15 @@ use super::common::StackArgs;
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Args {
     /// Metering points in the simulated scenario.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 40)]
     pub metering_points: u32,
-    /// First local day of metered data; the default week includes the spring DST
-    /// change (29 March 2026 has 92 quarter-hours).
-    #[arg(long, default_value = "2026-03-28")]
+    /// First local day of metered data. The default is a whole billing month,
+    /// so every stage down to the ERP statements has output; March 2026 also
+    /// has the spring DST change (the 29th has 92 quarter-hours).
+    #[arg(long, default_value = "2026-03-01")]
     pub first_day: NaiveDate,
     /// Number of local days.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 31)]
     pub days: u32,
     /// Rate (0..1) of every injected DataHub fault: 5xx, 429, slow answers,
     /// malformed and schema-invalid documents, duplicates.
@@ -52,9 +55,26 @@ pub struct Args {
     /// Give up on a stage after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub stage_timeout_secs: u64,
+    /// Where the log lines go (the terminal shows progress and the summary).
+    /// Default: `demo.log` in the local stack's directory (`AFREGNING_STACK_DIR`,
+    /// set by `cargo xtask demo`), else `target/afregning-demo/demo.log`.
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
     /// Where the broker, the schema registry and the database are.
     #[command(flatten)]
     pub stack: StackArgs,
+}
+
+impl Args {
+    /// The file this run logs to.
+    pub fn log_file(&self) -> PathBuf {
+        self.log_file.clone().unwrap_or_else(|| {
+            std::env::var_os("AFREGNING_STACK_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("target").join("afregning-demo"))
+                .join("demo.log")
+        })
+    }
 }
 
 /// Runs `afregning demo`.
@@ -78,12 +98,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         stage_timeout: Duration::from_secs(args.stage_timeout_secs),
     };
     eprintln!(
-        "afregning demo: prefix {}, {} metering points x {} days from {}, work dir {}",
+        "afregning demo: prefix {}, {} metering points x {} days from {}, work dir {}\n    logs: {}",
         plan.prefix,
         args.metering_points,
         args.days,
         args.first_day,
-        plan.work_dir.display()
+        plan.work_dir.display(),
+        args.log_file().display()
     );
     let summary = stages::run_all(&plan).await?;
     println!("{summary}");

@@ -34,16 +34,34 @@ pub async fn run(
     catalogue: &Catalogue,
     supplier_gln: &str,
     problems: &mut Vec<String>,
+    bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<Vec<String>> {
     let settings = demo_settings(plan, supplier_gln)?;
     let codec = Codec::new(catalogue.clone(), &plan.args.stack.schema_registry_url);
     let topics = pipeline::topics(catalogue.clone(), &codec)
         .await
         .context("resolving schema ids")?;
-    let report =
-        pipeline::run_until_caught_up(topics, settings, Duration::from_secs(3), plan.stage_timeout)
-            .await
-            .context("running the processors until caught up")?;
+    let show = |p: &pipeline::PipelineProgress| {
+        let counts: Vec<String> = p
+            .processors
+            .iter()
+            .map(|(name, (records, _))| format!("{name} {records}"))
+            .collect();
+        bar.set_message(format!(
+            "records processed: {}; {} behind",
+            counts.join(", "),
+            p.lag
+        ));
+    };
+    let report = pipeline::run_until_caught_up_observed(
+        topics,
+        settings,
+        Duration::from_secs(3),
+        plan.stage_timeout,
+        &show,
+    )
+    .await
+    .context("running the processors until caught up")?;
     let mut lines: Vec<String> = report.to_string().lines().map(str::to_string).collect();
     for (name, (records, _)) in &report.processors {
         if *records == 0 {

@@ -13,10 +13,10 @@ use afregning_simulator::{EventKind, FaultConfig, RunningSimulator, Simulator, S
 use afregning_topology::admin::Admin;
 use afregning_topology::{Catalogue, TopologySettings};
 use anyhow::{Context, bail};
-use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use chrono::Datelike;
+use indicatif::ProgressBar;
 
-use super::Args;
+use super::{Args, counts, progress};
 
 /// What the run is: its arguments, its prefix and where it keeps files.
 pub struct Plan {
@@ -74,16 +74,12 @@ impl fmt::Display for Summary {
     }
 }
 
-fn stage(number: usize, what: &str) {
-    eprintln!("==> [{number}/6] {what}");
-}
-
 /// Runs every stage in order and collects the summary.
 pub async fn run_all(plan: &Plan) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     let catalogue = Catalogue::new(plan.settings()).context("the topology settings")?;
 
-    stage(1, "topology: create topics and register schemas");
+    let bar = progress::stage(1, "topology: create topics and register schemas");
     let admin = Admin::connect(
         catalogue.clone(),
         &plan.args.stack.bootstrap_servers,
@@ -94,23 +90,22 @@ pub async fn run_all(plan: &Plan) -> anyhow::Result<Summary> {
     if !report.problems.is_empty() {
         bail!("the topology could not be applied:\n{}", report.render());
     }
-    summary.section(
-        "topology",
-        vec![format!(
-            "{} topics created, {} schemas registered (prefix {})",
-            report.created_topics.len(),
-            report.registered_subjects.len(),
-            plan.prefix
-        )],
-    );
+    let lines = vec![format!(
+        "{} topics created, {} schemas registered (prefix {})",
+        report.created_topics.len(),
+        report.registered_subjects.len(),
+        plan.prefix
+    )];
+    progress::done(&bar, &lines);
+    summary.section("topology", lines);
     drop(admin);
 
-    stage(2, "DataHub simulator: generate the scenario");
-    let simulator = start_simulator(plan).await?;
+    let bar = progress::stage(2, "DataHub simulator: generate the scenario");
+    bar.set_message("generating metering points, readings, charges and messages");
+    let (simulator, served) = start_simulator(plan).await?;
     let truth = simulator.handle().ground_truth();
-    summary.section(
-        "simulator",
-        vec![format!(
+    let lines = vec![
+        format!(
             "{} metering points, {} days, {} day-series, {} charges, {} charge links, {} messages queued",
             truth.metering_points.len(),
             truth.days,
@@ -118,30 +113,56 @@ pub async fn run_all(plan: &Plan) -> anyhow::Result<Summary> {
             truth.charges.len(),
             truth.links.len(),
             truth.messages.len()
-        )],
-    );
+        ),
+        served,
+    ];
+    progress::done(&bar, &lines);
+    summary.section("simulator", lines);
 
-    stage(3, "connect: drain DataHub's queues into the raw topics");
-    let mut connect_lines = run_connector(plan, &catalogue, &simulator, &mut summary).await?;
+    let bar = progress::stage(3, "connect: drain DataHub's queues into the raw topics");
+    let mut connect_lines = run_connector(plan, &catalogue, &simulator, &mut summary, &bar).await?;
+    bar.set_message("publishing day-ahead spot prices");
     connect_lines.push(publish_spot_prices(plan, &catalogue, &simulator).await?);
+    progress::done(&bar, &connect_lines);
     summary.section("connect", connect_lines);
     simulator.shutdown().await;
 
-    stage(4, "processors: validate, enrich, aggregate, settle");
-    let processor_lines =
-        super::processors::run(plan, &catalogue, &truth.supplier_gln, &mut summary.problems)
-            .await?;
+    let bar = progress::stage(4, "processors: validate, enrich, aggregate, settle");
+    let processor_lines = super::processors::run(
+        plan,
+        &catalogue,
+        &truth.supplier_gln,
+        &mut summary.problems,
+        &bar,
+    )
+    .await?;
+    progress::done(&bar, &processor_lines);
     summary.section("processors", processor_lines);
 
-    stage(5, "sinks: PostgreSQL tables and the ERP topic");
+    let bar = progress::stage(5, "sinks: PostgreSQL tables and the ERP topic");
+    bar.set_message("writing until caught up");
     let sink_lines = run_sinks(plan).await?;
+    progress::done(&bar, &sink_lines);
     summary.section("sinks", sink_lines);
 
-    stage(6, "summary");
-    let raw = topic_counts(&plan.args.stack.bootstrap_servers, &catalogue)?;
+    let bar = progress::stage(6, "summary: read every topic to its end");
+    let counts = {
+        let bootstrap = plan.args.stack.bootstrap_servers.clone();
+        let catalogue = catalogue.clone();
+        let timeout = plan.stage_timeout;
+        let bar = bar.clone();
+        tokio::task::spawn_blocking(move || {
+            counts::observed_counts(&bootstrap, &catalogue, timeout, &bar)
+        })
+        .await
+        .context("joining the topic reader")??
+    };
+    bar.finish_and_clear();
+    check_counts(&counts, covers_a_whole_month(&plan.args), &mut summary);
     summary.section(
-        "records per topic (listed end offsets; the local broker lists some too low, decision 0057)",
-        raw.into_iter()
+        "records per topic (read from each partition's beginning to its end)",
+        counts
+            .into_iter()
             .filter(|(_, n)| *n > 0)
             .map(|(topic, n)| format!("{topic:<60} {n:>9}"))
             .collect(),
@@ -149,7 +170,38 @@ pub async fn run_all(plan: &Plan) -> anyhow::Result<Summary> {
     Ok(summary)
 }
 
-async fn start_simulator(plan: &Plan) -> anyhow::Result<RunningSimulator> {
+/// Whether the scenario's days include a whole calendar (billing) month.
+fn covers_a_whole_month(args: &Args) -> bool {
+    let last = args.first_day + chrono::Days::new(u64::from(args.days));
+    args.first_day
+        .iter_days()
+        .take_while(|day| *day < last)
+        .any(|day| {
+            day.day() == 1
+                && day
+                    .checked_add_months(chrono::Months::new(1))
+                    .is_some_and(|next| next <= last)
+        })
+}
+
+/// A scenario with a whole billing month must get statements to the ERP
+/// topic (months with missing days are not final, but not every month).
+fn check_counts(counts: &[(String, u64)], whole_month: bool, summary: &mut Summary) {
+    let erp = counts
+        .iter()
+        .filter(|(topic, _)| topic.ends_with("erp.statements.v1"))
+        .map(|(_, n)| *n)
+        .sum::<u64>();
+    if erp == 0 && whole_month {
+        summary.problems.push(
+            "a whole billing month was simulated but no statement reached the ERP topic"
+                .to_string(),
+        );
+    }
+}
+
+/// Generates the scenario and serves it; returns the server and a line saying where.
+async fn start_simulator(plan: &Plan) -> anyhow::Result<(RunningSimulator, String)> {
     let mut config = SimulatorConfig::default();
     config.scenario.metering_points = plan.args.metering_points;
     config.scenario.first_day = plan.args.first_day;
@@ -170,12 +222,12 @@ async fn start_simulator(plan: &Plan) -> anyhow::Result<RunningSimulator> {
         .serve("127.0.0.1:0".parse()?)
         .await
         .context("serving the simulator")?;
-    eprintln!(
-        "    simulator on {} (scenario generated in {:.1} s)",
+    let line = format!(
+        "serving DataHub's B2B API on {} (scenario generated in {:.1} s)",
         running.url,
         started.elapsed().as_secs_f64()
     );
-    Ok(running)
+    Ok((running, line))
 }
 
 async fn run_connector(
@@ -183,6 +235,7 @@ async fn run_connector(
     catalogue: &Catalogue,
     simulator: &RunningSimulator,
     summary: &mut Summary,
+    bar: &ProgressBar,
 ) -> anyhow::Result<Vec<String>> {
     let mut config = ConnectConfig::default();
     config.datahub.base_url = simulator.url.clone();
@@ -216,7 +269,7 @@ async fn run_connector(
         .context("starting the connector")?;
     let handle = simulator.handle().clone();
     let total = handle.ground_truth().messages.len();
-    let mut last_report = Instant::now();
+    progress::count_to(bar, total as u64, "messages dequeued");
     while !handle.is_empty() {
         if started.elapsed() > plan.stage_timeout {
             connector.shutdown().await;
@@ -226,13 +279,10 @@ async fn run_connector(
                 handle.queue_depths()
             );
         }
-        if last_report.elapsed() > Duration::from_secs(2) {
-            let dequeued = count_events(&handle.events(), |k| {
-                matches!(k, EventKind::Dequeued { .. })
-            });
-            eprintln!("    {dequeued} of {total} messages dequeued");
-            last_report = Instant::now();
-        }
+        let dequeued = count_events(&handle.events(), |k| {
+            matches!(k, EventKind::Dequeued { .. })
+        });
+        bar.set_position(dequeued as u64);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     connector.shutdown().await;
@@ -309,7 +359,7 @@ fn count_events(events: &[afregning_simulator::Event], keep: impl Fn(&EventKind)
 }
 
 async fn run_sinks(plan: &Plan) -> anyhow::Result<Vec<String>> {
-    let database_url = demo_database(plan).await?;
+    let (database_url, schema) = demo_database(plan).await?;
     let config = afregning_sinks::config::SinkConfig {
         bootstrap_servers: plan.args.stack.bootstrap_servers.clone(),
         schema_registry_url: plan.args.stack.schema_registry_url.clone(),
@@ -321,17 +371,19 @@ async fn run_sinks(plan: &Plan) -> anyhow::Result<Vec<String>> {
     let summary = afregning_sinks::run_until_caught_up(&config)
         .await
         .context("running the sinks until caught up")?;
-    Ok(summary
+    let mut lines: Vec<String> = summary
         .to_string()
         .lines()
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
-        .collect())
+        .collect();
+    lines.push(format!("tables in the PostgreSQL schema {schema}"));
+    Ok(lines)
 }
 
 /// A PostgreSQL schema of its own for this run (`search_path` in the URL), so
-/// that repeated demos never mix their rows.
-async fn demo_database(plan: &Plan) -> anyhow::Result<String> {
+/// that repeated demos never mix their rows. Returns the URL and the schema.
+async fn demo_database(plan: &Plan) -> anyhow::Result<(String, String)> {
     let schema: String = plan
         .prefix
         .trim_end_matches('.')
@@ -353,32 +405,35 @@ async fn demo_database(plan: &Plan) -> anyhow::Result<String> {
         .await
         .context("creating the demo's database schema")?;
     pool.close().await;
-    eprintln!("    database schema {schema}");
     let separator = if base.contains('?') { '&' } else { '?' };
-    Ok(format!(
-        "{base}{separator}options=-c%20search_path%3D{schema}"
+    Ok((
+        format!("{base}{separator}options=-c%20search_path%3D{schema}"),
+        schema,
     ))
 }
 
-/// Records per topic of the catalogue (sum of high watermarks minus low).
-pub fn topic_counts(
-    bootstrap_servers: &str,
-    catalogue: &Catalogue,
-) -> anyhow::Result<Vec<(String, i64)>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
-        .create()
-        .context("creating a metadata consumer")?;
-    let mut counts = Vec::new();
-    for spec in catalogue.topics() {
-        let mut total = 0;
-        for partition in 0..catalogue.settings().partitions as i32 {
-            let (low, high) = consumer
-                .fetch_watermarks(&spec.name, partition, Duration::from_secs(10))
-                .with_context(|| format!("watermarks of {}[{partition}]", spec.name))?;
-            total += high - low;
-        }
-        counts.push((spec.name.clone(), total));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: Args,
     }
-    Ok(counts)
+
+    fn args(first_day: &str, days: &str) -> Args {
+        Wrapper::parse_from(["demo", "--first-day", first_day, "--days", days]).args
+    }
+
+    #[test]
+    fn a_scenario_covers_a_whole_month_only_from_its_first_to_its_last_day() {
+        assert!(covers_a_whole_month(&args("2026-03-01", "31")));
+        assert!(covers_a_whole_month(&args("2026-02-01", "28")));
+        assert!(covers_a_whole_month(&args("2026-01-20", "40")));
+        assert!(!covers_a_whole_month(&args("2026-03-01", "30")));
+        assert!(!covers_a_whole_month(&args("2026-03-28", "3")));
+        assert!(!covers_a_whole_month(&args("2026-03-02", "31")));
+    }
 }
