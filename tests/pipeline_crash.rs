@@ -7,7 +7,9 @@
 //! store deleted before the last restart, so it restores from its changelog.
 //! The statements in force, the latest provisional settlements and the latest
 //! daily aggregates of both runs must be identical (and every other statement
-//! reversed by one credit note): nothing lost, nothing counted twice.
+//! reversed by one credit note): nothing lost, nothing counted twice. The ERP
+//! sink then publishes the killed run's statements: each exactly once on the
+//! ERP topic, none extra, and the same statements in force.
 
 mod support;
 
@@ -367,51 +369,48 @@ async fn killed_processors_settle_exactly_as_an_uninterrupted_run() -> anyhow::R
     // intermediate statements exist depends on when settle's ticks fell
     // relative to late corrections (no grace period here), in both runs; what
     // is in force at the end may not.
-    let statements =
-        |t: &afregning_processors::shared::Topics| -> anyhow::Result<BTreeMap<String, String>> {
-            let all: Vec<SettlementStatement> =
-                support::read_all(&env, &t.name(topics::SETTLEMENT_STATEMENTS), &t.wire)?;
-            let mut by_month: BTreeMap<String, Vec<SettlementStatement>> = BTreeMap::new();
-            for s in all {
-                by_month
-                    .entry(format!("{} {}", s.gsrn, s.month_start))
-                    .or_default()
-                    .push(s);
-            }
-            let mut in_force = BTreeMap::new();
-            for (month, mut issued) in by_month {
-                issued.sort_by_key(|s| s.version);
-                let credited: Vec<&String> = issued
-                    .iter()
-                    .filter(|s| s.kind == StatementKind::CreditNote)
-                    .filter_map(|s| s.corrects_statement_id.as_ref())
-                    .collect();
-                let open: Vec<&SettlementStatement> = issued
-                    .iter()
-                    .filter(|s| s.kind == StatementKind::Statement)
-                    .filter(|s| !credited.contains(&&s.statement_id))
-                    .collect();
-                anyhow::ensure!(
-                    open.len() == 1,
-                    "{month}: {} statements in force",
-                    open.len()
-                );
-                let s = open[0];
-                let lines: Vec<String> = s
-                    .lines
-                    .iter()
-                    .map(|l| format!("{:?} {} {}", l.component, l.quantity, l.amount))
-                    .collect();
-                in_force.insert(
-                    month,
-                    format!(
-                        "{} {} {} {lines:?}",
-                        s.total_excl_vat, s.vat_amount, s.total_incl_vat
-                    ),
-                );
-            }
-            Ok(in_force)
-        };
+    let in_force = |all: Vec<SettlementStatement>| -> anyhow::Result<BTreeMap<String, String>> {
+        let mut by_month: BTreeMap<String, Vec<SettlementStatement>> = BTreeMap::new();
+        for s in all {
+            by_month
+                .entry(format!("{} {}", s.gsrn, s.month_start))
+                .or_default()
+                .push(s);
+        }
+        let mut in_force = BTreeMap::new();
+        for (month, mut issued) in by_month {
+            issued.sort_by_key(|s| s.version);
+            let credited: Vec<&String> = issued
+                .iter()
+                .filter(|s| s.kind == StatementKind::CreditNote)
+                .filter_map(|s| s.corrects_statement_id.as_ref())
+                .collect();
+            let open: Vec<&SettlementStatement> = issued
+                .iter()
+                .filter(|s| s.kind == StatementKind::Statement)
+                .filter(|s| !credited.contains(&&s.statement_id))
+                .collect();
+            anyhow::ensure!(
+                open.len() == 1,
+                "{month}: {} statements in force",
+                open.len()
+            );
+            let s = open[0];
+            let lines: Vec<String> = s
+                .lines
+                .iter()
+                .map(|l| format!("{:?} {} {}", l.component, l.quantity, l.amount))
+                .collect();
+            in_force.insert(
+                month,
+                format!(
+                    "{} {} {} {lines:?}",
+                    s.total_excl_vat, s.vat_amount, s.total_incl_vat
+                ),
+            );
+        }
+        Ok(in_force)
+    };
     let provisional = |t: &afregning_processors::shared::Topics| -> anyhow::Result<BTreeMap<String, (i64, String)>> {
         let all: Vec<ProvisionalSettlement> =
             support::read_all(&env, &t.name(topics::PROVISIONAL_SETTLEMENTS), &t.wire)?;
@@ -437,6 +436,14 @@ async fn killed_processors_settle_exactly_as_an_uninterrupted_run() -> anyhow::R
         }
         Ok(latest)
     };
+    let statements =
+        |t: &afregning_processors::shared::Topics| -> anyhow::Result<BTreeMap<String, String>> {
+            in_force(support::read_all(
+                &env,
+                &t.name(topics::SETTLEMENT_STATEMENTS),
+                &t.wire,
+            )?)
+        };
     let (sa, sb) = (statements(&topics_a)?, statements(&topics_b)?);
     assert!(!sa.is_empty(), "the uninterrupted run issued statements");
     assert_eq!(sa, sb, "the statements in force differ after the kills");
@@ -462,6 +469,60 @@ async fn killed_processors_settle_exactly_as_an_uninterrupted_run() -> anyhow::R
             .collect::<BTreeMap<_, _>>(),
         "daily aggregates differ after the kills"
     );
+
+    // The ERP sink over the killed run's statements topic, where a crash can
+    // have re-emitted a statement (same idempotency key): every statement
+    // reaches the ERP topic exactly once, nothing more (no extra statement or
+    // credit note), nothing less, and what is in force there is what was in
+    // force after the uninterrupted run.
+    let sink = afregning_sinks::config::SinkConfig {
+        bootstrap_servers: env.bootstrap_servers.clone(),
+        schema_registry_url: env.registry_url.clone(),
+        database_url: env.database_url.clone(),
+        topic_prefix: prefix_b.clone(),
+        partitions: 3,
+        ..Default::default()
+    };
+    let sinks = afregning_sinks::run_until_caught_up(&sink).await?;
+    eprintln!("sinks over the killed run:\n{sinks}");
+    let issued: std::collections::BTreeSet<String> = support::read_all::<SettlementStatement>(
+        &env,
+        &topics_b.name(topics::SETTLEMENT_STATEMENTS),
+        &topics_b.wire,
+    )?
+    .into_iter()
+    .map(|s| s.statement_id)
+    .collect();
+    let erp_topic = topics_b.name(topics::ERP_STATEMENTS);
+    let mut on_erp: Vec<SettlementStatement> = Vec::new();
+    for raw in support::read_raw(&env, &erp_topic)? {
+        if let Some(value) = raw.value {
+            on_erp.push(topics_b.wire.decode(&value)?);
+        }
+    }
+    let mut published: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &on_erp {
+        *published.entry(s.statement_id.clone()).or_default() += 1;
+    }
+    let twice: Vec<_> = published.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "published to the ERP topic more than once: {twice:?}"
+    );
+    assert_eq!(
+        published
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        issued,
+        "the ERP topic's statements and credit notes differ from those settle issued"
+    );
+    assert_eq!(
+        in_force(on_erp)?,
+        sa,
+        "the statements in force on the ERP topic differ from the uninterrupted run's"
+    );
+
     assert!(tally.kills >= MIN_KILLS, "{tally:?}");
     assert!(tally.during_restore >= 1, "{tally:?}");
     assert!(tally.during_rebalance >= 1, "{tally:?}");
