@@ -4,7 +4,10 @@
 //! repetitions would mean minutes of broker time per sample).
 //!
 //! `cargo bench -p afregning-processors --bench runtime_throughput`
-//! (`BENCH_RECORDS` sets the input size, default 200000).
+//! (`BENCH_RECORDS` sets the input size, default 200000;
+//! `BENCH_FETCH_WAIT_MS` the input consumer's fetch wait, default the
+//! runtime's 100, 10 being the local-broker setting; `BENCH_LINGER_MS` the
+//! producer's linger, default the runtime's).
 
 #[path = "../testbed/toy.rs"]
 mod toy;
@@ -99,6 +102,14 @@ async fn run_once(
         state_dir: dir.path().to_path_buf(),
         batch_max_records,
         state_memory_mb,
+        fetch_wait_max_ms: std::env::var("BENCH_FETCH_WAIT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(RuntimeConfig::default().fetch_wait_max_ms),
+        linger_ms: std::env::var("BENCH_LINGER_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(RuntimeConfig::default().linger_ms),
         ..RuntimeConfig::default()
     };
     let processed = Arc::new(AtomicU64::new(0));

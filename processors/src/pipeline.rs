@@ -460,7 +460,8 @@ where
 
 impl PipelineSettings {
     /// Settings for a run on one machine that should catch up quickly (the
-    /// demo, the end-to-end tests): 100 ms commits, 1 s lag checks, 500 ms
+    /// demo, the end-to-end tests): 100 ms commits, 1 s lag checks, 10 ms
+    /// fetch waits (the local broker holds every fetch that long), 500 ms
     /// ticks, `catalogue`'s first product for every metering point it does
     /// not assign, and no grace period (such runs settle months long past).
     pub fn quick(
@@ -478,6 +479,8 @@ impl PipelineSettings {
                 commit_interval_ms: 100,
                 lag_check_interval_ms: 1_000,
                 stall_timeout_ms: 5_000,
+                // Tansu holds every fetch for the full wait (data or not).
+                fetch_wait_max_ms: 10,
                 session_timeout_ms: 6_000,
                 ..RuntimeConfig::default()
             },

@@ -85,10 +85,12 @@ pub(crate) fn assign_consumer(
 /// broker gets those right, unlike its ListOffsets).
 pub(crate) fn data_consumer(config: &RuntimeConfig, group: &str) -> ClientConfig {
     let mut client = assign_consumer(config, group, "data", config.consumer_queue_kbytes);
-    client.set(
-        "statistics.interval.ms",
-        config.lag_check_interval_ms.to_string(),
-    );
+    client
+        .set(
+            "statistics.interval.ms",
+            config.lag_check_interval_ms.to_string(),
+        )
+        .set("fetch.wait.max.ms", config.fetch_wait_max_ms.to_string());
     with_overrides(client, config)
 }
 
@@ -115,7 +117,7 @@ pub(crate) fn producer(config: &RuntimeConfig) -> ClientConfig {
     client
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "5")
+        .set("linger.ms", config.linger_ms.to_string())
         .set("compression.type", "lz4")
         .set(
             "queue.buffering.max.messages",

@@ -63,7 +63,10 @@ pub struct RuntimeConfig {
     /// `<state_dir>/<group>/<task>/`. Default `state`.
     pub state_dir: PathBuf,
     /// Commit a task's batch at the latest this long after its first
-    /// uncommitted record. Default 200 ms.
+    /// uncommitted record. A batch is committed sooner, as soon as every
+    /// record fetched so far is in it (the input consumer's queue ran
+    /// empty), so this is the fallback under continuous load: it bounds how
+    /// long records wait while batches keep growing. Default 200 ms.
     pub commit_interval_ms: u64,
     /// Commit as soon as this many records wait, across tasks (also bounds
     /// the records held in memory between commits). Default 5000.
@@ -76,6 +79,18 @@ pub struct RuntimeConfig {
     pub consumer_queue_kbytes: usize,
     /// Produced records awaiting acknowledgement at most. Default 20000.
     pub max_in_flight_records: usize,
+    /// The input consumer's `fetch.wait.max.ms`: how long the broker may hold
+    /// a fetch that has no data yet. On Kafka it only bounds an idle wait, so
+    /// the default suits production. Tansu 0.6.0 holds *every* fetch this
+    /// long, data or not (docs/processors-runtime.md, "Local-broker gaps"), so
+    /// on the local broker each hop waits it out: use about 10 there.
+    /// Default 100.
+    pub fetch_wait_max_ms: u64,
+    /// The producer's `linger.ms` (outputs, changelog records, markers). A
+    /// commit round enqueues all its records before awaiting them, so a
+    /// round batches without lingering; each round awaits two sends (outputs,
+    /// then markers), so a hop pays this twice. Default 1.
+    pub linger_ms: u64,
     /// Group assignment strategy. Default `cooperative-sticky`.
     pub assignment_strategy: AssignmentStrategy,
     /// Group session timeout: how long a silent instance keeps its tasks.
@@ -118,6 +133,8 @@ impl Default for RuntimeConfig {
             state_memory_mb: 256,
             consumer_queue_kbytes: 16 * 1024,
             max_in_flight_records: 20_000,
+            fetch_wait_max_ms: 100,
+            linger_ms: 1,
             assignment_strategy: AssignmentStrategy::default(),
             session_timeout_ms: 10_000,
             stall_timeout_ms: 15_000,

@@ -188,7 +188,15 @@ impl GroupMember {
 }
 
 /// A batch of input records tagged with the epoch of their partition.
-pub(crate) type DataBatch = Vec<(u64, InputRecord)>;
+pub(crate) struct DataBatch {
+    /// The records, each with the epoch it was fetched under.
+    pub(crate) records: Vec<(u64, InputRecord)>,
+    /// True when the consumer's local queue was empty after these records:
+    /// nothing more is fetched yet, so the driver may commit at once instead
+    /// of waiting for more (the hop's latency is then its work, not the
+    /// commit interval).
+    pub(crate) drained: bool,
+}
 
 /// What the driver asks of the data consumer.
 #[derive(Debug)]
@@ -389,7 +397,8 @@ fn data_loop(
         while let Ok(command) = commands.try_recv() {
             apply_command(consumer, &mut epochs, command);
         }
-        let mut batch: DataBatch = Vec::new();
+        let mut batch: Vec<(u64, InputRecord)> = Vec::new();
+        let mut drained = false;
         while batch.len() < max_batch {
             let wait = if batch.is_empty() {
                 Duration::from_millis(50)
@@ -436,10 +445,20 @@ fn data_loop(
                     tracing::warn!(%error, "input consumer error");
                     break;
                 }
-                None => break,
+                None => {
+                    drained = true;
+                    break;
+                }
             }
         }
-        if !batch.is_empty() && tx.blocking_send(batch).is_err() {
+        if !batch.is_empty()
+            && tx
+                .blocking_send(DataBatch {
+                    records: batch,
+                    drained,
+                })
+                .is_err()
+        {
             return;
         }
     }

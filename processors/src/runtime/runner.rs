@@ -303,6 +303,8 @@ struct Driver<P: Processor> {
     checkpointer: Checkpointer,
     memory: StateMemory,
     data: DataConsumer,
+    /// High watermarks from the background ListOffsets probe (see `check_lag`).
+    listed_highs: ListedHighs,
     group: Arc<BaseConsumer<crate::runtime::consumer::GroupContext>>,
 }
 
@@ -442,6 +444,7 @@ where
         memory,
         group: member.consumer().clone(),
         data,
+        listed_highs: ListedHighs::default(),
     };
     let result = driver
         .drive(shutdown, membership_rx, restore_rx, data_rx, global_rx)
@@ -449,6 +452,7 @@ where
 
     // Stop in order: leave the group (its revoke finds the driver gone and
     // returns at once), stop fetching, cancel restores, close the stores.
+    driver.listed_highs.finish().await;
     let Driver {
         data, tasks, group, ..
     } = driver;
@@ -502,6 +506,7 @@ impl<P: Processor> Driver<P> {
                 .filter_map(|(_, r)| r.first_pending_at)
                 .min()
                 .map(|first| tokio::time::Instant::from_std(first + commit_interval));
+            let mut caught_up = false;
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
@@ -515,14 +520,19 @@ impl<P: Processor> Driver<P> {
                     None => return Err(RuntimeError::Internal("the global-table follower stopped".to_string())),
                 },
                 batch = data.recv(), if self.pending_total < self.config.batch_max_records => match batch {
-                    Some(batch) => self.on_data(batch),
+                    Some(batch) => {
+                        // Everything fetched is in: commit now rather than at
+                        // the interval (which stays the fallback under load).
+                        caught_up = batch.drained && data.is_empty();
+                        self.on_data(batch);
+                    }
                     None => return Err(RuntimeError::Internal("the input consumer thread stopped".to_string())),
                 },
                 () = sleep_until(deadline), if deadline.is_some() => self.commit_round().await?,
                 _ = ticks.tick(), if tick_every.is_some() => self.on_tick(),
                 _ = lag_checks.tick() => self.check_lag().await?,
             }
-            if self.pending_total >= self.config.batch_max_records {
+            if self.pending_total >= self.config.batch_max_records || caught_up {
                 self.commit_round().await?;
             }
         }
@@ -705,6 +715,7 @@ impl<P: Processor> Driver<P> {
             next_offsets: offsets.clone(),
             epochs: self.inputs.iter().map(|t| (t.clone(), epoch)).collect(),
             last_progress: self.inputs.iter().map(|t| (t.clone(), now)).collect(),
+            lag_since: BTreeMap::new(),
             pending: Vec::new(),
             pending_records: 0,
             first_pending_at: None,
@@ -770,7 +781,7 @@ impl<P: Processor> Driver<P> {
 
     fn on_data(&mut self, batch: crate::runtime::consumer::DataBatch) {
         let now = Instant::now();
-        for (epoch, record) in batch {
+        for (epoch, record) in batch.records {
             let Some(TaskState {
                 phase: Phase::Running(running),
             }) = self.tasks.get_mut(&record.partition)
@@ -865,40 +876,45 @@ impl<P: Processor> Driver<P> {
 
     /// Measures lag and re-seeks partitions that have lag but deliver nothing
     /// (the local broker's lost fetches, LOCAL-BROKER.md).
+    ///
+    /// Nothing here waits for the broker. The high watermark is the larger of
+    /// the one the data consumer's fetch responses reported (librdkafka
+    /// statistics) and the last answer of a background ListOffsets probe (one
+    /// at a time, off the loop), which backs it up for a partition whose
+    /// fetches stopped. Awaiting ListOffsets here blocked the loop a fetch
+    /// wait per partition (a broker answers a connection's requests in order,
+    /// so each queued behind the data consumer's long-poll fetch): 0.3-1.2 s
+    /// per check on the local broker, while fetched records waited undrained
+    /// and then looked stalled (docs/processors-runtime.md, issue 13).
+    ///
+    /// A partition is stalled when it has had lag, and no progress, for the
+    /// patience: counted from when the lag was first seen or the last progress,
+    /// whichever is later, never from a quiet period before the lag existed
+    /// (a record appended to a partition that was quiet for minutes is not a
+    /// stall).
     async fn check_lag(&mut self) -> Result<(), RuntimeError> {
         self.events
             .state_memory(self.memory.usage_bytes(), self.memory.budget_bytes());
-        let probes: Vec<(i32, String, i64)> = self
-            .running()
-            .flat_map(|(task, running)| {
-                running
-                    .next_offsets
-                    .iter()
-                    .map(move |(topic, next)| (task, topic.clone(), *next))
-            })
-            .collect();
+        let mut probes: Vec<(i32, String)> = Vec::new();
+        for (task, running) in self.running() {
+            probes.extend(running.next_offsets.keys().map(|t| (task, t.clone())));
+        }
         if probes.is_empty() {
             return Ok(());
         }
-        let consumer = self.data.consumer().clone();
-        let highs = tokio::task::spawn_blocking(move || {
-            probes
-                .into_iter()
-                .filter_map(|(task, topic, next)| {
-                    consumer
-                        .fetch_watermarks(&topic, task, Duration::from_secs(2))
-                        .ok()
-                        .map(|(_, high)| (task, topic, next, high))
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        self.listed_highs
+            .probe(self.data.consumer().clone(), probes.clone());
+        let known: Vec<(i32, String, i64)> = probes
+            .into_iter()
+            .filter_map(|(task, topic)| {
+                let fetched = self.data.fetched_high(&topic, task);
+                let listed = self.listed_highs.get(&topic, task);
+                fetched.max(listed).map(|high| (task, topic, high))
+            })
+            .collect();
         let stall_after = Duration::from_millis(self.config.stall_timeout_ms);
-        for (task, topic, _, listed) in highs {
-            // ListOffsets under-reports on the local broker's memory engine;
-            // the fetch responses' watermark (statistics) does not.
-            let high = listed.max(self.data.fetched_high(&topic, task).unwrap_or(0));
+        let now = Instant::now();
+        for (task, topic, high) in known {
             let Some(TaskState {
                 phase: Phase::Running(running),
             }) = self.tasks.get_mut(&task)
@@ -919,11 +935,7 @@ impl<P: Processor> Driver<P> {
             } else {
                 stall_after
             };
-            let idle = running
-                .last_progress
-                .get(&topic)
-                .is_none_or(|at| at.elapsed() >= patience);
-            if lag > 0 && idle {
+            if running.observe_lag(&topic, lag, now, patience) {
                 let (from, rewind) = match unverified {
                     Some(r) => {
                         let back = (r.from - r.window).max(0);
@@ -939,7 +951,7 @@ impl<P: Processor> Driver<P> {
                 };
                 self.next_epoch += 1;
                 running.epochs.insert(topic.clone(), self.next_epoch);
-                running.last_progress.insert(topic.clone(), Instant::now());
+                running.last_progress.insert(topic.clone(), now);
                 running.unverified.insert(topic.clone(), rewind);
                 self.data.command(DataCommand::Seek {
                     topic: topic.clone(),
@@ -956,6 +968,62 @@ impl<P: Processor> Driver<P> {
             }
         }
         Ok(())
+    }
+}
+
+/// High watermarks answered by ListOffsets, probed in the background: at
+/// most one probe runs at a time and the lag check never waits for it.
+#[derive(Clone, Default)]
+struct ListedHighs {
+    highs: Arc<std::sync::Mutex<BTreeMap<(String, i32), i64>>>,
+    probing: Arc<AtomicBool>,
+    /// The running probe, awaited before the runtime stops (it holds the
+    /// data consumer).
+    job: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl ListedHighs {
+    /// Starts a probe of `partitions` unless one is running.
+    fn probe(
+        &self,
+        consumer: Arc<BaseConsumer<crate::runtime::consumer::DataContext>>,
+        partitions: Vec<(i32, String)>,
+    ) {
+        if self.probing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let this = self.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            for (task, topic) in partitions {
+                if let Ok((_, high)) =
+                    consumer.fetch_watermarks(&topic, task, Duration::from_secs(2))
+                {
+                    this.highs
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert((topic, task), high);
+                }
+            }
+            this.probing.store(false, Ordering::SeqCst);
+        });
+        *self.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(job);
+    }
+
+    /// Waits for the running probe, if any.
+    async fn finish(&self) {
+        let job = self.job.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(job) = job {
+            let _ = job.await;
+        }
+    }
+
+    /// The last probed high watermark of `topic`/`partition`.
+    fn get(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.highs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(topic.to_string(), partition))
+            .copied()
     }
 }
 

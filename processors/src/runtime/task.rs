@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::runtime::checkpoint::PendingItem;
 use crate::runtime::global::GlobalOffsets;
@@ -39,6 +39,9 @@ pub(crate) struct Running {
     pub(crate) epochs: BTreeMap<String, u64>,
     /// Per input topic: when a record last arrived (or the partition was (re)started).
     pub(crate) last_progress: BTreeMap<String, Instant>,
+    /// Per input topic: when the lag check first saw lag that is still there
+    /// (a stall is counted from here or the last progress, whichever is later).
+    pub(crate) lag_since: BTreeMap<String, Instant>,
     /// The uncommitted batch.
     pub(crate) pending: Vec<PendingItem>,
     /// Input records in it.
@@ -154,6 +157,31 @@ impl Running {
         self.pending.push(PendingItem::Global(change));
     }
 
+    /// Takes the `lag` the lag check measured for `topic` at `now` and says
+    /// whether the partition is stalled: it has had lag, and no progress, for
+    /// `patience`, counted from when the lag was first seen or the last
+    /// progress, whichever is later. A quiet period before the lag existed
+    /// does not count: a record appended to a partition that was quiet for an
+    /// hour is not a stall at the first check that sees it.
+    pub(crate) fn observe_lag(
+        &mut self,
+        topic: &str,
+        lag: i64,
+        now: Instant,
+        patience: Duration,
+    ) -> bool {
+        if lag <= 0 {
+            self.lag_since.remove(topic);
+            return false;
+        }
+        let lag_since = *self.lag_since.entry(topic.to_string()).or_insert(now);
+        let quiet_since = self
+            .last_progress
+            .get(topic)
+            .map_or(lag_since, |at| (*at).max(lag_since));
+        now.saturating_duration_since(quiet_since) >= patience
+    }
+
     /// The input offsets the batch ends at.
     pub(crate) fn offsets_after(&self) -> BTreeMap<String, i64> {
         let mut offsets = self.metadata.committed.input_offsets.clone();
@@ -188,6 +216,7 @@ mod tests {
             next_offsets: next.iter().map(|(t, o)| (t.to_string(), *o)).collect(),
             epochs: next.iter().map(|(t, _)| (t.to_string(), epoch)).collect(),
             last_progress: BTreeMap::new(),
+            lag_since: BTreeMap::new(),
             pending: Vec::new(),
             pending_records: 0,
             first_pending_at: None,
@@ -221,6 +250,35 @@ mod tests {
             BTreeMap::from([("a".to_string(), 13), ("b".to_string(), 0)])
         );
         assert_eq!(running.pending_records, 1);
+    }
+
+    #[test]
+    fn a_stall_is_lag_without_progress_for_the_patience_counted_from_when_the_lag_appeared() {
+        let (_dir, mut running) = make_running(&[("a", 10)], 1);
+        let patience = Duration::from_secs(5);
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        // Quiet for a long time before the record arrives: not a stall yet.
+        running.last_progress.insert("a".to_string(), start);
+        assert!(!running.observe_lag("a", 0, at(600), patience));
+        assert!(
+            !running.observe_lag("a", 1, at(601), patience),
+            "lag just appeared"
+        );
+        assert!(!running.observe_lag("a", 1, at(605), patience));
+        assert!(
+            running.observe_lag("a", 1, at(606), patience),
+            "5 s of lag, no progress"
+        );
+        // Progress restarts the clock; lag gone forgets it.
+        running.last_progress.insert("a".to_string(), at(606));
+        assert!(!running.observe_lag("a", 3, at(610), patience));
+        assert!(running.observe_lag("a", 3, at(611), patience));
+        assert!(!running.observe_lag("a", 0, at(612), patience));
+        assert!(
+            !running.observe_lag("a", 1, at(620), patience),
+            "a new lag, a new clock"
+        );
     }
 
     #[test]
