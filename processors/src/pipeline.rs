@@ -47,14 +47,21 @@ impl Which {
         Which::Settle,
     ];
 
+    /// The processor's component in the topology catalogue, where its inputs,
+    /// global tables, outputs and stores are declared.
+    pub fn component(self) -> afregning_topology::catalogue::Component {
+        use afregning_topology::catalogue::Component;
+        match self {
+            Which::Validate => Component::Validate,
+            Which::Enrich => Component::Enrich,
+            Which::Aggregate => Component::Aggregate,
+            Which::Settle => Component::Settle,
+        }
+    }
+
     /// The processor's name.
     pub fn name(self) -> &'static str {
-        match self {
-            Which::Validate => crate::validate::NAME,
-            Which::Enrich => crate::enrich::NAME,
-            Which::Aggregate => crate::aggregate::NAME,
-            Which::Settle => crate::settle::NAME,
-        }
+        self.component().name()
     }
 }
 

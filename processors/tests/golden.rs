@@ -25,8 +25,9 @@ use afregning_processors::runtime::{GlobalChange, InputRecord, OutputRecord, Pro
 use afregning_processors::settle::{Settle, SettleConfig};
 use afregning_processors::shared::{Topics, Wire};
 use afregning_processors::validate::{Validate, ValidateConfig};
+use afregning_topology::catalogue::Component;
 use afregning_topology::records::{AvroRecord, examples};
-use afregning_topology::{Catalogue, Topic, TopologySettings, raw_headers, topics};
+use afregning_topology::{Catalogue, Topic, TopologySettings, processors, raw_headers, topics};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -346,10 +347,17 @@ fn first_difference(expected: &Value, actual: &Value) -> String {
     out.join("\n")
 }
 
-/// Runs every case of `processor` on a fresh task from `task`; compares (or
-/// with `GOLDEN_BLESS=1` writes) the expected outputs.
-fn check_cases<P: Processor>(processor: &str, task: impl Fn() -> MemoryTask<P>) {
-    let dir = golden_dir(processor);
+/// Runs every case of `component` on a fresh task from `task`; compares (or
+/// with `GOLDEN_BLESS=1` writes) the expected outputs, and checks that every
+/// output goes to a topic the processor's declaration lists.
+fn check_cases<P: Processor>(component: Component, task: impl Fn() -> MemoryTask<P>) {
+    let declared: Vec<String> = processors::processor(component)
+        .expect("a declared processor")
+        .outputs
+        .iter()
+        .map(|id| catalogue().spec(*id).expect("a fixed topic").name.clone())
+        .collect();
+    let dir = golden_dir(component.name());
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.expect("dir entry").path())
@@ -366,6 +374,15 @@ fn check_cases<P: Processor>(processor: &str, task: impl Fn() -> MemoryTask<P>) 
         let case: Case = serde_json::from_slice(&std::fs::read(path).expect("case file"))
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let actual = run_case(task(), &case, &dir);
+        let steps = actual.as_array().cloned().unwrap_or_default();
+        for output in steps.iter().filter_map(Value::as_array).flatten() {
+            let topic = output["topic"].as_str().unwrap_or_default();
+            assert!(
+                declared.iter().any(|d| d == topic),
+                "{}: {component} wrote {topic}, which its declaration (topology::processors) does not list",
+                path.display()
+            );
+        }
         let expected_path = path.with_extension("expected.json");
         if bless {
             let text = serde_json::to_string_pretty(&actual).expect("json") + "\n";
@@ -395,7 +412,7 @@ fn check_cases<P: Processor>(processor: &str, task: impl Fn() -> MemoryTask<P>) 
 
 #[test]
 fn validate_golden() {
-    check_cases("validate", || {
+    check_cases(Component::Validate, || {
         MemoryTask::new(
             Validate::new(processor_topics(), ValidateConfig::default()),
             0,
@@ -405,7 +422,7 @@ fn validate_golden() {
 
 #[test]
 fn enrich_golden() {
-    check_cases("enrich", || {
+    check_cases(Component::Enrich, || {
         let config = EnrichConfig {
             rules: EnrichRules {
                 supplier_gln: examples::metering_point().energy_supplier_gln,
@@ -420,7 +437,7 @@ fn enrich_golden() {
 
 #[test]
 fn aggregate_golden() {
-    check_cases("aggregate", || {
+    check_cases(Component::Aggregate, || {
         MemoryTask::new(
             Aggregate::new(processor_topics(), AggregateConfig::default()),
             0,
@@ -430,7 +447,7 @@ fn aggregate_golden() {
 
 #[test]
 fn settle_golden() {
-    check_cases("settle", || {
+    check_cases(Component::Settle, || {
         let products = std::fs::read(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/product-catalogue.json"),
         )
@@ -443,4 +460,55 @@ fn settle_golden() {
         };
         MemoryTask::new(Settle::new(processor_topics(), config), 0)
     });
+}
+
+/// What a processor's code says it reads: inputs, global-table topics and
+/// store names.
+fn reads_of<P: Processor>(code: &P) -> (Vec<String>, Vec<String>, Vec<String>) {
+    (
+        code.input_topics(),
+        code.global_tables().into_iter().map(|t| t.topic).collect(),
+        code.stores().into_iter().map(|s| s.name).collect(),
+    )
+}
+
+/// Each processor's code agrees with its declaration in the topology
+/// catalogue: inputs (primary first), global tables and state stores.
+#[test]
+fn every_processor_matches_its_declaration() {
+    let cat = catalogue();
+    let names = |ids: &[afregning_topology::catalogue::TopicId]| -> Vec<String> {
+        ids.iter()
+            .map(|id| cat.spec(*id).expect("a fixed topic").name.clone())
+            .collect()
+    };
+    let topics = processor_topics;
+    for (component, code) in [
+        (
+            Component::Validate,
+            reads_of(&Validate::new(topics(), ValidateConfig::default())),
+        ),
+        (
+            Component::Enrich,
+            reads_of(&Enrich::new(topics(), EnrichConfig::default())),
+        ),
+        (
+            Component::Aggregate,
+            reads_of(&Aggregate::new(topics(), AggregateConfig::default())),
+        ),
+        (
+            Component::Settle,
+            reads_of(&Settle::new(topics(), SettleConfig::default())),
+        ),
+    ] {
+        let spec = processors::processor(component).expect("declared");
+        let stores: Vec<String> = spec.stores().map(|s| s.store.to_string()).collect();
+        assert_eq!(code.0, names(spec.inputs), "{component}: inputs");
+        assert_eq!(
+            code.1,
+            names(spec.global_tables),
+            "{component}: global tables"
+        );
+        assert_eq!(code.2, stores, "{component}: stores");
+    }
 }

@@ -16,7 +16,7 @@ use afregning_processors::settle::SettleConfig;
 use afregning_settlement::ProductCatalogue;
 use afregning_topology::{Catalogue, Codec, TopologySettings};
 use anyhow::Context;
-use clap::{Args as ClapArgs, Subcommand, ValueEnum};
+use clap::{Args as ClapArgs, Subcommand};
 
 use super::common::StackArgs;
 
@@ -33,9 +33,10 @@ pub struct Args {
 pub enum ProcessCommand {
     /// Run one processor until SIGINT/SIGTERM.
     Run {
-        /// Which processor.
-        #[arg(value_enum)]
-        processor: Which,
+        /// Which processor (the names and descriptions come from the topology
+        /// catalogue's declarations).
+        #[arg(value_parser = processor_names())]
+        processor: String,
         /// Where /health, /ready and /metrics are served.
         #[arg(
             long,
@@ -53,28 +54,14 @@ pub enum ProcessCommand {
     },
 }
 
-/// The processors, in data-flow order.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Which {
-    /// Raw DataHub messages to typed topics; dead letters with reasons.
-    Validate,
-    /// Readings joined with master data, keyed by GSRN, partitioned by grid area.
-    Enrich,
-    /// Per metering point and local day: positions, tariff periods, completeness.
-    Aggregate,
-    /// Per metering point and month: provisional lines and final statements.
-    Settle,
-}
-
-impl From<Which> for Processor {
-    fn from(w: Which) -> Self {
-        match w {
-            Which::Validate => Processor::Validate,
-            Which::Enrich => Processor::Enrich,
-            Which::Aggregate => Processor::Aggregate,
-            Which::Settle => Processor::Settle,
-        }
-    }
+/// The processors a user can name: every declaration in the catalogue
+/// (`afregning_topology::processors`), with its description as help.
+fn processor_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        afregning_topology::processors::PROCESSORS
+            .iter()
+            .map(|p| clap::builder::PossibleValue::new(p.component.name()).help(p.doc)),
+    )
 }
 
 /// Settings shared by the processors (and the demo).
@@ -209,15 +196,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let listener = tokio::net::TcpListener::bind(admin_listen)
                 .await
                 .with_context(|| format!("binding the admin address {admin_listen}"))?;
-            tracing::info!(%admin_listen, processor = ?processor, "serving /health, /ready and /metrics");
+            tracing::info!(%admin_listen, %processor, "serving /health, /ready and /metrics");
             tokio::spawn(async move {
                 if let Ok(status) = status_rx.await {
                     let app = afregning_processors::runtime::admin::router(status, render);
                     let _ = axum::serve(listener, app).await;
                 }
             });
+            let which = Processor::ALL
+                .into_iter()
+                .find(|w| w.name() == processor)
+                .with_context(|| {
+                    format!("{processor} is declared but not built into this binary")
+                })?;
             pipeline::run_one(
-                processor.into(),
+                which,
                 topics,
                 settings,
                 Watch {

@@ -69,7 +69,7 @@ impl Component {
     ];
 
     /// Short name used in changelog topic names, consumer groups and the diagram.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Component::Connect => "connect",
             Component::PriceImport => "prices",

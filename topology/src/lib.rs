@@ -14,6 +14,7 @@
 //!   the way producers and consumers elsewhere name a topic.
 //! - [`records`]: the Rust key and value types, each bound to its `.avsc`
 //!   ([`schemas`]) and checked against it field by field.
+//! - [`processors`]: each processor declared once (inputs, global tables, outputs).
 //! - [`partitioner`]: Kafka's murmur2 over a routing string (GSRN, MessageId,
 //!   grid area), reproducible in Java and Python.
 //! - [`codec`]: Confluent wire format through `schema_registry_converter`,
@@ -32,6 +33,7 @@ pub mod catalogue;
 pub mod codec;
 pub mod describe;
 pub mod partitioner;
+pub mod processors;
 pub mod raw_headers;
 pub mod read_to_end;
 pub mod records;

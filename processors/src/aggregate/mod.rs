@@ -35,7 +35,7 @@ use afregning_settlement::fold::MonthContext;
 use core::{DayState, daily_aggregate, spot_cost_in, spot_day};
 
 /// The processor's name: changelogs, group, metrics.
-pub const NAME: &str = "aggregate";
+pub const NAME: &str = afregning_topology::catalogue::Component::Aggregate.name();
 /// Day states, and spot-price markers under [`DIRTY_PREFIX`].
 pub const DAYS_STORE: &str = "days";
 const DIRTY_PREFIX: &[u8] = b"~spot\x1f";

@@ -35,7 +35,7 @@ pub use core::EnrichRules;
 use core::{enrichment, master_data_for};
 
 /// The processor's name: changelogs, group, metrics.
-pub const NAME: &str = "enrich";
+pub const NAME: &str = afregning_topology::catalogue::Component::Enrich.name();
 /// Master data periods per GSRN.
 pub const METERING_POINTS_STORE: &str = "metering-points";
 /// Readings waiting for master data.

@@ -58,7 +58,7 @@ use core::{
 };
 
 /// The processor's name: changelogs, group, metrics.
-pub const NAME: &str = "settle";
+pub const NAME: &str = afregning_topology::catalogue::Component::Settle.name();
 /// Month states (`YYYY-MM␟GSRN`) and the markers and indexes of months.
 pub const MONTHS_STORE: &str = "months";
 /// Positions per day (`GSRN␟YYYY-MM-DD`).

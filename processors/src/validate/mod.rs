@@ -25,7 +25,7 @@ use crate::shared::dead_letter::dead_letter_output;
 use core::{RawMeta, Typed, dedupe_id, validate};
 
 /// The processor's name: changelogs, group, metrics.
-pub const NAME: &str = "validate";
+pub const NAME: &str = afregning_topology::catalogue::Component::Validate.name();
 /// The dedupe store (its changelog topic is named by the catalogue from `STORES`).
 pub const DEDUPE_STORE: &str = "dedupe";
 
