@@ -110,6 +110,9 @@ async fn run_once(
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(RuntimeConfig::default().linger_ms),
+        // The toy processor is not in the catalogue: no `topology apply`
+        // creates its changelogs.
+        create_changelog_topics: true,
         ..RuntimeConfig::default()
     };
     let processed = Arc::new(AtomicU64::new(0));

@@ -134,6 +134,23 @@ mod tests {
     }
 
     #[test]
+    fn every_processor_output_but_the_dead_letters_has_one_writer() {
+        let catalogue = catalogue();
+        for p in PROCESSORS {
+            for output in p.outputs.iter().filter(|t| **t != TopicId::DeadLetters) {
+                let spec = catalogue.spec(*output).expect("a fixed topic");
+                assert_eq!(
+                    spec.writers,
+                    [p.component],
+                    "{} has writers {:?}: one writer per output keeps its versions in order",
+                    spec.name,
+                    spec.writers
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_processor_component_is_declared_once_and_in_data_flow_order() {
         let declared: Vec<Component> = PROCESSORS.iter().map(|p| p.component).collect();
         assert_eq!(

@@ -104,9 +104,11 @@ pub struct RuntimeConfig {
     /// Commit the group's offsets after each batch, for lag monitoring only
     /// (they are never read back as the truth). Default true.
     pub commit_group_offsets: bool,
-    /// Create missing changelog topics (compacted, with the inputs' partition
-    /// count). Production creates them with `afregning topology apply`.
-    /// Default true.
+    /// Create missing changelog topics (with the inputs' partition count and
+    /// the catalogue's changelog configs). Production creates them with
+    /// `afregning topology apply`; this is for processors the catalogue does
+    /// not declare (the runtime's own tests). Default false: a missing
+    /// changelog stops the start with a message saying so.
     pub create_changelog_topics: bool,
     /// Replication factor of changelog topics this runtime creates. Default 1
     /// (the local broker); use 3 in production.
@@ -140,7 +142,7 @@ impl Default for RuntimeConfig {
             stall_timeout_ms: 15_000,
             lag_check_interval_ms: 5_000,
             commit_group_offsets: true,
-            create_changelog_topics: true,
+            create_changelog_topics: false,
             changelog_replication_factor: 1,
             start_from: StartFrom::default(),
             restore_chunk_records: 10_000,

@@ -29,6 +29,7 @@ mod consumer;
 mod error;
 pub mod events;
 mod global;
+mod graph;
 mod processor;
 mod recovery;
 mod runner;

@@ -11,8 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{Semaphore, mpsc};
@@ -142,135 +140,6 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-/// Partition counts of `topics` (None for a missing topic).
-fn partition_counts(
-    consumer: &BaseConsumer,
-    topics: &[String],
-) -> Result<Vec<Option<i32>>, RuntimeError> {
-    let mut out = Vec::new();
-    for topic in topics {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        let count = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-            .map(|t| t.partitions().len() as i32);
-        out.push(count);
-    }
-    Ok(out)
-}
-
-/// Checks that the inputs exist and are co-partitioned, creates missing
-/// changelogs (when allowed) and checks theirs. Returns the partition count.
-async fn check_topology(
-    config: &RuntimeConfig,
-    inputs: &[String],
-    changelogs: &[String],
-) -> Result<i32, RuntimeError> {
-    let metadata_config = clients::admin(config);
-    let consumer: Arc<BaseConsumer> = Arc::new(metadata_config.create()?);
-    let c = consumer.clone();
-    let topics = inputs.to_vec();
-    let counts = tokio::task::spawn_blocking(move || partition_counts(&c, &topics))
-        .await
-        .map_err(|e| RuntimeError::Internal(e.to_string()))??;
-    let mut partitions = None;
-    for (topic, count) in inputs.iter().zip(&counts) {
-        let count = count
-            .ok_or_else(|| RuntimeError::Topology(format!("input topic {topic} does not exist")))?;
-        match partitions {
-            None => partitions = Some(count),
-            Some(first) if first != count => {
-                return Err(RuntimeError::Topology(format!(
-                    "input topics are not co-partitioned: {} has {first} partitions, {topic} has {count}",
-                    inputs[0]
-                )));
-            }
-            Some(_) => {}
-        }
-    }
-    let partitions = partitions
-        .ok_or_else(|| RuntimeError::Config("the processor has no input topics".to_string()))?;
-
-    let c = consumer.clone();
-    let topics = changelogs.to_vec();
-    let existing = tokio::task::spawn_blocking(move || partition_counts(&c, &topics))
-        .await
-        .map_err(|e| RuntimeError::Internal(e.to_string()))??;
-    let missing: Vec<&String> = changelogs
-        .iter()
-        .zip(&existing)
-        .filter(|(_, count)| count.is_none())
-        .map(|(topic, _)| topic)
-        .collect();
-    if !missing.is_empty() {
-        if !config.create_changelog_topics {
-            return Err(RuntimeError::Topology(format!(
-                "changelog topics {missing:?} do not exist (create them with `afregning topology apply`, or set create_changelog_topics)"
-            )));
-        }
-        let admin: AdminClient<DefaultClientContext> = metadata_config.create()?;
-        let new: Vec<NewTopic<'_>> = missing
-            .iter()
-            .map(|topic| {
-                NewTopic::new(
-                    topic,
-                    partitions,
-                    TopicReplication::Fixed(config.changelog_replication_factor),
-                )
-                .set("cleanup.policy", "compact")
-                // Keep a crashed batch's records out of compaction's reach
-                // until the next owner has reverted them (recovery.rs).
-                .set("min.compaction.lag.ms", "3600000")
-            })
-            .collect();
-        for result in admin
-            .create_topics(
-                &new,
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-            )
-            .await?
-        {
-            match result {
-                Ok(topic) => tracing::info!(%topic, partitions, "created changelog topic"),
-                Err((topic, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
-                    tracing::debug!(%topic, "changelog topic created concurrently");
-                }
-                Err((topic, code)) => {
-                    return Err(RuntimeError::Topology(format!(
-                        "cannot create changelog topic {topic}: {code}"
-                    )));
-                }
-            }
-        }
-    }
-    // Metadata may lag behind a creation for a moment.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let c = consumer.clone();
-        let topics = changelogs.to_vec();
-        let counts = tokio::task::spawn_blocking(move || partition_counts(&c, &topics))
-            .await
-            .map_err(|e| RuntimeError::Internal(e.to_string()))??;
-        let wrong: Vec<String> = changelogs
-            .iter()
-            .zip(&counts)
-            .filter(|(_, c)| **c != Some(partitions))
-            .map(|(t, c)| format!("{t} ({c:?})"))
-            .collect();
-        if wrong.is_empty() {
-            return Ok(partitions);
-        }
-        if Instant::now() >= deadline {
-            return Err(RuntimeError::Topology(format!(
-                "changelog topics must have the inputs' {partitions} partitions: {wrong:?}"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 struct RestoreOutcome {
     task: i32,
     job_id: u64,
@@ -351,7 +220,7 @@ where
         .iter()
         .map(|s| changelog_topic(&config.topic_prefix, &name, s))
         .collect();
-    let partitions = check_topology(&config, &inputs, &changelogs).await?;
+    let partitions = crate::runtime::graph::check_topology(&config, &inputs, &changelogs).await?;
     let state_dir: PathBuf = config.state_dir.join(group.replace(['/', '\\'], "_"));
     let memory = StateMemory::new(config.state_memory_mb);
     let producer = OutputProducer::new(&clients::producer(&config), config.max_in_flight_records)?;

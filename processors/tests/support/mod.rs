@@ -356,6 +356,9 @@ pub fn runtime_config_at(
         "stall_timeout_ms": 4000,
         "lag_check_interval_ms": 1000,
         "restore_chunk_records": 50,
+        // The toy processor is not in the catalogue: no `topology apply`
+        // creates its changelogs.
+        "create_changelog_topics": true,
     });
     if let (Some(base), Value::Object(extra)) = (config.as_object_mut(), extra) {
         base.extend(extra);
