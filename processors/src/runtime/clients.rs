@@ -14,10 +14,6 @@
 //! librdkafka refuses `assign` without one; they never join or commit.
 
 use rdkafka::ClientConfig;
-use rdkafka::client::ClientContext;
-use rdkafka::consumer::ConsumerContext;
-use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaErrorCode;
 
 use crate::runtime::config::RuntimeConfig;
 
@@ -132,22 +128,6 @@ pub(crate) fn admin(config: &RuntimeConfig) -> ClientConfig {
     with_overrides(base(config), config)
 }
 
-/// Context of the read-to-the-end consumers: reaching a partition's end is
-/// their normal way to finish, not an error worth an ERROR log line
-/// (rust-rdkafka's default logs every end-of-partition at error level).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct ToEndContext;
-
-impl ClientContext for ToEndContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        if matches!(error, KafkaError::PartitionEOF(_))
-            || error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF)
-        {
-            tracing::trace!(%reason, "end of partition");
-        } else {
-            tracing::warn!(%error, %reason, "kafka client error");
-        }
-    }
-}
-
-impl ConsumerContext for ToEndContext {}
+/// Context of the read-to-the-end consumers (restores, global tables): one
+/// declaration with the sinks' and the demo's, in the topology crate.
+pub(crate) use afregning_topology::read_to_end::ReadToEndContext as ToEndContext;
