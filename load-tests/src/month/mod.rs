@@ -81,8 +81,9 @@ pub struct Args {
     #[arg(long, default_value_t = 1_800, value_parser = clap::value_parser!(u64).range(30..=7_200))]
     pub max_seconds: u64,
     /// The processors' stall timeout in ms: a partition with lag and no progress is re-sought
-    /// after this long (the local broker holds records appended at a partition's end until
-    /// the consumer seeks again; docs/processors.md). The quick settings use 5,000.
+    /// after this long (a safety net; since the lag check no longer blocks the driver no
+    /// stall repairs are seen on the local broker, docs/processors-runtime.md). The quick
+    /// settings use 5,000.
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(200..=60_000))]
     pub stall_timeout_ms: u64,
     /// State-store memory budget per processor process, MiB.
