@@ -22,6 +22,7 @@ use afregning_topology::records::{DailyAggregateKey, EnrichedReading, ErrorClass
 use afregning_topology::topics;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
+use crate::runtime::typed::{Marks, StoreKey, date_part, join_parts, parse_date_part, split_parts};
 use crate::runtime::{
     Context, GlobalChange, GlobalTableSpec, InputRecord, ProcessError, Processor, StoreSpec,
 };
@@ -36,9 +37,35 @@ use core::{DayState, daily_aggregate, spot_cost_in, spot_day};
 
 /// The processor's name: changelogs, group, metrics.
 pub const NAME: &str = afregning_topology::catalogue::Component::Aggregate.name();
-/// Day states, and spot-price markers under [`DIRTY_PREFIX`].
+/// Day states, and the marks of [`SPOT_CHANGED`].
 pub const DAYS_STORE: &str = "days";
-const DIRTY_PREFIX: &[u8] = b"~spot\x1f";
+/// Days whose spot prices changed, recomputed at the next tick (`~spot␟date␟zone`,
+/// the bytes aggregate always wrote, so existing stores read on).
+const SPOT_CHANGED: Marks<SpotDay> = Marks::new(DAYS_STORE, "spot");
+
+/// A local day and bidding zone whose spot prices changed: the days of that
+/// zone are re-aggregated at the next tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SpotDay {
+    date: NaiveDate,
+    area: String,
+}
+
+impl StoreKey for SpotDay {
+    fn encode(&self, out: &mut Vec<u8>) {
+        join_parts(&[&date_part(self.date), &self.area], out);
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        match split_parts(bytes)?.as_slice() {
+            [date, area] => Some(Self {
+                date: parse_date_part(date)?,
+                area: (*area).to_string(),
+            }),
+            _ => None,
+        }
+    }
+}
 const SEP: u8 = 0x1f;
 
 /// Settings of aggregate.
@@ -268,28 +295,15 @@ impl Processor for Aggregate {
                 return Ok(());
             }
         };
-        let date = afregning_settlement::calendar::local_date(key.start);
-        let mut marker = DIRTY_PREFIX.to_vec();
-        marker.extend_from_slice(&date_prefix(date));
-        marker.extend_from_slice(key.price_area.as_bytes());
-        ctx.put(DAYS_STORE, &marker, b"")?;
-        Ok(())
+        let day = SpotDay {
+            date: afregning_settlement::calendar::local_date(key.start),
+            area: key.price_area,
+        };
+        SPOT_CHANGED.mark(ctx, &day)
     }
 
     fn on_tick(&mut self, now: DateTime<Utc>, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
-        for (marker, _) in ctx.scan_prefix(DAYS_STORE, DIRTY_PREFIX)? {
-            ctx.delete(DAYS_STORE, &marker)?;
-            let rest = &marker[DIRTY_PREFIX.len()..];
-            let Some(split) = rest.iter().position(|b| *b == SEP) else {
-                continue;
-            };
-            let Ok(date) = NaiveDate::parse_from_str(
-                std::str::from_utf8(&rest[..split]).unwrap_or_default(),
-                "%Y-%m-%d",
-            ) else {
-                continue;
-            };
-            let area = String::from_utf8_lossy(&rest[split + 1..]).to_string();
+        for SpotDay { date, area } in SPOT_CHANGED.take(ctx)? {
             for (_, bytes) in ctx.scan_prefix(DAYS_STORE, &date_prefix(date))? {
                 let mut state = DayState::from_bytes(&bytes)
                     .map_err(|e| ProcessError::failed(format!("stored day state: {e}")))?;
