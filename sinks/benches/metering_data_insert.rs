@@ -30,10 +30,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use afregning_sinks::copy::CopyWriter;
-use afregning_sinks::runner::Position;
+use afregning_sinks::positions::{Position, SourcePos};
 use afregning_sinks::schema::{self, StorageSettings};
 use afregning_sinks::timescale::batch::TimescaleBatch;
-use afregning_sinks::timescale::rows::{MeteringRow, SourcePos, metering_rows};
+use afregning_sinks::timescale::rows::{MeteringRow, metering_rows};
 use afregning_sinks::timescale::service::TimescaleService;
 use afregning_topology::records::{Quality, Reading, ReadingPoint, Resolution};
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};

@@ -12,6 +12,10 @@
 //!   `metering_data` (hypertable or monthly partitions).
 //! - [`source`]: the Kafka consumers (positions from the database, back-pressure).
 //! - [`runner`]: the batch loop and commit protocol both sinks share.
+//! - What else both sinks share: [`positions`] (where a sink has read to,
+//!   stored with its data, and the lock that makes a second instance a
+//!   standby), [`dead_letters`] (the records a sink cannot use) and
+//!   [`producer`] (the Kafka producer they publish with).
 //! - [`timescale`]: the database sink; [`erp`]: the ERP sink and file export.
 //! - [`copy`]: PostgreSQL's binary COPY format.
 //! - [`events`], [`admin`]: metrics, `/health`, `/ready`, `/metrics`.
@@ -22,8 +26,11 @@
 pub mod admin;
 pub mod config;
 pub mod copy;
+pub mod dead_letters;
 pub mod erp;
 pub mod events;
+pub mod positions;
+pub mod producer;
 pub mod retry;
 pub mod runner;
 pub mod schema;
@@ -124,7 +131,7 @@ pub async fn run_timescale(
             report: RunReport::default(),
         });
     };
-    let producer = timescale::producer(&config.bootstrap_servers, &config.kafka)?;
+    let producer = producer::create(&config.bootstrap_servers, &config.kafka)?;
     let service = timescale::service::TimescaleService::new(
         &config.database_url,
         &consumer,
@@ -159,7 +166,7 @@ pub async fn run_erp(
             report: RunReport::default(),
         });
     };
-    let producer = timescale::producer(&config.bootstrap_servers, &config.kafka)?;
+    let producer = producer::create(&config.bootstrap_servers, &config.kafka)?;
     let handler = erp::ErpHandler::new(codec, producer, config, &consumer);
     tracing::info!(%consumer, "ERP sink starting");
     let report = runner::run(handler, config, &consumer, mode, status, shutdown).await?;

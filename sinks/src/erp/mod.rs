@@ -33,7 +33,7 @@ use afregning_topology::records::{
     DeadLetter, DeadLetterKey, ErrorClass, SettlementMonthKey, SettlementStatement,
 };
 use afregning_topology::topics;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -43,11 +43,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use sqlx::{Connection, PgConnection};
 
 use self::rules::{Decision, Delivered, DeliveryState};
-use crate::runner::{FlushReport, Handler, HandlerError, Position};
+use crate::dead_letters::{dead_letter_for, publish_dead_letters};
+use crate::positions::{Position, SourcePos, load_positions, lock_consumer, store_positions};
+use crate::runner::{FlushReport, Handler, HandlerError};
 use crate::source::{IDEMPOTENCY_KEY_HEADER, SourceRecord};
-use crate::timescale::rows::SourcePos;
-use crate::timescale::service::{load_positions, lock_consumer, store_positions};
-use crate::timescale::{dead_letter_for, publish_dead_letters};
 
 /// The component name in the dead letters this sink writes.
 pub const COMPONENT: &str = "sink-erp";
@@ -299,13 +298,7 @@ impl ErpHandler {
                 .codec
                 .encode(topics::ERP_STATEMENTS, &key, statement)
                 .await
-                .map_err(|e| match e.is_retriable() {
-                    true => HandlerError::Retriable {
-                        reason: "registry",
-                        message: e.to_string(),
-                    },
-                    false => HandlerError::Fatal(format!("encoding a statement for the ERP: {e}")),
-                })?;
+                .map_err(|e| HandlerError::encoding(e, "a statement for the ERP"))?;
             let producer = &self.producer;
             let idempotency_key = statement.idempotency_key.clone();
             sends.push(async move {
@@ -445,12 +438,7 @@ impl Handler for ErpHandler {
         batch: &mut ErpBatch,
         record: &SourceRecord,
     ) -> Result<usize, HandlerError> {
-        let pos = SourcePos {
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
-            received_at: record.timestamp.unwrap_or_else(Utc::now),
-        };
+        let pos = SourcePos::of(record);
         match self
             .codec
             .decode_value(topics::SETTLEMENT_STATEMENTS, record.payload.as_deref())

@@ -16,8 +16,9 @@ use afregning_topology::records::{
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-use super::rows::{MeteringRow, RowError, SourcePos, metering_rows};
+use super::rows::{MeteringRow, RowError, metering_rows};
 use crate::copy::{CopyEncodeError, CopyWriter};
+use crate::positions::SourcePos;
 
 /// A staging table: a temporary table per connection, emptied at commit,
 /// whose columns are exactly the COPY stream's.

@@ -12,18 +12,17 @@ pub mod rows;
 pub mod service;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use afregning_topology::records::{DeadLetter, DeadLetterKey, ErrorClass, TopicKey, TopicValue};
+use afregning_topology::records::{ErrorClass, TopicKey, TopicValue};
 use afregning_topology::topics::{self, Topic};
 use afregning_topology::{Codec, CodecError};
-use chrono::{DateTime, Utc};
 use rdkafka::producer::FutureProducer;
 
 use self::batch::TimescaleBatch;
-use self::rows::SourcePos;
 use self::service::TimescaleService;
-use crate::runner::{FlushReport, Handler, HandlerError, Position};
+use crate::dead_letters::{dead_letter_for, publish_dead_letters};
+use crate::positions::{Position, SourcePos};
+use crate::runner::{FlushReport, Handler, HandlerError};
 use crate::source::SourceRecord;
 
 /// The component name in the dead letters this sink writes.
@@ -108,38 +107,6 @@ impl TimescaleHandler {
     }
 }
 
-/// A dead letter for a record this sink cannot decode.
-pub fn dead_letter_for(
-    record: &SourceRecord,
-    component: &str,
-    class: ErrorClass,
-    reason: String,
-) -> (DeadLetterKey, DeadLetter) {
-    (
-        DeadLetterKey {
-            source_topic: record.topic.to_string(),
-            source_partition: record.partition,
-            source_offset: record.offset,
-        },
-        DeadLetter {
-            source_topic: record.topic.to_string(),
-            source_partition: record.partition,
-            source_offset: record.offset,
-            source_timestamp: record.timestamp,
-            source_key: record.key.clone(),
-            payload: record.payload.clone(),
-            source_message_id: None,
-            component: component.to_string(),
-            error_class: class,
-            reason,
-            // Avro timestamp-millis: whole milliseconds only.
-            failed_at: DateTime::from_timestamp_millis(Utc::now().timestamp_millis())
-                .unwrap_or_default(),
-            attempts: 1,
-        },
-    )
-}
-
 fn classify(error: CodecError) -> Result<String, HandlerError> {
     if error.is_retriable() {
         Err(HandlerError::Retriable {
@@ -149,41 +116,6 @@ fn classify(error: CodecError) -> Result<String, HandlerError> {
     } else {
         Ok(error.to_string())
     }
-}
-
-/// Publishes dead letters and waits for the broker's acknowledgements.
-pub async fn publish_dead_letters(
-    codec: &Codec,
-    producer: &FutureProducer,
-    letters: &[(DeadLetterKey, DeadLetter)],
-) -> Result<(), HandlerError> {
-    let mut deliveries = Vec::new();
-    for (key, letter) in letters {
-        let record = codec
-            .encode(topics::DEAD_LETTERS, key, letter)
-            .await
-            .map_err(|e| match e.is_retriable() {
-                true => HandlerError::Retriable {
-                    reason: "registry",
-                    message: e.to_string(),
-                },
-                false => HandlerError::Fatal(format!("encoding a dead letter: {e}")),
-            })?;
-        deliveries.push(async move {
-            producer
-                .send(record.as_future_record(), Duration::from_secs(30))
-                .await
-                .map(|_| ())
-                .map_err(|(error, _)| error)
-        });
-    }
-    for result in futures::future::join_all(deliveries).await {
-        result.map_err(|error| HandlerError::Retriable {
-            reason: "kafka",
-            message: format!("publishing a dead letter: {error}"),
-        })?;
-    }
-    Ok(())
 }
 
 impl Handler for TimescaleHandler {
@@ -214,12 +146,7 @@ impl Handler for TimescaleHandler {
         let Some(&input) = self.inputs.get(&*record.topic) else {
             return Ok(0);
         };
-        let pos = SourcePos {
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
-            received_at: record.timestamp.unwrap_or_else(Utc::now),
-        };
+        let pos = SourcePos::of(record);
         let header_key = record.idempotency_key.clone();
         let outcome: Result<Option<(usize, String)>, String> = match input {
             Input::Readings => match self.value(topics::READINGS, record).await {
@@ -347,22 +274,4 @@ impl Handler for TimescaleHandler {
     fn reset(&mut self) {
         self.service.reset();
     }
-}
-
-/// The producer the sinks publish with: idempotent, every replica acknowledging.
-pub fn producer(
-    bootstrap_servers: &str,
-    extra: &std::collections::BTreeMap<String, String>,
-) -> Result<FutureProducer, rdkafka::error::KafkaError> {
-    let mut config = rdkafka::ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap_servers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("delivery.timeout.ms", "120000");
-    for (key, value) in extra {
-        config.set(key, value);
-    }
-    config.create()
 }

@@ -9,21 +9,6 @@ use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Copenhagen;
 use rust_decimal::Decimal;
 
-/// Where a record was read, and when Kafka received it (the `received_at`
-/// provenance of its rows: deterministic for a record, so a replay of the
-/// same topic writes the same values).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourcePos {
-    /// Full topic name.
-    pub topic: Arc<str>,
-    /// Partition.
-    pub partition: i32,
-    /// Offset.
-    pub offset: i64,
-    /// The record's Kafka timestamp (the sink's clock if it has none).
-    pub received_at: DateTime<Utc>,
-}
-
 /// One row of `metering_data`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeteringRow {

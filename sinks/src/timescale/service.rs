@@ -29,7 +29,8 @@ use super::batch::{
     SETTLEMENT_LINE_STAGE, SETTLEMENT_VERSION_STAGE, STAGES, STATEMENT_LINE_STAGE, STATEMENT_STAGE,
     Stage, TimescaleBatch,
 };
-use crate::runner::{FlushReport, HandlerError, Position};
+use crate::positions::{Position, load_positions, lock_consumer, store_positions};
+use crate::runner::{FlushReport, HandlerError};
 use crate::schema::storage::{self, StorageMode, StorageSettings};
 
 /// How often the sink re-plans the storage (creates the coming months'
@@ -153,71 +154,6 @@ const PROCESSED_MERGE: &str = "\
 INSERT INTO processed_message (consumer, idempotency_key, topic, partition, \"offset\")
 SELECT $1, idempotency_key, topic, partition, \"offset\" FROM afregning_stage_processed_message
 ON CONFLICT DO NOTHING";
-
-/// Stores positions; never moves one backwards.
-pub const POSITIONS_MERGE: &str = "\
-INSERT INTO sink_offset (consumer, topic, partition, next_offset)
-SELECT $1, t, p, o FROM unnest($2::text[], $3::integer[], $4::bigint[]) AS u(t, p, o)
-ON CONFLICT (consumer, topic, partition) DO UPDATE SET
-    next_offset = GREATEST(sink_offset.next_offset, excluded.next_offset),
-    updated_at = now()";
-
-/// Writes the positions of a batch (same transaction as its data).
-pub async fn store_positions(
-    conn: &mut PgConnection,
-    consumer: &str,
-    positions: &[Position],
-) -> Result<(), sqlx::Error> {
-    let topics: Vec<String> = positions.iter().map(|p| p.topic.to_string()).collect();
-    let partitions: Vec<i32> = positions.iter().map(|p| p.partition).collect();
-    let offsets: Vec<i64> = positions.iter().map(|p| p.next_offset).collect();
-    sqlx::query(POSITIONS_MERGE)
-        .bind(consumer)
-        .bind(topics)
-        .bind(partitions)
-        .bind(offsets)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Reads a consumer's stored positions.
-pub async fn load_positions(
-    conn: &mut PgConnection,
-    consumer: &str,
-) -> Result<HashMap<(String, i32), i64>, sqlx::Error> {
-    let rows: Vec<(String, i32, i64)> =
-        sqlx::query_as("SELECT topic, partition, next_offset FROM sink_offset WHERE consumer = $1")
-            .bind(consumer)
-            .fetch_all(conn)
-            .await?;
-    Ok(rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
-}
-
-/// Takes the consumer's session-level advisory lock, waiting while another
-/// instance holds it: one active writer per consumer name, the rest standby.
-pub async fn lock_consumer(conn: &mut PgConnection, consumer: &str) -> Result<(), sqlx::Error> {
-    let mut waited = Duration::ZERO;
-    loop {
-        let locked: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_lock(hashtext('afregning.sink:' || $1)::bigint)",
-        )
-        .bind(consumer)
-        .fetch_one(&mut *conn)
-        .await?;
-        if locked {
-            return Ok(());
-        }
-        if waited.as_secs().is_multiple_of(30) {
-            tracing::info!(
-                consumer,
-                "another instance holds this sink's lock; waiting as standby"
-            );
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        waited += Duration::from_secs(1);
-    }
-}
 
 /// The database sink's connection and write path.
 #[derive(Debug)]
