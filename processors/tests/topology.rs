@@ -1,5 +1,6 @@
 //! The runtime in-process, as the `afregning` binary runs it: start-up checks
-//! of the topics (co-partitioning, missing topics, changelog creation), a
+//! of the topics (co-partitioning, missing topics, changelog creation and
+//! configs), a
 //! processor with two co-partitioned inputs, readiness and the admin routes.
 
 mod support;
@@ -72,6 +73,27 @@ async fn inputs_that_are_not_co_partitioned_or_missing_are_refused_at_start() ->
     .expect_err("missing changelogs must be refused when the runtime may not create them");
     assert!(
         matches!(&error, RuntimeError::Topology(m) if m.contains("changelog")),
+        "{error}"
+    );
+
+    // Changelogs that exist with the right partitions but without the
+    // catalogue's compaction lag (created by hand, compacted only) are refused
+    // too, naming the topic and the config. The local broker describes the
+    // configs a topic was created with, which is enough for this check.
+    for store in ["sums", "seen"] {
+        let changelog = format!("{}afregning.toy.{store}-changelog.v1", env.namespace);
+        create_topic(&bs, &changelog, 4, true).await;
+    }
+    let error = run_processor(
+        toy(vec![four.clone()], &output),
+        config(&env, dir.path(), json!({"create_changelog_topics": false})),
+        tokio::time::sleep(Duration::from_secs(20)),
+    )
+    .await
+    .expect_err("changelogs without the catalogue's configs must be refused");
+    assert!(
+        matches!(&error, RuntimeError::Topology(m)
+            if m.contains("afregning.toy.sums-changelog.v1: min.compaction.lag.ms is not set")),
         "{error}"
     );
     env.cleanup().await?;

@@ -8,15 +8,22 @@
 //! Topics are created by `afregning topology apply` from the catalogue, with
 //! the configs it declares; the runtime creates missing changelogs only when
 //! `create_changelog_topics` is set (tests of processors the catalogue does
-//! not declare), and then with the catalogue's changelog configs. Changelog
-//! *configs* are compared by `afregning topology verify`, not here: the local
-//! broker answers DescribeConfigs with nothing (docs/processors-runtime.md).
+//! not declare), and then with the catalogue's changelog configs. A
+//! changelog whose described configs differ from the catalogue's (say, no
+//! `min.compaction.lag.ms`, which recovery relies on) stops the start too;
+//! where the broker describes nothing for a topic (the local broker describes
+//! only configs set at creation) the check is logged as not made, never
+//! taken as a pass or a failure.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use afregning_topology::catalogue::changelog_configs;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, NewTopic, OwnedResourceSpecifier, ResourceSpecifier,
+    TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
@@ -150,6 +157,7 @@ pub(crate) async fn check_topology(
             .map(|(t, c)| format!("{t} ({c:?})"))
             .collect();
         if wrong.is_empty() {
+            check_changelog_configs(&metadata_config, changelogs).await?;
             return Ok(partitions);
         }
         if Instant::now() >= deadline {
@@ -158,5 +166,122 @@ pub(crate) async fn check_topology(
             )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Compares each changelog's described configs with the catalogue's
+/// (`changelog_configs`; retention aside, which compaction makes inert) and
+/// refuses to start on a difference.
+async fn check_changelog_configs(
+    admin_config: &rdkafka::ClientConfig,
+    changelogs: &[String],
+) -> Result<(), RuntimeError> {
+    if changelogs.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> = admin_config.create()?;
+    let specifiers: Vec<ResourceSpecifier<'_>> = changelogs
+        .iter()
+        .map(|t| ResourceSpecifier::Topic(t))
+        .collect();
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let described = match admin.describe_configs(&specifiers, &options).await {
+        Ok(described) => described,
+        Err(error) => {
+            tracing::info!(%error, "changelog configs not checked: DescribeConfigs failed");
+            return Ok(());
+        }
+    };
+    let mut differences = Vec::new();
+    let mut unchecked = Vec::new();
+    for result in described.into_iter().flatten() {
+        let OwnedResourceSpecifier::Topic(topic) = &result.specifier else {
+            continue;
+        };
+        let entries: BTreeMap<String, String> = result
+            .entries
+            .iter()
+            .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+            .collect();
+        if entries.is_empty() {
+            unchecked.push(topic.clone());
+        } else {
+            differences.extend(changelog_config_differences(topic, &entries));
+        }
+    }
+    if !unchecked.is_empty() {
+        tracing::info!(
+            ?unchecked,
+            "the broker described no configs of these changelogs; not checked"
+        );
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(RuntimeError::Topology(format!(
+            "changelog configs differ from the catalogue (`afregning topology verify` lists them): {}",
+            differences.join("; ")
+        )))
+    }
+}
+
+/// What differs between a changelog's described `entries` and the
+/// catalogue's changelog configs, one text per config.
+fn changelog_config_differences(topic: &str, entries: &BTreeMap<String, String>) -> Vec<String> {
+    changelog_configs()
+        .into_iter()
+        .filter(|(key, _)| *key != "retention.ms")
+        .filter_map(|(key, expected)| {
+            let actual = entries.get(key).map(|v| v.trim());
+            (actual != Some(expected.as_str())).then(|| {
+                format!(
+                    "{topic}: {key} is {}, the catalogue says {expected}",
+                    actual.unwrap_or("not set")
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_changelog_with_the_catalogues_configs_passes() {
+        let all: BTreeMap<String, String> = changelog_configs()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        assert!(changelog_config_differences("t", &all).is_empty());
+        // Retention is inert under compaction: a broker default there is fine.
+        let mut other_retention = all.clone();
+        other_retention.insert("retention.ms".into(), "604800000".into());
+        assert!(changelog_config_differences("t", &other_retention).is_empty());
+    }
+
+    #[test]
+    fn a_changelog_without_the_compaction_lag_or_compaction_is_named() {
+        let found = changelog_config_differences("c", &entries(&[("cleanup.policy", "compact")]));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("c: min.compaction.lag.ms is not set"),
+            "{found:?}"
+        );
+        let found = changelog_config_differences(
+            "c",
+            &entries(&[
+                ("cleanup.policy", "delete"),
+                ("min.compaction.lag.ms", "3600000"),
+            ]),
+        );
+        assert!(found[0].contains("cleanup.policy is delete"), "{found:?}");
     }
 }
