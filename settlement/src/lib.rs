@@ -19,6 +19,7 @@ mod arith;
 pub mod calendar;
 pub mod charges;
 pub mod components;
+pub(crate) mod fixed;
 pub mod fold;
 pub mod input;
 pub mod product;

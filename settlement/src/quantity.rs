@@ -8,6 +8,7 @@
 //! a slot without a position is missing (quantity 0, quality `missing`),
 //! exactly as Energinet's `metering_point_time_series.py` pads its input.
 
+use std::cell::OnceCell;
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
@@ -17,6 +18,7 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::calendar::BillingPeriod;
+use crate::fixed::{self, Fixed, RunningQuantity};
 use crate::input::InputError;
 
 /// Resolution of a metering point's time series.
@@ -291,6 +293,8 @@ pub(crate) struct Slot {
     pub end_s: i64,
     pub resolution: Resolution,
     pub quantity: Decimal,
+    /// `quantity` in milli-kWh, when [`Slots::fixed`] holds.
+    pub milli: Fixed,
     pub quality: Quality,
 }
 
@@ -318,9 +322,15 @@ pub(crate) struct ClippedSupply {
 pub(crate) struct Slots {
     pub slots: Vec<Slot>,
     /// `prefix[i]` = Σ quantity of `slots[..i]`, so a window of whole slots is one subtraction.
-    prefix_quantity: Vec<Decimal>,
+    /// Summed on first use: the fixed-point path reads `prefix_milli` instead.
+    prefix_quantity: OnceCell<Vec<Decimal>>,
+    /// `prefix_quantity` in milli-kWh, when [`Self::fixed`] holds.
+    prefix_milli: Vec<RunningQuantity>,
+    /// Every quantity is non-negative and representable in milli-kWh, and so are the
+    /// prefix sums: the fixed-point path ([`crate::fixed`]) may be taken.
+    pub fixed: bool,
     /// Running count of each quality (in [`Quality::ALL`] order) over `slots[..i]`.
-    prefix_quality: [Vec<u32>; 4],
+    prefix_quality: Vec<[u32; 4]>,
     pub supply: Vec<ClippedSupply>,
     /// Positions that were outside every supply period or not on a slot boundary.
     pub ignored: u32,
@@ -335,7 +345,7 @@ impl Slots {
         positions: &[Position],
     ) -> Result<Self, InputError> {
         let clipped = Self::clip_supply(period, supply)?;
-        Self::build_window(&clipped, (period.start(), period.end()), positions)
+        Self::build_window(&clipped, (period.start(), period.end()), positions, false)
     }
 
     /// The supply periods clipped to `period`, sorted, checked for alignment and overlap.
@@ -379,10 +389,14 @@ impl Slots {
     /// within `window`: a billing period, or one local day of it (the incremental fold
     /// settles day by day). Local midnights are whole UTC hours, so a window boundary
     /// never cuts a slot. Positions outside every slot of the window are ignored.
+    ///
+    /// `fixed` also lays the quantities out in milli-kWh for the fixed-point path
+    /// ([`Self::fixed`] then says whether they all fit).
     pub fn build_window(
         supply: &[ClippedSupply],
         window: (DateTime<Utc>, DateTime<Utc>),
         positions: &[Position],
+        fixed: bool,
     ) -> Result<Self, InputError> {
         let mut clipped: Vec<ClippedSupply> = supply
             .iter()
@@ -408,6 +422,7 @@ impl Slots {
                     end_s: t + step,
                     resolution: s.resolution,
                     quantity: Decimal::ZERO,
+                    milli: Fixed::default(),
                     quality: Quality::Missing,
                 });
                 start = end;
@@ -415,36 +430,45 @@ impl Slots {
             }
         }
         let mut ignored = 0u32;
+        let mut fixed = fixed;
         for position in latest_positions(positions)? {
             match Self::index_in(&clipped, position.start) {
                 Some(index) => {
                     let (quantity, quality) = position.effective();
                     slots[index].quantity = quantity;
+                    if fixed {
+                        match fixed::quantity(quantity) {
+                            Some(milli) => slots[index].milli = milli,
+                            None => fixed = false,
+                        }
+                    }
                     slots[index].quality = quality;
                 }
                 None => ignored += 1,
             }
         }
-        let mut prefix_quantity = Vec::with_capacity(slots.len() + 1);
-        let mut prefix_quality: [Vec<u32>; 4] =
-            std::array::from_fn(|_| Vec::with_capacity(slots.len() + 1));
-        let mut running = Decimal::ZERO;
+        let mut prefix_quality = Vec::with_capacity(slots.len() + 1);
+        let mut prefix_milli = Vec::with_capacity(if fixed { slots.len() + 1 } else { 0 });
+        let mut running_milli = Some(RunningQuantity::default());
         let mut counts = [0u32; 4];
-        prefix_quantity.push(running);
-        for list in prefix_quality.iter_mut() {
-            list.push(0);
-        }
+        prefix_milli.extend(running_milli.filter(|_| fixed));
+        prefix_quality.push(counts);
         for slot in &slots {
-            running = crate::arith::add(running, slot.quantity);
-            prefix_quantity.push(running);
-            counts[slot.quality.index()] += 1;
-            for (k, list) in prefix_quality.iter_mut().enumerate() {
-                list.push(counts[k]);
+            if fixed {
+                running_milli = running_milli.and_then(|r| r.plus(slot.milli));
+                match running_milli {
+                    Some(r) => prefix_milli.push(r),
+                    None => fixed = false,
+                }
             }
+            counts[slot.quality.index()] += 1;
+            prefix_quality.push(counts);
         }
         Ok(Self {
             slots,
-            prefix_quantity,
+            prefix_quantity: OnceCell::new(),
+            prefix_milli,
+            fixed,
             prefix_quality,
             supply: clipped,
             ignored,
@@ -482,20 +506,11 @@ impl Slots {
             return WindowSum::default();
         }
         if self.slots[first].start_s >= from && self.slots[last - 1].end_s <= to {
-            let mut qualities = QualitySet::EMPTY;
-            for (k, quality) in Quality::ALL.into_iter().enumerate() {
-                if self.prefix_quality[k][last] > self.prefix_quality[k][first] {
-                    qualities.insert(quality);
-                }
-            }
-            let missing_index = Quality::Missing.index();
-            return WindowSum {
-                quantity: self.prefix_quantity[last] - self.prefix_quantity[first],
-                qualities,
-                positions: u32::try_from(last - first).unwrap_or(u32::MAX),
-                missing: self.prefix_quality[missing_index][last]
-                    - self.prefix_quality[missing_index][first],
-            };
+            return self.whole_slots(
+                first,
+                last,
+                self.prefix_quantity()[last] - self.prefix_quantity()[first],
+            );
         }
         let mut sum = WindowSum::default();
         for slot in &self.slots[first..last] {
@@ -517,6 +532,58 @@ impl Slots {
         sum
     }
 
+    /// [`Self::window`] in milli-kWh, for a window of whole slots while [`Self::fixed`]
+    /// holds; `None` when the Decimal path must sum it (a slot longer than the window
+    /// is split pro rata: a division).
+    pub fn window_fixed(&self, from: i64, to: i64) -> Option<WindowSum<Fixed>> {
+        if !self.fixed {
+            return None;
+        }
+        let (first, last) = self.overlapping_range(from, to);
+        if first == last {
+            return Some(WindowSum::default());
+        }
+        if self.slots[first].start_s >= from && self.slots[last - 1].end_s <= to {
+            return Some(self.whole_slots(
+                first,
+                last,
+                self.prefix_milli[last].minus(self.prefix_milli[first]),
+            ));
+        }
+        None
+    }
+
+    /// `prefix_quantity`, summed on first use.
+    fn prefix_quantity(&self) -> &[Decimal] {
+        self.prefix_quantity.get_or_init(|| {
+            let mut running = Decimal::ZERO;
+            std::iter::once(running)
+                .chain(self.slots.iter().map(|slot| {
+                    running = crate::arith::add(running, slot.quantity);
+                    running
+                }))
+                .collect()
+        })
+    }
+
+    /// The qualities and counts of `slots[first..last]`, with their quantity.
+    fn whole_slots<Q>(&self, first: usize, last: usize, quantity: Q) -> WindowSum<Q> {
+        let mut qualities = QualitySet::EMPTY;
+        for (k, quality) in Quality::ALL.into_iter().enumerate() {
+            if self.prefix_quality[last][k] > self.prefix_quality[first][k] {
+                qualities.insert(quality);
+            }
+        }
+        let missing_index = Quality::Missing.index();
+        WindowSum {
+            quantity,
+            qualities,
+            positions: u32::try_from(last - first).unwrap_or(u32::MAX),
+            missing: self.prefix_quality[last][missing_index]
+                - self.prefix_quality[first][missing_index],
+        }
+    }
+
     /// Whether an instant is inside a supply period.
     pub fn supplied_at(&self, instant: DateTime<Utc>) -> bool {
         self.supply
@@ -525,10 +592,11 @@ impl Slots {
     }
 }
 
-/// Sum of quantities, qualities and missing count of the slots in a window.
+/// Sum of quantities, qualities and missing count of the slots in a window; the
+/// quantity a Decimal, or milli-kWh ([`Fixed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct WindowSum {
-    pub quantity: Decimal,
+pub(crate) struct WindowSum<Q = Decimal> {
+    pub quantity: Q,
     pub qualities: QualitySet,
     pub positions: u32,
     pub missing: u32,

@@ -20,6 +20,8 @@ use rust_decimal::Decimal;
 
 use crate::calendar::{BillingPeriod, DayGrid, local_daily_steps};
 use crate::charges::{Charge, ChargeLink, ChargePeriod, ChargeResolution, ChargeType};
+use crate::fixed::{Amount, LineAcc, LineFacts, Price};
+use crate::fold::LineKey;
 use crate::input::InputError;
 use crate::quantity::Slots;
 use crate::rounding::{daily_price, line_amount};
@@ -173,67 +175,137 @@ pub(crate) fn tariff_line(
     days: &DayGrid,
     window: (DateTime<Utc>, DateTime<Utc>),
 ) -> Line {
-    let charge = &prepared.charge;
     let mut details = Vec::new();
-    for period_times in times {
-        let first = period_times.partition_point(|t| *t < window.0);
-        let last = period_times.partition_point(|t| *t < window.1);
-        for &time in &period_times[first..last] {
-            if link_at(links, time).is_none() || !slots.supplied_at(time) {
-                continue;
-            }
-            // The window the quantity is summed over; Energinet's windows are UTC hours
-            // (or quarters) and local days, so a charge time off that grid gets no quantity.
-            let end = match charge.resolution {
-                ChargeResolution::Pt1h => {
-                    if time.timestamp().rem_euclid(3600) != 0 {
-                        continue;
-                    }
-                    time + Duration::hours(1)
-                }
-                ChargeResolution::Pt15m => {
-                    if time.timestamp().rem_euclid(900) != 0 {
-                        continue;
-                    }
-                    time + Duration::minutes(15)
-                }
-                _ => {
-                    if !days.is_midnight(time) {
-                        continue;
-                    }
-                    days.next_midnight(time)
-                }
-            };
-            let sum = slots.window(time, end);
-            if sum.positions == 0 {
-                continue;
-            }
-            let price = prepared.price_at(time);
-            details.push(Detail {
-                start: time,
-                end,
-                quantity: sum.quantity,
-                qualities: sum.qualities,
-                positions: sum.positions,
-                missing_positions: sum.missing,
-                price,
-                price_source: price.map(|price| PriceSource { time, price }),
-                amount: price.map(|price| line_amount(sum.quantity, price)),
-            });
+    for (_, time, end_s) in tariff_times(prepared, times, links, slots, days, window) {
+        let end = time + Duration::seconds(end_s - time.timestamp());
+        let sum = slots.window(time, end);
+        if sum.positions == 0 {
+            continue;
         }
+        let price = prepared.price_at(time);
+        details.push(Detail {
+            start: time,
+            end,
+            quantity: sum.quantity,
+            qualities: sum.qualities,
+            positions: sum.positions,
+            missing_positions: sum.missing,
+            price,
+            price_source: price.map(|price| PriceSource { time, price }),
+            amount: price.map(|price| line_amount(sum.quantity, price)),
+        });
     }
     details.sort_by_key(|d| d.start);
-    Line::from_details(
-        Component::of_charge(&charge.key, charge.tax),
-        LineSource::Charge {
+    let key = line_key(&prepared.charge, Unit::Kwh);
+    Line::from_details(key.component, key.source, key.vat_class, key.unit, details)
+}
+
+/// [`tariff_line`]'s sums in fixed point, without details; `None` when the Decimal
+/// path must compute them (see [`crate::fixed`]), or the charge times come out of order.
+///
+/// `prices` are [`fixed_prices`] of `times`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn tariff_sum(
+    prepared: &PreparedCharge,
+    times: &[Vec<DateTime<Utc>>],
+    prices: &[Vec<Option<Price>>],
+    links: &[&ChargeLink],
+    slots: &Slots,
+    days: &DayGrid,
+    window: (DateTime<Utc>, DateTime<Utc>),
+) -> Option<(LineKey, LineFacts)> {
+    let mut acc = LineAcc::default();
+    let mut previous = window.0;
+    for ((p, i), time, end_s) in tariff_times(prepared, times, links, slots, days, window) {
+        let sum = slots.window_fixed(time.timestamp(), end_s)?;
+        if sum.positions == 0 {
+            continue;
+        }
+        // The line sorts its details by start; the sums follow that order.
+        if time < previous {
+            return None;
+        }
+        previous = time;
+        let price = *prices.get(p)?.get(i)?;
+        acc.detail(
+            time,
+            sum.quantity,
+            sum.qualities,
+            sum.missing,
+            price,
+            Amount::Rounded,
+        );
+    }
+    Some((line_key(&prepared.charge, Unit::Kwh), acc.facts()?))
+}
+
+/// The price at each of `times` ([`PreparedCharge::times`]) in fixed point, or `None`
+/// when one is not representable (the charge then takes the Decimal path).
+pub(crate) fn fixed_prices(
+    prepared: &PreparedCharge,
+    times: &[Vec<DateTime<Utc>>],
+) -> Option<Vec<Vec<Option<Price>>>> {
+    times
+        .iter()
+        .map(|period_times| {
+            period_times
+                .iter()
+                .map(|&time| match prepared.price_at(time) {
+                    Some(price) => Price::of(price).map(Some),
+                    None => Some(None),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The line a charge's details make.
+fn line_key(charge: &Charge, unit: Unit) -> LineKey {
+    LineKey {
+        component: Component::of_charge(&charge.key, charge.tax),
+        source: LineSource::Charge {
             key: charge.key.clone(),
             resolution: charge.resolution,
             tax: charge.tax,
         },
-        charge.vat_class,
-        Unit::Kwh,
-        details,
-    )
+        vat_class: charge.vat_class,
+        unit,
+    }
+}
+
+/// The charge times of a tariff in `window` that carry a quantity (linked, supplied, on
+/// the grid of the quantity windows): each with its place in `times` (price period,
+/// index) and the end of its quantity window in Unix seconds.
+fn tariff_times<'a>(
+    prepared: &'a PreparedCharge,
+    times: &'a [Vec<DateTime<Utc>>],
+    links: &'a [&ChargeLink],
+    slots: &'a Slots,
+    days: &'a DayGrid,
+    window: (DateTime<Utc>, DateTime<Utc>),
+) -> impl Iterator<Item = ((usize, usize), DateTime<Utc>, i64)> + 'a {
+    let resolution = prepared.charge.resolution;
+    times.iter().enumerate().flat_map(move |(p, period_times)| {
+        let first = period_times.partition_point(|t| *t < window.0);
+        let last = period_times.partition_point(|t| *t < window.1);
+        (first..last).filter_map(move |i| {
+            let time = period_times[i];
+            if link_at(links, time).is_none() || !slots.supplied_at(time) {
+                return None;
+            }
+            // The window the quantity is summed over; Energinet's windows are UTC hours
+            // (or quarters) and local days, so a charge time off that grid gets no quantity.
+            let t = time.timestamp();
+            let end = match resolution {
+                ChargeResolution::Pt1h => (t.rem_euclid(3600) == 0).then_some(t + 3600),
+                ChargeResolution::Pt15m => (t.rem_euclid(900) == 0).then_some(t + 900),
+                _ => days
+                    .is_midnight(time)
+                    .then(|| days.next_midnight(time).timestamp()),
+            }?;
+            Some(((p, i), time, end))
+        })
+    })
 }
 
 /// The line of one linked subscription or fee over `window` (the period, or one local
@@ -295,15 +367,6 @@ pub(crate) fn subscription_or_fee_line(
         }
     }
     details.sort_by_key(|d| d.start);
-    Line::from_details(
-        Component::of_charge(&charge.key, charge.tax),
-        LineSource::Charge {
-            key: charge.key.clone(),
-            resolution: charge.resolution,
-            tax: charge.tax,
-        },
-        charge.vat_class,
-        Unit::Pieces,
-        details,
-    )
+    let key = line_key(charge, Unit::Pieces);
+    Line::from_details(key.component, key.source, key.vat_class, key.unit, details)
 }

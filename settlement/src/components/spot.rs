@@ -14,6 +14,9 @@ use chrono::Duration;
 use rust_decimal::Decimal;
 
 use crate::charges::VatClass;
+use crate::fixed::{Amount, LineAcc, LineFacts};
+use crate::fold::LineKey;
+use crate::fold::fixed_prices::FixedPrices;
 use crate::quantity::{Quality, QualitySet, Resolution, Slots};
 use crate::spot::{QuarterPrice, SpotIndex};
 use crate::statement::{Component, Detail, Line, LineSource, PriceSource, Unit};
@@ -87,11 +90,49 @@ pub(crate) fn spot_line(slots: &Slots, index: &SpotIndex) -> Line {
             }
         }
     }
-    Line::from_details(
-        Component::SpotEnergy,
-        LineSource::Spot,
-        VatClass::Vat25,
-        Unit::Kwh,
-        details,
-    )
+    let key = line_key();
+    Line::from_details(key.component, key.source, key.vat_class, key.unit, details)
+}
+
+/// The spot line's key.
+fn line_key() -> LineKey {
+    LineKey {
+        component: Component::SpotEnergy,
+        source: LineSource::Spot,
+        vat_class: VatClass::Vat25,
+        unit: Unit::Kwh,
+    }
+}
+
+/// [`spot_line`]'s sums in fixed point, without details; `None` when the Decimal path
+/// must compute them: a price not representable, or an hour split into quarters at
+/// their own prices (q/4 is a division).
+pub(crate) fn spot_sum(slots: &Slots, prices: &FixedPrices) -> Option<(LineKey, LineFacts)> {
+    if !slots.fixed {
+        return None;
+    }
+    let mut acc = LineAcc::default();
+    for slot in &slots.slots {
+        let price = match slot.resolution {
+            Resolution::Pt15m => prices.spot(slot.start_s)?.map(|q| q.price),
+            Resolution::Pt1h => {
+                // One detail only when one hourly price covers all four quarters.
+                for k in 0..4 {
+                    prices.spot(slot.start_s + 900 * k)?.filter(|q| q.hourly)?;
+                }
+                prices.spot(slot.start_s)?.map(|q| q.price)
+            }
+        };
+        let mut qualities = QualitySet::EMPTY;
+        qualities.insert(slot.quality);
+        acc.detail(
+            slot.start,
+            slot.milli,
+            qualities,
+            u32::from(slot.quality == Quality::Missing),
+            price,
+            Amount::Exact,
+        );
+    }
+    Some((line_key(), acc.facts()?))
 }

@@ -13,6 +13,9 @@ use rust_decimal::Decimal;
 
 use crate::calendar::{BillingPeriod, DayGrid};
 use crate::charges::VatClass;
+use crate::fixed::{Amount, LineAcc, LineFacts, Price, RunningQuantity};
+use crate::fold::LineKey;
+use crate::fold::fixed_prices::FixedPrices;
 use crate::input::InputError;
 use crate::product::ProductTerm;
 use crate::quantity::{Quality, QualitySet, Slots};
@@ -31,7 +34,7 @@ pub(crate) fn sorted_terms(terms: &[ProductTerm]) -> Result<Vec<&ProductTerm>, I
     Ok(sorted)
 }
 
-fn term_index(terms: &[&ProductTerm], time: DateTime<Utc>) -> Option<usize> {
+pub(crate) fn term_index(terms: &[&ProductTerm], time: DateTime<Utc>) -> Option<usize> {
     let i = terms.partition_point(|t| t.to <= time);
     terms.get(i).filter(|t| t.from <= time).map(|_| i)
 }
@@ -104,6 +107,116 @@ pub(crate) fn margin_lines(slots: &Slots, terms: &[&ProductTerm], days: &DayGrid
     group_lines(runs, Component::SupplierMargin, Unit::Kwh, |product_id| {
         LineSource::Margin { product_id }
     })
+}
+
+/// A run of [`margin_lines`] in fixed point.
+struct FixedRun {
+    term: Option<usize>,
+    rate: Option<Price>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    quantity: RunningQuantity,
+    qualities: QualitySet,
+    missing: u32,
+}
+
+/// [`margin_lines`]' sums in fixed point, without details: the same runs, each one
+/// detail of its product's line; `None` when the Decimal path must compute them.
+pub(crate) fn margin_sums(
+    slots: &Slots,
+    prices: &FixedPrices,
+    terms: &[&ProductTerm],
+    days: &DayGrid,
+) -> Option<Vec<(LineKey, LineFacts)>> {
+    if !slots.fixed {
+        return None;
+    }
+    let mut groups: Vec<(Option<usize>, LineAcc)> = Vec::new();
+    let mut flush = |run: FixedRun| {
+        // Lines are per product and VAT class; terms of one product share a line.
+        let same_line = |a: Option<usize>, b: Option<usize>| match (a, b) {
+            (Some(a), Some(b)) => {
+                terms[a].product_id == terms[b].product_id
+                    && terms[a].vat_class == terms[b].vat_class
+            }
+            (a, b) => a == b,
+        };
+        let at = match groups.iter().position(|(t, _)| same_line(*t, run.term)) {
+            Some(at) => at,
+            None => {
+                groups.push((run.term, LineAcc::default()));
+                groups.len() - 1
+            }
+        };
+        groups[at].1.detail(
+            run.start,
+            run.quantity.fixed(),
+            run.qualities,
+            run.missing,
+            run.rate,
+            Amount::Exact,
+        );
+    };
+    let mut current: Option<FixedRun> = None;
+    // The next local midnight after the previous slot's start: a slot starts at a
+    // midnight only if it starts there, or after it (past a gap in supply).
+    let mut next_midnight = i64::MIN;
+    for slot in &slots.slots {
+        let at_midnight = slot.start_s >= next_midnight
+            && (slot.start_s == next_midnight || days.is_midnight(slot.start));
+        if slot.start_s >= next_midnight {
+            next_midnight = days.next_midnight(slot.start).timestamp();
+        }
+        let (term, rate) = match prices.margin(slot.start_s)? {
+            Some((term, rate)) => (Some(term), Some(rate)),
+            None => (None, None),
+        };
+        let missing = u32::from(slot.quality == Quality::Missing);
+        if let Some(run) = current.as_mut().filter(|r| {
+            r.term == term
+                && !at_midnight
+                && r.rate.map(|p| p.fixed.value) == rate.map(|p| p.fixed.value)
+                && r.end == slot.start
+        }) {
+            run.end = slot.end();
+            run.quantity = run.quantity.plus(slot.milli)?;
+            run.qualities.insert(slot.quality);
+            run.missing += missing;
+            continue;
+        }
+        let mut qualities = QualitySet::EMPTY;
+        qualities.insert(slot.quality);
+        let next = FixedRun {
+            term,
+            rate,
+            start: slot.start,
+            end: slot.end(),
+            quantity: RunningQuantity::starting(slot.milli),
+            qualities,
+            missing,
+        };
+        if let Some(run) = current.replace(next) {
+            flush(run);
+        }
+    }
+    if let Some(run) = current {
+        flush(run);
+    }
+    groups
+        .into_iter()
+        .map(|(term, acc)| {
+            let term = term.map(|i| terms[i]);
+            let key = LineKey {
+                component: Component::SupplierMargin,
+                source: LineSource::Margin {
+                    product_id: term.map(|t| t.product_id.clone()),
+                },
+                vat_class: term.map_or(VatClass::Vat25, |t| t.vat_class),
+                unit: Unit::Kwh,
+            };
+            Some((key, acc.facts()?))
+        })
+        .collect()
 }
 
 /// Supplier subscription lines, one per product, for the local days of `days`

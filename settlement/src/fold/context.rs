@@ -11,11 +11,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::calendar::{BillingPeriod, DayGrid, local_day_bounds};
 use crate::charges::{ChargeKey, ChargeLink, ChargeType};
 use crate::components::charges::{
-    PreparedCharge, check_links, subscription_or_fee_line, tariff_line,
+    PreparedCharge, check_links, subscription_or_fee_line, tariff_line, tariff_sum,
 };
-use crate::components::spot::spot_line;
+use crate::components::spot::{spot_line, spot_sum};
 use crate::components::supplier::{
-    margin_lines, no_product_issues, sorted_terms, subscription_lines, uncovered,
+    margin_lines, margin_sums, no_product_issues, sorted_terms, subscription_lines, uncovered,
 };
 use crate::input::{InputError, MonthInput, Scope};
 use crate::product::ProductTerm;
@@ -23,14 +23,15 @@ use crate::quantity::{ClippedSupply, Position, Quality, Slots, latest_positions}
 use crate::spot::SpotIndex;
 use crate::statement::{Issue, MonthStatement};
 
+use super::fixed_prices::FixedPrices;
 use super::summary::Summary;
 
 /// A linked charge with its links (sorted, checked).
 #[derive(Debug, Clone)]
-struct LinkedCharge {
-    prepared: PreparedCharge,
+pub(crate) struct LinkedCharge {
+    pub prepared: PreparedCharge,
     /// Charge times of the period, per price-information period.
-    times: Vec<Vec<DateTime<Utc>>>,
+    pub times: Vec<Vec<DateTime<Utc>>>,
     links: Vec<ChargeLink>,
 }
 
@@ -55,6 +56,9 @@ pub struct MonthContext {
     empty_days: Vec<OnceLock<Summary>>,
     /// Σ of every day's summary without positions.
     empty_total: OnceLock<Summary>,
+    /// The prices in fixed point, on the first day settled without details (not part
+    /// of the fingerprint: derived from what is).
+    fixed_prices: OnceLock<FixedPrices>,
 }
 
 impl MonthContext {
@@ -126,6 +130,7 @@ impl MonthContext {
             fingerprint: 0,
             empty_days: (0..day_count).map(|_| OnceLock::new()).collect(),
             empty_total: OnceLock::new(),
+            fixed_prices: OnceLock::new(),
         };
         context.fingerprint = context.compute_fingerprint();
         Ok(context)
@@ -174,13 +179,26 @@ impl MonthContext {
         positions: &[Position],
         explain: bool,
     ) -> Result<Summary, InputError> {
+        self.settle_day(date, positions, explain, !explain)
+    }
+
+    /// [`Self::day`]; `fast` sums the per-value lines in fixed point where that is exact
+    /// (without details, so not while explaining; the tests compare both paths).
+    pub(crate) fn settle_day(
+        &self,
+        date: NaiveDate,
+        positions: &[Position],
+        explain: bool,
+        fast: bool,
+    ) -> Result<Summary, InputError> {
+        let fast = fast && !explain;
         let mut summary = Summary::default();
         if self.day_index(date).is_none() {
             summary.ignored = i64::try_from(latest_positions(positions)?.len()).unwrap_or(0);
             return Ok(summary);
         }
         let window = local_day_bounds(date);
-        let slots = Slots::build_window(&self.supply, window, positions)?;
+        let slots = Slots::build_window(&self.supply, window, positions, fast)?;
         for slot in slots.slots.iter().filter(|s| s.quality == Quality::Missing) {
             if summary.missing_positions == 0 {
                 summary.first_missing.add(slot.start, 1);
@@ -188,8 +206,28 @@ impl MonthContext {
             summary.missing_positions += 1;
         }
         summary.ignored = i64::from(slots.ignored);
-        for charge in &self.charges {
+        // Without details to keep, the per-value lines are summed in fixed point; each
+        // falls back to the Decimal path where that cannot be exact (crate::fixed).
+        let prices = fast.then(|| self.fixed_prices());
+        for (c, charge) in self.charges.iter().enumerate() {
             let links: Vec<&ChargeLink> = charge.links.iter().collect();
+            let fixed = prices.and_then(|p| p.charges.get(c)?.as_ref());
+            let tariff = charge.prepared.charge.key.charge_type == ChargeType::Tariff;
+            let sum = fixed.filter(|_| tariff).and_then(|prices| {
+                tariff_sum(
+                    &charge.prepared,
+                    &charge.times,
+                    prices,
+                    &links,
+                    &slots,
+                    &self.days,
+                    window,
+                )
+            });
+            if let Some((key, facts)) = sum {
+                summary.push_facts(key, &facts);
+                continue;
+            }
             let line = match charge.prepared.charge.key.charge_type {
                 ChargeType::Tariff => tariff_line(
                     &charge.prepared,
@@ -212,10 +250,22 @@ impl MonthContext {
             summary.push_line(line, explain);
         }
         if let Some(spot) = &self.spot {
-            summary.push_line(spot_line(&slots, spot), explain);
+            match prices.and_then(|p| spot_sum(&slots, p)) {
+                Some((key, facts)) => summary.push_facts(key, &facts),
+                None => summary.push_line(spot_line(&slots, spot), explain),
+            }
             let terms: Vec<&ProductTerm> = self.terms.iter().collect();
-            for line in margin_lines(&slots, &terms, &self.days) {
-                summary.push_line(line, explain);
+            match prices.and_then(|p| margin_sums(&slots, p, &terms, &self.days)) {
+                Some(sums) => {
+                    for (key, facts) in sums {
+                        summary.push_facts(key, &facts);
+                    }
+                }
+                None => {
+                    for line in margin_lines(&slots, &terms, &self.days) {
+                        summary.push_line(line, explain);
+                    }
+                }
             }
             for line in subscription_lines(&slots, &terms, &self.period, self.days.days_in(window))
             {
@@ -226,6 +276,21 @@ impl MonthContext {
             }
         }
         Ok(summary)
+    }
+
+    /// The prices in fixed point, prepared on first use.
+    fn fixed_prices(&self) -> &FixedPrices {
+        self.fixed_prices.get_or_init(|| {
+            let terms: Vec<&ProductTerm> = self.terms.iter().collect();
+            let quarters = (self.period.end().timestamp() - self.period.start().timestamp()) / 900;
+            FixedPrices::new(
+                self.period.start(),
+                usize::try_from(quarters).unwrap_or(0),
+                &self.charges,
+                self.spot.as_ref(),
+                &terms,
+            )
+        })
     }
 
     /// A day's summary without positions: every supplied slot missing. Computed once

@@ -12,11 +12,14 @@
 
 mod codec;
 mod context;
+pub(crate) mod fixed_prices;
 mod summary;
 
 pub use codec::DecodeError;
 pub use context::{MonthContext, stable_digest};
 pub use summary::{LineKey, LineSum, Multiset, Summary};
 
+#[cfg(test)]
+mod fixed_tests;
 #[cfg(test)]
 mod tests;

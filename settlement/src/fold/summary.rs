@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use crate::arith;
 use crate::charges::VatClass;
 use crate::components::supplier::Uncovered;
+use crate::fixed::LineFacts;
 use crate::quantity::{Quality, QualitySet};
 use crate::statement::{Component, Detail, Line, LineSource, Unit, UnitPrice};
 
@@ -116,18 +117,37 @@ impl LineSum {
                 }
             }
         }
-        let mut sum = Self {
+        let mut sum = Self::of_facts(&LineFacts {
             quantity: line.quantity,
             known,
-            details: i64::try_from(line.details.len()).unwrap_or(i64::MAX),
-            missing_prices: i64::from(line.missing_prices),
-            missing_positions: i64::from(line.missing_positions),
+            details: u32::try_from(line.details.len()).unwrap_or(u32::MAX),
+            missing_prices: line.missing_prices,
+            missing_positions: line.missing_positions,
+            qualities: line.qualities,
+            unit_price: line.unit_price,
+            first_unpriced,
+        });
+        if explain {
+            sum.explain = line.details;
+        }
+        sum
+    }
+
+    /// The sums of a line over one day from its facts (the fixed-point path gives them
+    /// without details).
+    pub(crate) fn of_facts(facts: &LineFacts) -> Self {
+        let mut sum = Self {
+            quantity: facts.quantity,
+            known: facts.known,
+            details: i64::from(facts.details),
+            missing_prices: i64::from(facts.missing_prices),
+            missing_positions: i64::from(facts.missing_positions),
             ..Self::default()
         };
-        for quality in line.qualities.iter() {
+        for quality in facts.qualities.iter() {
             sum.qualities[quality.index()] = 1;
         }
-        match line.unit_price {
+        match facts.unit_price {
             UnitPrice::Single { price } => {
                 sum.min_price.add(price, 1);
                 sum.max_price.add(price, 1);
@@ -138,11 +158,8 @@ impl LineSum {
             }
             UnitPrice::Missing => {}
         }
-        if let Some(first) = first_unpriced {
+        if let Some(first) = facts.first_unpriced {
             sum.first_unpriced.add(first, 1);
-        }
-        if explain {
-            sum.explain = line.details;
         }
         sum
     }
@@ -256,10 +273,21 @@ impl Summary {
 
     fn merge(&mut self, other: &Summary, sign: i64) {
         for (key, sum) in &other.lines {
-            let mine = self.lines.entry(key.clone()).or_default();
-            mine.merge(sum, sign);
-            if mine.is_zero() {
-                self.lines.remove(key);
+            // The key is cloned only for a line new to this summary (keys own strings).
+            match self.lines.get_mut(key) {
+                Some(mine) => {
+                    mine.merge(sum, sign);
+                    if mine.is_zero() {
+                        self.lines.remove(key);
+                    }
+                }
+                None => {
+                    let mut mine = LineSum::default();
+                    mine.merge(sum, sign);
+                    if !mine.is_zero() {
+                        self.lines.insert(key.clone(), mine);
+                    }
+                }
             }
         }
         self.missing_positions += sign * other.missing_positions;
@@ -279,9 +307,20 @@ impl Summary {
             vat_class: line.vat_class,
             unit: line.unit,
         };
-        let sum = LineSum::of_day(line, explain);
-        let mine = self.lines.entry(key).or_default();
-        mine.merge(&sum, 1);
+        self.push_sum(key, &LineSum::of_day(line, explain));
+    }
+
+    /// Adds a line's facts for one day from the fixed-point path.
+    pub(crate) fn push_facts(&mut self, key: LineKey, facts: &LineFacts) {
+        self.push_sum(key, &LineSum::of_facts(facts));
+    }
+
+    /// Adds a line's sums for one day (nothing when it has no details).
+    pub(crate) fn push_sum(&mut self, key: LineKey, sum: &LineSum) {
+        if sum.details == 0 {
+            return;
+        }
+        self.lines.entry(key).or_default().merge(sum, 1);
     }
 
     /// Whether the summary holds nothing (a day whose readings changed nothing).

@@ -29,19 +29,19 @@ use crate::statement::MonthStatement;
 use super::{MonthContext, Summary};
 
 /// A small deterministic generator: proptest picks the seed and shrinks it.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
-    fn chance(&mut self, percent: u64) -> bool {
+    pub(super) fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
     fn decimal(&mut self, max_mantissa: u64, scale: u32) -> Decimal {
@@ -97,7 +97,7 @@ fn link(
 }
 
 /// A random month of one metering point.
-fn month_input(seed: u64) -> MonthInput {
+pub(super) fn month_input(seed: u64) -> MonthInput {
     let mut rng = Rng(seed | 1);
     let (year, number) =
         [(2026, 3), (2026, 10), (2026, 2), (2026, 1)][usize::try_from(rng.below(4)).unwrap_or(0)];
