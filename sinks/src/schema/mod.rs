@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (2, "views", include_str!("../../migrations/0002_views.sql")),
     (3, "erp", include_str!("../../migrations/0003_erp.sql")),
+    (
+        10,
+        "api_audit",
+        include_str!("../../migrations/0010_api_audit.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as an sqlx migration source.
