@@ -37,6 +37,7 @@ pub mod rsm022;
 pub mod rsm031;
 pub mod rsm034;
 pub mod ser;
+pub mod wholesale;
 
 pub use common::{AreaId, PartyId, Reason, TimeInterval};
 pub use document::{CimDocument, Document, DocumentKind, Shape, parse, write};
