@@ -34,6 +34,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "api_audit",
         include_str!("../../migrations/0010_api_audit.sql"),
     ),
+    (
+        20,
+        "portfolio",
+        include_str!("../../migrations/0020_portfolio.sql"),
+    ),
+    (
+        40,
+        "replay_runs",
+        include_str!("../../migrations/0040_replay_runs.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as an sqlx migration source.
