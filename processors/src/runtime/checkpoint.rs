@@ -140,6 +140,10 @@ pub(crate) enum PendingItem {
     Record(InputRecord),
     Tick(DateTime<Utc>),
     Global(GlobalChange),
+    /// A replay reached the task (decision 0090): recompute and report.
+    Replay(crate::runtime::runner::replay::ReplayStep),
+    /// A replay's end was committed: report it.
+    ReplayCaughtUp(crate::runtime::runner::replay::ReplayStep),
 }
 
 /// One task's share of a checkpoint round.
@@ -400,6 +404,11 @@ fn process_batch<P: Processor>(
                 }
                 PendingItem::Tick(at) => processor.on_tick(*at, &mut ctx)?,
                 PendingItem::Global(change) => processor.on_global_change(change, &mut ctx)?,
+                PendingItem::Replay(step) => {
+                    let outcome = processor.on_replay(&step.scope, &mut ctx)?;
+                    ctx.emit(step.report(Some(outcome)));
+                }
+                PendingItem::ReplayCaughtUp(step) => ctx.emit(step.report(None)),
             }
         }
     }

@@ -230,6 +230,22 @@ pub trait Processor: Send + 'static {
         let _ = (change, ctx);
         Ok(())
     }
+
+    /// An operator's replay reached this task (decision 0090): its inputs were
+    /// moved back to the replay's start (unless `scope.dry_run`), and the
+    /// processor recomputes what it keeps for `scope` with today's code,
+    /// configuration and reference data, publishing a new version only where
+    /// the result differs, and says what differs. In a dry run it writes and
+    /// emits nothing. Default: nothing to recompute (re-read records alone
+    /// rebuild the state).
+    fn on_replay(
+        &mut self,
+        scope: &crate::replay::ReplayScope,
+        ctx: &mut Context<'_>,
+    ) -> Result<crate::replay::ReplayOutcome, ProcessError> {
+        let _ = (scope, ctx);
+        Ok(crate::replay::ReplayOutcome::default())
+    }
 }
 
 /// The source of "now" for processors and the runtime's timers, injectable so

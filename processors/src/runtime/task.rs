@@ -54,6 +54,9 @@ pub(crate) struct Running {
     /// until a record proves nothing between there and the next offset was
     /// skipped (see [`Running::admit`]).
     pub(crate) unverified: BTreeMap<String, Rewind>,
+    /// Replays this task rewound for and has not yet reported caught up
+    /// (decision 0090).
+    pub(crate) replays: Vec<crate::runtime::runner::replay::ReplayStep>,
 }
 
 /// An input position not yet proven gap-free.
@@ -222,6 +225,7 @@ mod tests {
             first_pending_at: None,
             global_seen: GlobalOffsets::new(),
             unverified: BTreeMap::new(),
+            replays: Vec::new(),
         };
         (dir, running)
     }

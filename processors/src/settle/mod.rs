@@ -23,6 +23,7 @@
 //! new statement).
 
 pub mod core;
+mod replay;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -674,6 +675,14 @@ impl Processor for Settle {
             }
         }
         Ok(())
+    }
+
+    fn on_replay(
+        &mut self,
+        scope: &crate::replay::ReplayScope,
+        ctx: &mut Context<'_>,
+    ) -> Result<crate::replay::ReplayOutcome, ProcessError> {
+        self.replay(scope, ctx)
     }
 
     fn on_tick(&mut self, now: DateTime<Utc>, ctx: &mut Context<'_>) -> Result<(), ProcessError> {

@@ -45,6 +45,7 @@ impl<P: Processor> Driver<P> {
             };
             if result.committed {
                 running.metadata = result.metadata;
+                ReplayControl::check_caught_up(running, Instant::now());
                 for (topic, offset) in &running.metadata.committed.input_offsets {
                     commit.add_partition_offset(topic, result.task, Offset::Offset(*offset))?;
                 }

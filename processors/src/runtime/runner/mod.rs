@@ -6,6 +6,7 @@
 
 mod commit;
 mod lag;
+pub(crate) mod replay;
 mod restore;
 
 use lag::ListedHighs;
@@ -29,10 +30,12 @@ use crate::runtime::consumer::{DataCommand, DataConsumer, GroupMember, Membershi
 use crate::runtime::error::RuntimeError;
 use crate::runtime::events::{Events, Observer, RuntimeEvent};
 use crate::runtime::global::{self, GlobalStore};
+use crate::runtime::processor::GlobalTableSpec;
 use crate::runtime::processor::{GlobalChange, Processor, SharedClock, SystemClock};
 use crate::runtime::recovery::{self, RestoreSetup, Restored};
 use crate::runtime::store::{StateMemory, Store};
 use crate::runtime::task::{Admit, Phase, Rewind, Running};
+use replay::ReplayControl;
 
 /// How many tasks restore at once (each uses its own changelog consumer).
 const PARALLEL_RESTORES: usize = 4;
@@ -181,6 +184,8 @@ struct Driver<P: Processor> {
     /// High watermarks from the background ListOffsets probe (see `check_lag`).
     listed_highs: ListedHighs,
     group: Arc<BaseConsumer<crate::runtime::consumer::GroupContext>>,
+    /// Acts on replay requests (decision 0090).
+    replay: ReplayControl,
 }
 
 async fn start_and_drive<P, F>(runtime: Runtime<P>, shutdown: F) -> Result<(), RuntimeError>
@@ -219,7 +224,15 @@ where
             "the processor has no input topics".to_string(),
         ));
     }
-    let tables = processor.global_tables();
+    let mut tables = processor.global_tables();
+    // Replay requests are followed like a global table the processor never sees.
+    crate::replay::topics::ensure(&clients::admin(&config), &config.topic_prefix)
+        .await
+        .map_err(|e| RuntimeError::Topology(format!("replay control topics: {e}")))?;
+    tables.push(GlobalTableSpec::new(
+        crate::replay::REQUESTS_TABLE,
+        crate::replay::topics::requests_topic(&config.topic_prefix),
+    ));
     let events = Events::new(&name, observer);
     let group = config.group(&name);
     let changelogs: Vec<String> = stores
@@ -294,7 +307,13 @@ where
         partitions,
     });
     let (restore_tx, restore_rx) = mpsc::unbounded_channel();
+    let replay = ReplayControl {
+        processor: name.clone(),
+        inputs: inputs.clone(),
+        results_topic: crate::replay::topics::results_topic(&config.topic_prefix),
+    };
     let mut driver = Driver {
+        replay,
         processor: Some(processor),
         table_topics: tables
             .iter()
@@ -504,9 +523,17 @@ impl<P: Processor> Driver<P> {
             return;
         };
         let now = Instant::now();
-        for state in self.tasks.values_mut() {
+        for (task, state) in &mut self.tasks {
             match &mut state.phase {
-                Phase::Running(running) => running.push_global(&topic, change.clone(), now),
+                Phase::Running(running) => self.replay.deliver(
+                    running,
+                    *task,
+                    &topic,
+                    change.clone(),
+                    now,
+                    &mut self.next_epoch,
+                    &self.data,
+                ),
                 Phase::Restoring {
                     buffered_globals, ..
                 } => buffered_globals.push(change.clone()),

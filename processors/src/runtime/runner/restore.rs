@@ -112,10 +112,19 @@ impl<P: Processor> Driver<P> {
                 .iter()
                 .map(|(t, o)| (t.clone(), Rewind::at(*o)))
                 .collect(),
+            replays: Vec::new(),
         };
         for change in restored.global_changes {
             if let Some(topic) = self.table_topics.get(&change.table).cloned() {
-                running.push_global(&topic, change, now);
+                self.replay.deliver(
+                    &mut running,
+                    task,
+                    &topic,
+                    change,
+                    now,
+                    &mut self.next_epoch,
+                    &self.data,
+                );
             }
         }
         for change in buffered {
@@ -128,9 +137,39 @@ impl<P: Processor> Driver<P> {
                 .and_then(|p| p.get(&change.partition))
                 .is_some_and(|last| change.offset <= *last);
             if !covered {
-                running.push_global(&topic, change, now);
+                self.replay.deliver(
+                    &mut running,
+                    task,
+                    &topic,
+                    change,
+                    now,
+                    &mut self.next_epoch,
+                    &self.data,
+                );
             }
         }
+        // A replay request among the changes may have moved positions back
+        // (decision 0090): fetch from where the task now stands, one epoch.
+        let offsets: BTreeMap<String, i64> = self
+            .inputs
+            .iter()
+            .map(|t| {
+                (
+                    t.clone(),
+                    running.next_offsets.get(t).copied().unwrap_or(offsets[t]),
+                )
+            })
+            .collect();
+        let epoch = if running.epochs.values().all(|e| *e == epoch) {
+            epoch
+        } else {
+            self.next_epoch += 1;
+            for (t, o) in &offsets {
+                running.epochs.insert(t.clone(), self.next_epoch);
+                running.unverified.insert(t.clone(), Rewind::at(*o));
+            }
+            self.next_epoch
+        };
         self.data.command(DataCommand::Assign {
             partitions: self
                 .inputs

@@ -1,0 +1,174 @@
+//! The driver's replay room (decision 0090): a replay request arrives as a
+//! change of the runtime-internal request table; the task that owns a listed
+//! partition moves its inputs back to the request's start offsets (a seek
+//! under a new epoch, the position unproven until a record proves it, as after
+//! any seek) and queues the processor's recompute in its batch, so the rewound
+//! positions, the rebuilt state, the new versions and the report commit
+//! together. Once the task's committed positions reach the request's end
+//! offsets it reports `caught-up`.
+
+use super::*;
+use crate::replay::{
+    REQUESTS_TABLE, ReplayOutcome, ReplayReport, ReplayRequest, ReplayScope, ReportKind,
+    TopicOffsets,
+};
+use crate::runtime::processor::OutputRecord;
+
+/// One task's part of a replay, carried through its batch.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplayStep {
+    /// What the processor recomputes.
+    pub(crate) scope: ReplayScope,
+    processor: String,
+    task: i32,
+    results_topic: String,
+    /// The task's positions the report names.
+    positions: TopicOffsets,
+    /// Where the task's replay ends.
+    end: TopicOffsets,
+}
+
+impl ReplayStep {
+    /// The report record: `applied` with `outcome`, `caught-up` without.
+    pub(crate) fn report(&self, outcome: Option<ReplayOutcome>) -> OutputRecord {
+        let report = ReplayReport {
+            run_id: self.scope.run_id.clone(),
+            processor: self.processor.clone(),
+            task: self.task,
+            kind: if outcome.is_some() {
+                ReportKind::Applied
+            } else {
+                ReportKind::CaughtUp
+            },
+            outcome,
+            positions: self.positions.clone(),
+        };
+        let key = report.key();
+        OutputRecord {
+            topic: self.results_topic.clone(),
+            key: key.clone().into_bytes(),
+            // A report is plain data; serialising it cannot fail.
+            value: Some(serde_json::to_vec(&report).unwrap_or_default()),
+            partition: Some(0),
+            headers: Vec::new(),
+            idempotency_key: key,
+        }
+    }
+
+    /// Whether `committed` positions reached the end.
+    fn reached(&self, committed: &BTreeMap<String, i64>) -> bool {
+        self.end
+            .iter()
+            .all(|(topic, end)| committed.get(topic).is_some_and(|c| c >= end))
+    }
+}
+
+/// What the driver needs to act on replay requests.
+pub(crate) struct ReplayControl {
+    pub(crate) processor: String,
+    pub(crate) inputs: Vec<String>,
+    pub(crate) results_topic: String,
+}
+
+impl ReplayControl {
+    /// Hands a global change to a running task: a replay request is acted on
+    /// here; any other change goes to the processor in the task's batch.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn deliver(
+        &self,
+        running: &mut Running,
+        task: i32,
+        topic: &str,
+        change: GlobalChange,
+        now: Instant,
+        next_epoch: &mut u64,
+        data: &DataConsumer,
+    ) {
+        if change.table != REQUESTS_TABLE {
+            running.push_global(topic, change, now);
+            return;
+        }
+        // Seen by this task whatever it says: committed with the next batch.
+        let seen = running
+            .global_seen
+            .entry(topic.to_string())
+            .or_default()
+            .entry(change.partition)
+            .or_insert(-1);
+        *seen = (*seen).max(change.offset);
+        let Some(value) = &change.value else {
+            return;
+        };
+        let request: ReplayRequest = match serde_json::from_slice(value) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::warn!(%error, offset = change.offset, "ignoring an unreadable replay request");
+                return;
+            }
+        };
+        if !request.concerns(&self.processor, task) {
+            return;
+        }
+        let start = request.start.get(&task).cloned().unwrap_or_default();
+        if !request.dry_run {
+            for input in &self.inputs {
+                let Some(&from) = start.get(input) else {
+                    continue;
+                };
+                let next = running.next_offsets.get(input).copied().unwrap_or(0);
+                if from >= next {
+                    continue;
+                }
+                *next_epoch += 1;
+                running.next_offsets.insert(input.clone(), from);
+                running.epochs.insert(input.clone(), *next_epoch);
+                running.unverified.insert(input.clone(), Rewind::at(from));
+                running.last_progress.insert(input.clone(), now);
+                running.lag_since.remove(input);
+                data.command(DataCommand::Seek {
+                    topic: input.clone(),
+                    partition: task,
+                    offset: from,
+                    epoch: *next_epoch,
+                });
+            }
+        }
+        let step = ReplayStep {
+            scope: ReplayScope {
+                run_id: request.run_id.clone(),
+                from: request.recompute_from,
+                to: request.recompute_to,
+                dry_run: request.dry_run,
+            },
+            processor: self.processor.clone(),
+            task,
+            results_topic: self.results_topic.clone(),
+            positions: running.offsets_after(),
+            end: request.end.get(&task).cloned().unwrap_or_default(),
+        };
+        tracing::info!(run = %request.run_id, task, dry_run = request.dry_run, positions = ?step.positions, "replay: inputs rewound, recomputing");
+        running.first_pending_at.get_or_insert(now);
+        running.pending.push(PendingItem::Replay(step.clone()));
+        if !request.dry_run {
+            running.replays.push(step);
+        }
+    }
+
+    /// After a commit: queues a `caught-up` report for each of the task's
+    /// replays whose end its committed positions reached.
+    pub(crate) fn check_caught_up(running: &mut Running, now: Instant) {
+        if running.replays.is_empty() {
+            return;
+        }
+        let committed = running.metadata.committed.input_offsets.clone();
+        let (done, open): (Vec<ReplayStep>, Vec<ReplayStep>) = std::mem::take(&mut running.replays)
+            .into_iter()
+            .partition(|step| step.reached(&committed));
+        running.replays = open;
+        for mut step in done {
+            step.positions = committed.clone();
+            running.first_pending_at.get_or_insert(now);
+            running.pending.push(PendingItem::ReplayCaughtUp(step));
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! `afregning replay start` and `resume`: resolve what to re-read, record the
+//! run, write the request, follow the tasks' reports and store the summary.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use afregning_processors::replay::client::{self, Followed, Progress};
+use afregning_processors::replay::offsets::{PartitionReader, offset_for_time};
+use afregning_processors::replay::{ReplayReport, ReplayRequest, ReplaySummary, TopicOffsets};
+use afregning_topology::catalogue::TopicId;
+use afregning_topology::processors::PROCESSORS;
+use afregning_topology::{Catalogue, TopologySettings};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::Args as ClapArgs;
+use indicatif::{ProgressBar, ProgressStyle};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
+
+use super::runs;
+use crate::cli::common::StackArgs;
+
+/// Arguments of `afregning replay start`.
+#[derive(Debug, ClapArgs)]
+#[command(group(clap::ArgGroup::new("from").required(true).args(["from_offset", "from_time"])))]
+pub struct StartArgs {
+    /// The processor whose inputs are re-read (validate, enrich, aggregate, settle).
+    #[arg(long)]
+    pub processor: String,
+    /// Re-read every chosen partition of every input from this offset.
+    #[arg(long)]
+    pub from_offset: Option<i64>,
+    /// Re-read from the first record at or after this time (RFC 3339).
+    #[arg(long)]
+    pub from_time: Option<DateTime<Utc>>,
+    /// End of the data period to recompute (RFC 3339, exclusive; default: no end).
+    #[arg(long)]
+    pub to_time: Option<DateTime<Utc>>,
+    /// Start of the data period to recompute (RFC 3339; default: `--from-time`, or
+    /// everything the partitions hold with `--from-offset`).
+    #[arg(long)]
+    pub recompute_from: Option<DateTime<Utc>>,
+    /// Only these grid areas' partitions (processors partitioned by grid area).
+    #[arg(long = "grid-area")]
+    pub grid_areas: Vec<String>,
+    /// Only these partitions.
+    #[arg(long = "partition")]
+    pub partitions: Vec<i32>,
+    /// Why (recorded with the run).
+    #[arg(long)]
+    pub reason: String,
+    /// Who (recorded with the run).
+    #[arg(long, env = "AFREGNING_OPERATOR")]
+    pub operator: Option<String>,
+    /// Compute the summary without moving positions, writing state or publishing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Find time offsets by searching record timestamps, not asking the broker.
+    #[arg(long)]
+    pub search_offsets: bool,
+    /// Give up following after this many seconds (the run goes on in the processors).
+    #[arg(long, default_value_t = 3600)]
+    pub timeout_secs: u64,
+    /// Topic prefix of the deployment.
+    #[arg(long, env = "AFREGNING_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// Partitions per topic.
+    #[arg(long, env = "AFREGNING_TOPIC_PARTITIONS", default_value_t = afregning_topology::settings::DEFAULT_PARTITIONS)]
+    pub topic_partitions: u32,
+    /// Where the stack is.
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+/// Arguments of `afregning replay resume`.
+#[derive(Debug, ClapArgs)]
+pub struct ResumeArgs {
+    /// The run.
+    pub id: String,
+    /// Give up following after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub timeout_secs: u64,
+    /// Topic prefix of the deployment.
+    #[arg(long, env = "AFREGNING_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// Where the stack is.
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+fn kafka(stack: &StackArgs) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &stack.bootstrap_servers);
+    client
+}
+
+/// `afregning replay start`.
+pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
+    let catalogue = Catalogue::new(TopologySettings {
+        partitions: args.topic_partitions,
+        ..TopologySettings::with_prefix(args.topic_prefix.clone())
+    })?;
+    let spec = PROCESSORS
+        .iter()
+        .find(|p| p.component.name() == args.processor)
+        .with_context(|| {
+            let names: Vec<&str> = PROCESSORS.iter().map(|p| p.component.name()).collect();
+            format!("no processor {:?} (one of {names:?})", args.processor)
+        })?;
+    let inputs: Vec<String> = spec
+        .inputs
+        .iter()
+        .map(|id| Ok(catalogue.spec(*id)?.name.clone()))
+        .collect::<anyhow::Result<_>>()?;
+    let mut partitions: Vec<i32> = args.partitions.clone();
+    if !args.grid_areas.is_empty() {
+        anyhow::ensure!(
+            spec.primary() == TopicId::EnrichedReadings,
+            "{}'s inputs are partitioned by metering point, not grid area: give --partition",
+            args.processor
+        );
+        partitions.extend(afregning_topology::partitioner::partitions_for_grid_areas(
+            args.grid_areas.iter().map(String::as_str),
+            args.topic_partitions,
+        ));
+    }
+    if partitions.is_empty() {
+        partitions = (0..args.topic_partitions as i32).collect();
+    }
+    partitions.sort_unstable();
+    partitions.dedup();
+    anyhow::ensure!(
+        partitions
+            .iter()
+            .all(|p| (0..args.topic_partitions as i32).contains(p)),
+        "partitions {partitions:?} outside 0..{}",
+        args.topic_partitions
+    );
+    let operator = args
+        .operator
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|o| !o.trim().is_empty())
+        .context("who runs the replay: --operator or AFREGNING_OPERATOR")?;
+    anyhow::ensure!(!args.reason.trim().is_empty(), "--reason must say why");
+
+    // Where each input is re-read from, and where it ends now.
+    let client = kafka(&args.stack);
+    let (start, sources) = {
+        let client = client.clone();
+        let inputs = inputs.clone();
+        let partitions = partitions.clone();
+        let (from_offset, from_time, search) =
+            (args.from_offset, args.from_time, args.search_offsets);
+        tokio::task::spawn_blocking(move || {
+            start_offsets(
+                &client,
+                &inputs,
+                &partitions,
+                from_offset,
+                from_time,
+                search,
+            )
+        })
+        .await??
+    };
+    let end = {
+        let client = client.clone();
+        let inputs = inputs.clone();
+        let partitions = partitions.clone();
+        tokio::task::spawn_blocking(move || {
+            client::ends(&client, &inputs, &partitions, Duration::from_secs(30))
+        })
+        .await??
+    };
+    let request = ReplayRequest {
+        run_id: format!("r{}", &uuid_like()),
+        processor: args.processor.clone(),
+        start,
+        end,
+        recompute_from: args.recompute_from.or(args.from_time),
+        recompute_to: args.to_time,
+        dry_run: args.dry_run,
+        requested_at: Utc::now(),
+    };
+    let mut conn = runs::connect(&args.stack).await?;
+    runs::insert(
+        &mut conn,
+        &runs::NewRun {
+            request: &request,
+            operator: &operator,
+            reason: &args.reason,
+            grid_areas: &args.grid_areas,
+            offset_sources: sources,
+            from_time: args.from_time,
+            to_time: args.to_time,
+        },
+    )
+    .await?;
+    eprintln!(
+        "replay {}: {} partitions {:?}{}, re-reading from {:?}",
+        request.run_id,
+        request.processor,
+        partitions,
+        if request.dry_run { " (dry run)" } else { "" },
+        request.start
+    );
+    tracing::info!(run = %request.run_id, processor = %request.processor, ?partitions, dry_run = request.dry_run, %operator, reason = %args.reason, "replay started");
+    if let Err(error) = client::publish(&client, &args.topic_prefix, &request).await {
+        runs::finish(
+            &mut conn,
+            &request.run_id,
+            "failed",
+            &serde_json::json!({}),
+            None,
+            Some(error.to_string().as_str()),
+        )
+        .await?;
+        return Err(error.into());
+    }
+    follow_and_record(
+        &mut conn,
+        &client,
+        &args.topic_prefix,
+        request,
+        args.timeout_secs,
+    )
+    .await
+}
+
+/// `afregning replay resume ID`.
+pub async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    let mut conn = runs::connect(&args.stack).await?;
+    let request = runs::request_of(&mut conn, &args.id).await?;
+    runs::finish(
+        &mut conn,
+        &request.run_id,
+        "running",
+        &serde_json::json!({}),
+        None,
+        None,
+    )
+    .await?;
+    let client = kafka(&args.stack);
+    follow_and_record(
+        &mut conn,
+        &client,
+        &args.topic_prefix,
+        request,
+        args.timeout_secs,
+    )
+    .await
+}
+
+/// A run id: the time and a random part (no uuid dependency in this crate).
+fn uuid_like() -> String {
+    let now = Utc::now();
+    format!("{}-{:08x}", now.format("%Y%m%dT%H%M%S"), rand_u32())
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Utc::now().timestamp_nanos_opt().unwrap_or_default() as u128);
+    hasher.finish() as u32
+}
+
+type Starts = (BTreeMap<i32, TopicOffsets>, serde_json::Value);
+
+/// The start offsets per partition and input, and how each was found.
+fn start_offsets(
+    client: &ClientConfig,
+    inputs: &[String],
+    partitions: &[i32],
+    from_offset: Option<i64>,
+    from_time: Option<DateTime<Utc>>,
+    search: bool,
+) -> anyhow::Result<Starts> {
+    let mut start: BTreeMap<i32, TopicOffsets> = BTreeMap::new();
+    let mut sources = serde_json::Map::new();
+    let consumer: BaseConsumer = client
+        .clone()
+        .set("group.id", "afregning-replay-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()?;
+    for &partition in partitions {
+        for topic in inputs {
+            let (offset, source) = match (from_offset, from_time) {
+                (Some(offset), _) => (offset.max(0), serde_json::json!("offset")),
+                (None, Some(time)) => {
+                    let reader =
+                        PartitionReader::new(&consumer, topic, partition, Duration::from_secs(30));
+                    let found = offset_for_time(&reader, time, search)?;
+                    (
+                        found.offset,
+                        serde_json::json!({"source": found.source, "broker_answer": found.broker_answer}),
+                    )
+                }
+                (None, None) => anyhow::bail!("--from-offset or --from-time"),
+            };
+            start
+                .entry(partition)
+                .or_default()
+                .insert(topic.clone(), offset);
+            sources.insert(format!("{topic}[{partition}]"), source);
+        }
+    }
+    Ok((start, serde_json::Value::Object(sources)))
+}
+
+/// Follows the run to its end (or Ctrl-C, or the timeout) and records the outcome.
+async fn follow_and_record(
+    conn: &mut sqlx::PgConnection,
+    client: &ClientConfig,
+    prefix: &str,
+    request: ReplayRequest,
+    timeout_secs: u64,
+) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let signal_stop = stop.clone();
+    let signal = tokio::spawn(async move {
+        crate::cli::common::shutdown_signal().await;
+        signal_stop.store(true, Ordering::SeqCst);
+    });
+    let terminal = std::io::stderr().is_terminal();
+    let followed = {
+        let client = client.clone();
+        let prefix = prefix.to_string();
+        let request = request.clone();
+        let stop = stop.clone();
+        tokio::task::spawn_blocking(move || {
+            let bar = terminal.then(|| {
+                let bar = ProgressBar::new(0);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "  [{bar:30}] {pos}/{len} records {percent}% {per_sec} ETA {eta} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                bar
+            });
+            let group = format!("{prefix}afregning.{}", request.processor);
+            let result = client::follow(
+                &client,
+                &prefix,
+                &group,
+                &request,
+                &stop,
+                Duration::from_secs(timeout_secs),
+                |p: &Progress| match &bar {
+                    Some(bar) => {
+                        bar.set_length(p.records_total);
+                        bar.set_position(p.records_done);
+                        bar.set_message(format!(
+                            "tasks applied {}/{}, caught up {}/{}",
+                            p.applied, p.tasks, p.caught_up, p.tasks
+                        ));
+                    }
+                    None => tracing::info!(
+                        run = %request.run_id,
+                        records_done = p.records_done,
+                        records_total = p.records_total,
+                        applied = p.applied,
+                        caught_up = p.caught_up,
+                        tasks = p.tasks,
+                        "replay progress"
+                    ),
+                },
+            );
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            result
+        })
+        .await?
+    };
+    signal.abort();
+    let (state, reports) = match followed {
+        Ok(Followed::Complete(reports)) => ("done", reports),
+        Ok(Followed::Interrupted(reports)) => ("interrupted", reports),
+        Err(error) => {
+            runs::finish(
+                conn,
+                &request.run_id,
+                "failed",
+                &serde_json::json!({}),
+                None,
+                Some(error.to_string().as_str()),
+            )
+            .await?;
+            eprintln!("replay {} failed: {error}", request.run_id);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut summary = summary_of(&reports);
+    runs::fill_before(conn, &mut summary).await?;
+    runs::finish(
+        conn,
+        &request.run_id,
+        state,
+        &serde_json::to_value(&reports)?,
+        Some(&summary),
+        None,
+    )
+    .await?;
+    for line in summary.render() {
+        println!("{line}");
+    }
+    if state == "interrupted" {
+        eprintln!(
+            "replay {} interrupted: the processors go on; `afregning replay resume {}` follows it to the end",
+            request.run_id, request.run_id
+        );
+        return Ok(ExitCode::from(130));
+    }
+    eprintln!("replay {} {state}", request.run_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary_of(reports: &BTreeMap<i32, Vec<ReplayReport>>) -> ReplaySummary {
+    ReplaySummary::of(
+        reports
+            .values()
+            .flatten()
+            .filter_map(|r| r.outcome.as_ref()),
+    )
+}
