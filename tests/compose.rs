@@ -194,6 +194,44 @@ fn yaml_files(dir: &Path) -> Vec<Yaml> {
     docs
 }
 
+/// The API is the one service meant for people: its port is published on the
+/// host's loopback only, and its token keys come from the caller's
+/// environment, never from values written in the file.
+#[test]
+fn the_api_is_published_on_loopback_and_takes_its_secrets_from_the_environment() {
+    let doc = compose();
+    let api = merged(&doc["services"]["api"]);
+    let ports = api["ports"].as_vec().expect("the api publishes a port");
+    for port in ports {
+        let port = port.as_str().expect("a port mapping string");
+        assert!(
+            port.starts_with("127.0.0.1:"),
+            "the API's port {port} is published beyond the host's loopback"
+        );
+    }
+    let env = environment(&api);
+    for key in [
+        "AFREGNING_API_JWT_SECRET",
+        "AFREGNING_API_JWKS",
+        "AFREGNING_API_JWT_ISSUER",
+        "AFREGNING_API_JWT_AUDIENCE",
+    ] {
+        let value = env
+            .get(key)
+            .unwrap_or_else(|| panic!("the api service does not pass {key}"));
+        assert!(
+            value.starts_with(&format!("${{{key}")) && value.ends_with('}'),
+            "{key} must be a reference to the caller's environment, not {value:?}"
+        );
+    }
+    for (name, value) in &env {
+        assert!(
+            !(name.contains("SECRET") && !value.starts_with("${")),
+            "{name} holds a literal secret in docker-compose.yml"
+        );
+    }
+}
+
 #[test]
 fn grafana_is_provisioned_with_the_datasources_and_dashboards_it_mounts() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -475,9 +513,17 @@ async fn router_of(command: &[String]) -> Option<axum::Router> {
                 .acquire_timeout(std::time::Duration::from_millis(200))
                 .connect_lazy("postgres://nobody@127.0.0.1:1/nothing")
                 .expect("a lazy pool");
+            let authenticator =
+                afregning_api::auth::Authenticator::new(afregning_api::auth::AuthConfig {
+                    hs256_secret: Some("a compose test secret of 32 bytes!".to_string()),
+                    ..Default::default()
+                })
+                .expect("an authenticator");
             Some(afregning_api::router(afregning_api::AppState {
                 pool,
                 render_metrics: render(),
+                authenticator,
+                broker: None,
             }))
         }
         _ => None,

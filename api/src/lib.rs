@@ -1,81 +1,155 @@
-//! The operator HTTP API (axum): what an operator asks of afregning while it
-//! runs, answered from the tables the PostgreSQL sink keeps (`sinks/migrations`).
+//! The API gateway (axum) and the backoffice console: what backoffice,
+//! billing and operations ask of afregning, answered from the tables the
+//! PostgreSQL sink keeps (`sinks/migrations`) and, for the supplier's products,
+//! written to a topic that settle reads.
 //!
-//! Read-only except for one write the operator procedure needs: marking a
-//! dead letter resolved once its cause is fixed and its input replayed. The
-//! pipeline's own state lives in Kafka and the processors' stores; the API
-//! never writes there, so it can be restarted, scaled or taken down without
-//! touching a result.
+//! Every `/v1` route and every console page needs a bearer JWT whose roles
+//! allow the route's [`auth::Permission`] (the matrix is in [`auth`] and
+//! docs/api.md); `/health`, `/metrics`, `/openapi.json` and `/docs` do not.
+//! Every error is RFC 7807 problem details ([`error`]); every change writes
+//! an audit row in its own transaction ([`audit`]). The routes and their
+//! schemas are in the OpenAPI document ([`openapi`]), served at `/openapi.json`.
 //!
-//! | Route | Answers |
-//! |---|---|
-//! | `GET /health` | 200 when the database answers, 503 otherwise |
-//! | `GET /metrics` | Prometheus text, rendered by the caller's recorder |
-//! | `GET /v1/metering-points/{gsrn}` | master data, one entry per validity period |
-//! | `GET /v1/settlements/{gsrn}/{month}` | the latest provisional version and its lines |
-//! | `GET /v1/settlements/{gsrn}/{month}/versions` | every version's totals, oldest first |
-//! | `GET /v1/statements/{gsrn}/{month}` | final statements and credit notes |
-//! | `GET /v1/dead-letters` | unresolved dead letters (filters: `component`, `error_class`, `limit`) |
-//! | `POST /v1/dead-letters/resolve` | marks one resolved, with who and why |
-//! | `GET /v1/completeness/{date}` | data completeness per grid area for a local day |
+//! The pipeline's own state lives in Kafka and the processors' stores; the
+//! API reads it only through the sinks' tables, so it can be restarted,
+//! scaled or taken down without touching a result.
 
+pub mod audit;
+pub mod auth;
+pub mod broker;
+pub mod console;
 pub mod error;
+pub mod limits;
+pub mod openapi;
 pub mod routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{MethodRouter, get, post};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
 
+use auth::{Authenticator, Guard, Permission};
+
 /// Renders the process's Prometheus metrics; passed in so that the API does
 /// not own the process-wide recorder (the binary installs it once).
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// What every handler shares: the sinks' database and the metrics renderer.
+/// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     /// Pool on the database the PostgreSQL sink writes (`search_path` as in its URL).
     pub pool: PgPool,
     /// Prometheus text for `/metrics`.
     pub render_metrics: RenderMetrics,
+    /// Checks bearer tokens.
+    pub authenticator: Authenticator,
+    /// The broker, for lag; `None` answers from the database alone.
+    pub broker: Option<broker::Broker>,
 }
 
-/// The API's routes over `state`; the binary serves it, tests serve it on port 0.
+/// `method_router` behind the permission layer: 401/403 before the handler runs.
+fn guarded(
+    state: &AppState,
+    permission: Permission,
+    method_router: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
+    let guard = Guard {
+        authenticator: state.authenticator.clone(),
+        permission,
+        cookie_allowed: false,
+    };
+    method_router.route_layer(axum::middleware::from_fn_with_state(guard, auth::require))
+}
+
+/// The API's and the console's routes over `state`; the binary serves it,
+/// tests serve it on port 0.
 pub fn router(state: AppState) -> Router {
+    use Permission::*;
+    use routes::*;
+    let s = &state;
     Router::new()
-        .route("/health", get(routes::health::health))
-        .route("/metrics", get(routes::health::metrics))
+        .route("/health", get(health::health))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::reference_page))
+        .route(
+            "/v1/metering-points",
+            guarded(s, Read, get(metering_points::list)),
+        )
         .route(
             "/v1/metering-points/{gsrn}",
-            get(routes::metering_points::get_metering_point),
+            guarded(s, Read, get(metering_points::get_metering_point)),
+        )
+        .route(
+            "/v1/metering-points/{gsrn}/metering-data",
+            guarded(s, Read, get(metering_data::series)),
+        )
+        .route(
+            "/v1/metering-points/{gsrn}/metering-data/compare",
+            guarded(s, Read, get(metering_data::compare)),
         )
         .route(
             "/v1/settlements/{gsrn}/{month}",
-            get(routes::settlements::latest),
+            guarded(s, Read, get(settlements::latest)),
         )
         .route(
             "/v1/settlements/{gsrn}/{month}/versions",
-            get(routes::settlements::versions),
+            guarded(s, Read, get(settlements::versions)),
+        )
+        .route(
+            "/v1/settlements/{gsrn}/{month}/explain",
+            guarded(s, Read, get(explain::explain)),
         )
         .route(
             "/v1/statements/{gsrn}/{month}",
-            get(routes::settlements::statements),
+            guarded(s, Read, get(settlements::statements)),
         )
-        .route("/v1/dead-letters", get(routes::dead_letters::list))
         .route(
-            "/v1/dead-letters/resolve",
-            post(routes::dead_letters::resolve),
+            "/v1/billing-runs",
+            guarded(s, ExportBilling, get(billing::list)),
+        )
+        .route(
+            "/v1/billing-runs/{run_id}",
+            guarded(s, ExportBilling, get(billing::export)),
+        )
+        .route(
+            "/v1/rates/{grid_area}",
+            guarded(s, Read, get(rates::charges_seen)),
         )
         .route(
             "/v1/completeness/{date}",
-            get(routes::completeness::per_grid_area),
+            guarded(s, Read, get(completeness::per_grid_area)),
         )
-        .layer(axum::middleware::from_fn(routes::request_id::tag))
+        .route(
+            "/v1/operations/lag",
+            guarded(s, ReadOperations, get(operations::lag)),
+        )
+        .route(
+            "/v1/dead-letters",
+            guarded(s, ReadOperations, get(dead_letters::list)),
+        )
+        .route(
+            "/v1/dead-letters/{topic}/{partition}/{offset}",
+            guarded(s, ReadOperations, get(dead_letters::show)),
+        )
+        .route(
+            "/v1/dead-letters/resolve",
+            guarded(s, ResolveDeadLetters, post(dead_letters::resolve)),
+        )
+        .route(
+            "/v1/audit",
+            guarded(s, ReadOperations, get(operations::audit_log)),
+        )
+        .merge(console::router(s))
+        .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(error::problem_for_every_error))
+        .layer(axum::middleware::from_fn(request_id::tag))
         .with_state(state)
 }
 
@@ -110,6 +184,6 @@ pub async fn spawn(state: AppState, addr: SocketAddr) -> std::io::Result<Running
             })
             .await
     });
-    tracing::info!(%addr, "operator API listening");
+    tracing::info!(%addr, "API listening");
     Ok(RunningApi { addr, stop, task })
 }

@@ -1,15 +1,18 @@
-//! `afregning api`: the operator HTTP API over the sinks' tables
-//! (`afregning-api`; routes listed in its crate docs and in docs/api.md).
+//! `afregning api`: the API gateway and the backoffice console over the
+//! sinks' tables (`afregning-api`; routes in its crate docs, docs/api.md and
+//! its OpenAPI document at `/openapi.json`).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use afregning_api::AppState;
+use afregning_api::auth::{AuthConfig, Authenticator, JwksSource};
 use anyhow::Context;
 use clap::Args as ClapArgs;
 
-/// Arguments of `afregning api`.
+/// Arguments of `afregning api`. Secrets come from the environment only
+/// (no flag for the HS256 secret, so it never shows in a process list).
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// Address to serve the API (and its /health and /metrics) on.
@@ -25,10 +28,48 @@ pub struct Args {
     /// Most database connections the API holds.
     #[arg(long, env = "AFREGNING_API_MAX_CONNECTIONS", default_value_t = 8)]
     pub max_connections: u32,
+    /// RS256 public keys: a JWKS file path or an http(s) URL, read at start.
+    #[arg(long, env = "AFREGNING_API_JWKS")]
+    pub jwks: Option<String>,
+    /// Required `iss` claim of tokens, if set.
+    #[arg(long, env = "AFREGNING_API_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim of tokens, if set.
+    #[arg(long, env = "AFREGNING_API_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Kafka bootstrap servers, to show lag against the log's end (optional).
+    #[arg(long, env = "AFREGNING_API_BOOTSTRAP_SERVERS")]
+    pub bootstrap_servers: Option<String>,
 }
+
+/// The environment variable holding the HS256 shared secret (at least 32 bytes).
+pub const JWT_SECRET_ENV: &str = "AFREGNING_API_JWT_SECRET";
 
 /// Runs `afregning api` until SIGINT/SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Compose passes unset variables as empty strings: empty means not set.
+    let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let rs256_keys = match set(&args.jwks) {
+        Some(source) => Some(
+            JwksSource::parse(&source)
+                .load()
+                .await
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
+    let authenticator = Authenticator::new(AuthConfig {
+        hs256_secret: std::env::var(JWT_SECRET_ENV).ok().filter(|s| !s.is_empty()),
+        rs256_keys,
+        issuer: set(&args.jwt_issuer),
+        audience: set(&args.jwt_audience),
+    })
+    .map_err(anyhow::Error::msg)?;
+    let broker = set(&args.bootstrap_servers)
+        .as_deref()
+        .map(afregning_api::broker::Broker::new)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     // Lazy: the API starts (and answers /health with 503) while the database
     // is still coming up, instead of failing its container.
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -39,11 +80,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let state = AppState {
         pool: pool.clone(),
         render_metrics: crate::telemetry::prometheus(),
+        authenticator,
+        broker,
     };
     let api = afregning_api::spawn(state, args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    eprintln!("operator API on http://{}", api.addr);
+    eprintln!("API on http://{} (console at /console)", api.addr);
     super::common::shutdown_signal().await;
     api.shutdown().await.context("stopping the API server")?;
     pool.close().await;

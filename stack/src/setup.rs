@@ -8,13 +8,17 @@ use crate::TANSU_VERSION;
 /// Debian packages the workspace needs to build and test:
 /// - `clang`, `libclang-dev`: the `rocksdb` crate generates its bindings with bindgen;
 /// - `libssl-dev`, `pkg-config`: TLS for reqwest/sqlx through the system OpenSSL;
-/// - `postgresql`: the binaries for a private cluster when no server answers.
+/// - `postgresql`: the binaries for a private cluster when no server answers;
+/// - `chromium`, `chromium-driver`: the headless browser the console's test
+///   drives over WebDriver (api/tests/console.rs).
 pub const SYSTEM_PACKAGES: &[&str] = &[
     "clang",
     "libclang-dev",
     "libssl-dev",
     "pkg-config",
     "postgresql",
+    "chromium",
+    "chromium-driver",
 ];
 
 fn is_installed(package: &str) -> bool {
@@ -33,7 +37,7 @@ pub fn ensure_system_packages() -> anyhow::Result<()> {
         .is_err()
     {
         tracing::warn!(
-            "not a Debian-like system: make sure clang, libclang, OpenSSL headers and PostgreSQL are installed"
+            "not a Debian-like system: make sure clang, libclang, OpenSSL headers, PostgreSQL, Chromium and chromedriver are installed"
         );
         return Ok(());
     }

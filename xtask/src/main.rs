@@ -87,7 +87,9 @@ fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
 }
 
 fn setup() -> anyhow::Result<()> {
-    step("system packages (clang, libclang-dev, libssl-dev, pkg-config, postgresql)");
+    step(
+        "system packages (clang, libclang-dev, libssl-dev, pkg-config, postgresql, chromium, chromium-driver)",
+    );
     afregning_stack::ensure_system_packages()?;
     step("Tansu broker binary");
     let tansu = afregning_stack::ensure_tansu_installed()?;

@@ -5,12 +5,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::parse_date;
 use crate::{ApiError, AppState};
 
 /// Completeness of one grid area on one day.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct GridAreaCompleteness {
     /// The grid area.
     pub grid_area: String,
@@ -27,6 +28,10 @@ pub struct GridAreaCompleteness {
 }
 
 /// `GET /v1/completeness/{date}`: one row per grid area with data that day.
+#[utoipa::path(get, path = "/v1/completeness/{date}", tag = "metering data",
+    params(("date" = String, Path, description = "local day, YYYY-MM-DD")),
+    responses((status = 200, body = Vec<GridAreaCompleteness>), (status = 400, body = crate::error::Problem)),
+    security(("bearer" = [])))]
 pub async fn per_grid_area(
     State(state): State<AppState>,
     Path(date): Path<String>,

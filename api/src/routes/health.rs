@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use crate::AppState;
 
 /// `GET /health`: 200 `{"status":"ok"}` when `SELECT 1` answers, else 503 with why.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "the database answers"), (status = 503, description = "it does not")))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match sqlx::query_scalar::<_, i32>("SELECT 1")
         .fetch_one(&state.pool)
@@ -26,6 +28,8 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 }
 
 /// `GET /metrics`: the process's Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition")))]
 pub async fn metrics(State(state): State<AppState>) -> String {
     (state.render_metrics)()
 }

@@ -1,9 +1,14 @@
 //! The handlers, one module per resource, and the request-id middleware.
 
+pub mod billing;
 pub mod completeness;
 pub mod dead_letters;
+pub mod explain;
 pub mod health;
+pub mod metering_data;
 pub mod metering_points;
+pub mod operations;
+pub mod rates;
 pub mod request_id;
 pub mod settlements;
 

@@ -12,7 +12,7 @@ use tracing::Instrument;
 pub const REQUEST_ID: &str = "x-request-id";
 
 /// Middleware: tags the request's span and response with its correlation id.
-pub async fn tag(request: Request, next: Next) -> Response {
+pub async fn tag(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get(REQUEST_ID)
@@ -20,6 +20,9 @@ pub async fn tag(request: Request, next: Next) -> Response {
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_owned)
         .unwrap_or_else(new_id);
+    request
+        .extensions_mut()
+        .insert(crate::audit::RequestId(id.clone()));
     let span = tracing::info_span!(
         "api_request",
         request_id = %id,

@@ -7,12 +7,13 @@ use axum::extract::{Path, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{parse_gsrn, parse_month};
 use crate::{ApiError, AppState};
 
 /// A version's header: its totals and how much of the month it covers.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct VersionTotals {
     /// Version number, increasing with every change of an input.
     pub version: i64,
@@ -33,7 +34,7 @@ pub struct VersionTotals {
 }
 
 /// One line of a settlement or statement.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Line {
     /// Position on the bill.
     pub line_no: i32,
@@ -60,7 +61,7 @@ pub struct Line {
 }
 
 /// The latest provisional settlement of a metering point-month.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Settlement {
     /// The metering point.
     pub gsrn: String,
@@ -74,27 +75,47 @@ pub struct Settlement {
 }
 
 /// `GET /v1/settlements/{gsrn}/{month}`: the latest version with its lines.
+#[utoipa::path(get, path = "/v1/settlements/{gsrn}/{month}", tag = "settlement",
+    params(("gsrn" = String, Path, description = "18-digit GSRN"), ("month" = String, Path, description = "YYYY-MM")),
+    responses((status = 200, body = Settlement), (status = 400, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
 pub async fn latest(
     State(state): State<AppState>,
     Path((gsrn, month)): Path<(String, String)>,
 ) -> Result<Json<Settlement>, ApiError> {
     let gsrn = parse_gsrn(&gsrn)?;
     let month = parse_month(&month)?;
+    load_latest(&state.pool, &gsrn, month)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no settlement for {gsrn} in {}",
+                month.format("%Y-%m")
+            ))
+        })
+}
+
+/// The latest provisional version of a metering point-month with its lines,
+/// `None` when there is none (the console shows it too).
+pub async fn load_latest(
+    pool: &sqlx::PgPool,
+    gsrn: &str,
+    month: NaiveDate,
+) -> Result<Option<Settlement>, ApiError> {
     let totals: Option<VersionTotals> = sqlx::query_as(
         "SELECT version, grid_area, total_excl_vat, vat_amount, total_incl_vat, days_settled, \
                 days_in_month, computed_at \
          FROM settlement_version WHERE gsrn = $1 AND month_start = $2 \
          ORDER BY version DESC LIMIT 1",
     )
-    .bind(&gsrn)
+    .bind(gsrn)
     .bind(month)
-    .fetch_optional(&state.pool)
+    .fetch_optional(pool)
     .await?;
     let Some(totals) = totals else {
-        return Err(ApiError::NotFound(format!(
-            "no settlement for {gsrn} in {}",
-            month.format("%Y-%m")
-        )));
+        return Ok(None);
     };
     let lines: Vec<Line> = sqlx::query_as(
         "SELECT line_no, component, description, charge_owner_gln, charge_type, charge_code, \
@@ -102,13 +123,13 @@ pub async fn latest(
          FROM settlement_line WHERE gsrn = $1 AND month_start = $2 AND version = $3 \
          ORDER BY line_no",
     )
-    .bind(&gsrn)
+    .bind(gsrn)
     .bind(month)
     .bind(totals.version)
-    .fetch_all(&state.pool)
+    .fetch_all(pool)
     .await?;
-    Ok(Json(Settlement {
-        gsrn,
+    Ok(Some(Settlement {
+        gsrn: gsrn.to_string(),
         month,
         totals,
         lines,
@@ -117,21 +138,18 @@ pub async fn latest(
 
 /// `GET /v1/settlements/{gsrn}/{month}/versions`: every version's totals,
 /// oldest first: how a month's bill moved as data arrived.
+#[utoipa::path(get, path = "/v1/settlements/{gsrn}/{month}/versions", tag = "settlement",
+    params(("gsrn" = String, Path, description = "18-digit GSRN"), ("month" = String, Path, description = "YYYY-MM")),
+    responses((status = 200, body = Vec<VersionTotals>), (status = 400, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
 pub async fn versions(
     State(state): State<AppState>,
     Path((gsrn, month)): Path<(String, String)>,
 ) -> Result<Json<Vec<VersionTotals>>, ApiError> {
     let gsrn = parse_gsrn(&gsrn)?;
     let month = parse_month(&month)?;
-    let versions: Vec<VersionTotals> = sqlx::query_as(
-        "SELECT version, grid_area, total_excl_vat, vat_amount, total_incl_vat, days_settled, \
-                days_in_month, computed_at \
-         FROM settlement_version WHERE gsrn = $1 AND month_start = $2 ORDER BY version",
-    )
-    .bind(&gsrn)
-    .bind(month)
-    .fetch_all(&state.pool)
-    .await?;
+    let versions = load_versions(&state.pool, &gsrn, month).await?;
     if versions.is_empty() {
         return Err(ApiError::NotFound(format!(
             "no settlement for {gsrn} in {}",
@@ -141,8 +159,25 @@ pub async fn versions(
     Ok(Json(versions))
 }
 
+/// Every version's totals of a metering point-month, oldest first.
+pub async fn load_versions(
+    pool: &sqlx::PgPool,
+    gsrn: &str,
+    month: NaiveDate,
+) -> Result<Vec<VersionTotals>, ApiError> {
+    Ok(sqlx::query_as(
+        "SELECT version, grid_area, total_excl_vat, vat_amount, total_incl_vat, days_settled, \
+                days_in_month, computed_at \
+         FROM settlement_version WHERE gsrn = $1 AND month_start = $2 ORDER BY version",
+    )
+    .bind(gsrn)
+    .bind(month)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// A final statement or credit note.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Statement {
     /// Its id, as the ERP knows it.
     pub statement_id: String,
@@ -168,6 +203,11 @@ pub struct Statement {
 }
 
 /// `GET /v1/statements/{gsrn}/{month}`: statements and credit notes in issue order.
+#[utoipa::path(get, path = "/v1/statements/{gsrn}/{month}", tag = "settlement",
+    params(("gsrn" = String, Path, description = "18-digit GSRN"), ("month" = String, Path, description = "YYYY-MM")),
+    responses((status = 200, body = Vec<Statement>), (status = 400, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
 pub async fn statements(
     State(state): State<AppState>,
     Path((gsrn, month)): Path<(String, String)>,

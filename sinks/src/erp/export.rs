@@ -59,7 +59,8 @@ struct JsonRun<'a> {
     documents: &'a [serde_json::Value],
 }
 
-const CSV_HEADER: &[&str] = &[
+/// The columns of a billing run's CSV.
+pub const CSV_HEADER: &[&str] = &[
     "run_id",
     "statement_id",
     "kind",
@@ -99,7 +100,9 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     std::fs::rename(&partial, path).map_err(io)
 }
 
-fn csv_bytes(
+/// The CSV of a billing run (one row per line, [`CSV_HEADER`] first) and its
+/// line count; public so that the API renders a run exactly as the files have it.
+pub fn csv_bytes(
     run_id: i64,
     statements: &[SettlementStatement],
 ) -> Result<(Vec<u8>, usize), ExportError> {

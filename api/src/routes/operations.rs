@@ -1,0 +1,109 @@
+//! Operations: where each sink's consumer is per topic partition and how far
+//! behind the log's end, and the audit log of changes made through the API.
+//!
+//! The sinks keep their positions in the database with their data (decision
+//! 0061), so positions come from `sink_progress`; the log end comes from the
+//! broker when the API is given one (`--bootstrap-servers`), else lag is
+//! absent and the age of the last move says whether a sink is stuck.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::audit::AuditEntry;
+use crate::{ApiError, AppState, limits};
+
+/// One consumer's position in one partition.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+pub struct PartitionLag {
+    /// The consumer (sink) name, its group.
+    pub consumer: String,
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The next offset it will read.
+    pub next_offset: i64,
+    /// When it last moved.
+    pub updated_at: DateTime<Utc>,
+    /// Seconds since it last moved.
+    pub seconds_since_update: i64,
+    /// The partition's end (high watermark), when a broker was asked.
+    #[sqlx(skip)]
+    pub end_offset: Option<i64>,
+    /// end − next: records not yet consumed, when a broker was asked.
+    #[sqlx(skip)]
+    pub lag: Option<i64>,
+}
+
+/// `GET /v1/operations/lag`: every sink consumer's position per partition.
+#[utoipa::path(get, path = "/v1/operations/lag", tag = "operations",
+    responses((status = 200, body = Vec<PartitionLag>)),
+    security(("bearer" = [])))]
+pub async fn lag(State(state): State<AppState>) -> Result<Json<Vec<PartitionLag>>, ApiError> {
+    Ok(Json(load_lag(&state).await?))
+}
+
+/// The positions and, with a broker, the lag (the console's pipeline page uses it too).
+pub async fn load_lag(state: &AppState) -> Result<Vec<PartitionLag>, ApiError> {
+    let mut rows: Vec<PartitionLag> = sqlx::query_as(
+        "SELECT consumer, topic, partition, next_offset, updated_at, seconds_since_update \
+         FROM sink_progress ORDER BY consumer, topic, partition",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    if let Some(broker) = &state.broker {
+        for row in &mut rows {
+            match broker.end_offset(&row.topic, row.partition).await {
+                Ok(end) => {
+                    row.end_offset = Some(end);
+                    row.lag = Some((end - row.next_offset).max(0));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, topic = %row.topic, partition = row.partition,
+                        "cannot read the partition's end for the lag")
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Query of `GET /v1/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only rows about this target (`dead_letter:...`, `product:...`).
+    pub target: Option<String>,
+    /// Rows before this id (the previous page's last `audit_id`).
+    pub before: Option<i64>,
+    /// Page size (default 100, at most 1000).
+    pub page_size: Option<i64>,
+}
+
+/// `GET /v1/audit`: the audit log, newest first.
+#[utoipa::path(get, path = "/v1/audit", tag = "operations", params(AuditQuery),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    let size = limits::page_size(query.page_size)?;
+    Ok(Json(
+        sqlx::query_as(
+            "SELECT audit_id, recorded_at, actor, roles, action, target, reason, request_id, \
+                    details \
+             FROM api_audit \
+             WHERE ($1::text IS NULL OR target = $1) AND ($2::bigint IS NULL OR audit_id < $2) \
+             ORDER BY audit_id DESC LIMIT $3",
+        )
+        .bind(&query.target)
+        .bind(query.before)
+        .bind(size)
+        .fetch_all(&state.pool)
+        .await?,
+    ))
+}
