@@ -39,6 +39,7 @@ mod requests;
 pub mod scenario;
 pub mod server;
 pub mod spot_prices;
+pub mod wholesale;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;

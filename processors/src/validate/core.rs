@@ -10,6 +10,7 @@ use afregning_topology::records::{
     AvroRecord, Charge, ChargeLink, ChargeLinkKey, ChargePeriodKey, ChargePrice, ChargePriceKey,
     ChargePricePoint, ChargeType, ErrorClass, MeteringPoint, MeteringPointKey,
     MeteringPointPeriodKey, Quality, Reading, ReadingPoint, Resolution, SettlementMethod, VatClass,
+    WholesaleResult, WholesaleResultKey,
 };
 
 use crate::shared::dead_letter::Rejection;
@@ -39,6 +40,8 @@ pub enum Typed {
     ChargePrice(ChargePriceKey, ChargePrice),
     /// A charge link (RSM-031).
     ChargeLink(ChargeLinkKey, ChargeLink),
+    /// A series of DataHub's calculation results (RSM-019, RSM-014; `wholesale.rs`).
+    WholesaleResult(WholesaleResultKey, WholesaleResult),
 }
 
 /// The outcome of validating one raw record.
@@ -76,6 +79,10 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
         Document::AccountingPointCharacteristics(doc) => metering_points(doc)?,
         Document::NotifyPriceList(doc) => charges(doc)?,
         Document::NotifyBillingMasterData(doc) => charge_links(doc)?,
+        Document::NotifyWholesaleServices(doc) => super::wholesale::wholesale_services(doc)?,
+        Document::NotifyAggregatedMeasureData(doc) => {
+            super::wholesale::aggregated_measure_data(doc)?
+        }
         other => {
             return Err(
                 Rejection::new(ErrorClass::Invalid, unsupported_reason(other.kind()))
@@ -99,6 +106,7 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
             Typed::Charge(_, c) => c.check_schema(),
             Typed::ChargePrice(_, p) => p.check_schema(),
             Typed::ChargeLink(_, l) => l.check_schema(),
+            Typed::WholesaleResult(_, w) => w.check_schema(),
         };
         checked.map_err(|e| {
             Rejection::new(
@@ -116,7 +124,7 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
 
 fn unsupported_reason(kind: DocumentKind) -> String {
     format!(
-        "unsupported document type: {} ({}) has no typed topic in validate (readings take RSM-012, metering points RSM-022, charges RSM-034, charge links RSM-031)",
+        "unsupported document type: {} ({}) has no typed topic in validate (readings take RSM-012, metering points RSM-022, charges RSM-034, charge links RSM-031, wholesale results RSM-019 and RSM-014)",
         kind.name(),
         kind.rsm()
     )
@@ -266,7 +274,8 @@ fn metering_points(doc: &rsm022::AccountingPointCharacteristics) -> Result<Vec<T
     Ok(out)
 }
 
-fn charge_type(kind: ChargeKind) -> ChargeType {
+/// The topology's charge type for a CIM charge kind.
+pub(crate) fn charge_type(kind: ChargeKind) -> ChargeType {
     match kind {
         ChargeKind::Subscription => ChargeType::Subscription,
         ChargeKind::Fee => ChargeType::Fee,

@@ -12,6 +12,7 @@
 //! (`afregning_processor_duplicates_total`) and logged, not re-emitted.
 
 pub mod core;
+pub mod wholesale;
 
 use std::time::Duration;
 
@@ -147,6 +148,10 @@ impl Processor for Validate {
                         Typed::ChargeLink(k, v) => {
                             self.topics
                                 .output(topics::CHARGE_LINKS, k, v, idempotency_key)?
+                        }
+                        Typed::WholesaleResult(k, v) => {
+                            self.topics
+                                .output(topics::WHOLESALE_RESULTS, k, v, idempotency_key)?
                         }
                     };
                     ctx.emit(output);
