@@ -11,8 +11,8 @@ use afregning_api::auth::{AuthConfig, Authenticator, JwksSource};
 use anyhow::Context;
 use clap::Args as ClapArgs;
 
-/// Arguments of `afregning api`. Secrets come from the environment only
-/// (no flag for the HS256 secret, so it never shows in a process list).
+/// Arguments of `afregning api`. Pass the HS256 secret through the
+/// environment, not the flag, so it never shows in a process list.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// Address to serve the API (and its /health and /metrics) on.
@@ -28,6 +28,9 @@ pub struct Args {
     /// Most database connections the API holds.
     #[arg(long, env = "AFREGNING_API_MAX_CONNECTIONS", default_value_t = 8)]
     pub max_connections: u32,
+    /// HS256 shared secret (at least 32 bytes); set it in the environment.
+    #[arg(long, env = "AFREGNING_API_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
     /// RS256 public keys: a JWKS file path or an http(s) URL, read at start.
     #[arg(long, env = "AFREGNING_API_JWKS")]
     pub jwks: Option<String>,
@@ -41,9 +44,6 @@ pub struct Args {
     #[arg(long, env = "AFREGNING_API_BOOTSTRAP_SERVERS")]
     pub bootstrap_servers: Option<String>,
 }
-
-/// The environment variable holding the HS256 shared secret (at least 32 bytes).
-pub const JWT_SECRET_ENV: &str = "AFREGNING_API_JWT_SECRET";
 
 /// Runs `afregning api` until SIGINT/SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -59,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let authenticator = Authenticator::new(AuthConfig {
-        hs256_secret: std::env::var(JWT_SECRET_ENV).ok().filter(|s| !s.is_empty()),
+        hs256_secret: set(&args.jwt_secret),
         rs256_keys,
         issuer: set(&args.jwt_issuer),
         audience: set(&args.jwt_audience),
