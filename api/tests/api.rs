@@ -176,7 +176,7 @@ async fn reads_answer_from_the_sink_tables() -> anyhow::Result<()> {
     assert_eq!(dst["resolution"], "PT15M");
     assert_eq!(dst["buckets"].as_array().unwrap().len(), 92);
     assert_eq!(dst["expected_positions"], 92);
-    assert_eq!(dst["total_kwh"], "266.8");
+    assert_eq!(dst["total_kwh"], "266.800");
     // Per hour on the 2nd: 24 hours, the first (local 00-01) estimated.
     let hours = get(format!(
         "/v1/metering-points/{GSRN}/metering-data?from=2026-03-02&to=2026-03-03&aggregate=hour"
@@ -184,7 +184,7 @@ async fn reads_answer_from_the_sink_tables() -> anyhow::Result<()> {
     .await;
     assert_eq!(hours["buckets"].as_array().unwrap().len(), 24);
     assert_eq!(hours["buckets"][0]["qualities"]["estimated"], 4);
-    assert_eq!(hours["buckets"][0]["quantity_kwh"], "0.8");
+    assert_eq!(hours["buckets"][0]["quantity_kwh"], "0.800");
     assert_eq!(hours["buckets"][1]["qualities"]["measured"], 4);
     // Per day over March: 30 days with data (the 15th is missing).
     let days = get(format!(
@@ -207,9 +207,9 @@ async fn reads_answer_from_the_sink_tables() -> anyhow::Result<()> {
     ))
     .await;
     // Week 1: 9.6 × (1+…+7) = 268.8; week 2: 9.6 × (8+…+14) = 739.2.
-    assert_eq!(compare["first"]["total_kwh"], "268.8");
-    assert_eq!(compare["second"]["total_kwh"], "739.2");
-    assert_eq!(compare["difference_kwh"], "470.4");
+    assert_eq!(compare["first"]["total_kwh"], "268.800");
+    assert_eq!(compare["second"]["total_kwh"], "739.200");
+    assert_eq!(compare["difference_kwh"], "470.400");
 
     // Settlement: latest version, versions, explanation with its inputs.
     let latest = get(format!("/v1/settlements/{GSRN}/2026-03")).await;
