@@ -48,6 +48,9 @@ pub enum Component {
     ErpSink,
     /// `afregning api`: the operator API (requests to DataHub).
     Api,
+    /// `afregning portfolio`: the portfolio's processes (requests, answers, notifications) and
+    /// its PostgreSQL read model.
+    Portfolio,
     /// The supplier's ERP (billing) system, outside afregning: it books what
     /// the ERP sink delivers. Named so the diagram shows who reads the ERP topic.
     Erp,
@@ -65,6 +68,7 @@ impl Component {
         Component::PostgresSink,
         Component::ErpSink,
         Component::Api,
+        Component::Portfolio,
         Component::Erp,
     ];
 
@@ -80,6 +84,7 @@ impl Component {
             Component::PostgresSink => "sink-postgres",
             Component::ErpSink => "sink-erp",
             Component::Api => "api",
+            Component::Portfolio => "portfolio",
             Component::Erp => "erp",
         }
     }
@@ -273,6 +278,8 @@ pub enum TopicId {
     ErpStatements,
     /// Records that could not be processed.
     DeadLetters,
+    /// The portfolio's events (business processes per metering point).
+    PortfolioEvents,
     /// The changelog of a processor's state store.
     Changelog(StoreId),
 }
@@ -603,6 +610,18 @@ const TOPICS: &[TopicDef] = &[
         writers: &[Validate, Enrich, Aggregate, Settle, PostgresSink, ErpSink],
         readers: &[PostgresSink],
         doc: "Records a component gave up on, with the raw bytes and source position; kept as long as raw data.",
+    },
+    TopicDef {
+        id: TopicId::PortfolioEvents,
+        name: "afregning.portfolio.events.v1",
+        kind: TopicKind::Stream,
+        retention: Retention::Forever,
+        partitioning: Partitioning::ByKey,
+        key: KeyFormat::Opaque,
+        value: ValueFormat::Opaque,
+        writers: &[Portfolio],
+        readers: &[Portfolio],
+        doc: "The portfolio's event log (docs/portfolio.md): key = GSRN as 18 ASCII digits, value = one JSON event (personal data sealed); a metering point's events stay in order, kept forever because the state is their fold.",
     },
 ];
 

@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0010_api_audit.sql"),
     ),
     (
+        20,
+        "portfolio",
+        include_str!("../../migrations/0020_portfolio.sql"),
+    ),
+    (
         40,
         "replay_runs",
         include_str!("../../migrations/0040_replay_runs.sql"),
