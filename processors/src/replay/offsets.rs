@@ -23,6 +23,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+/// How long a read waits without a record before it takes the silence as
+/// "nothing from here" (see `PartitionReader::read`).
+const SILENCE: Duration = Duration::from_secs(2);
+
 /// Which way the offset was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -129,14 +133,20 @@ impl<'a> PartitionReader<'a> {
         self.assign(from)?;
         let mut out = Vec::new();
         let deadline = Instant::now() + self.timeout;
+        let mut last_heard = Instant::now();
         while Instant::now() < deadline {
             match self.consumer.poll(Duration::from_millis(200)) {
+                // A fetch inside the last record batch is answered with nothing and
+                // no end of partition on the local broker: silence ends the read, and
+                // `timestamp_at` steps back.
+                None if last_heard.elapsed() >= SILENCE => return Ok(out),
                 None => {}
                 Some(Err(KafkaError::PartitionEOF(p))) if p == self.partition => return Ok(out),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) => return Err(self.kafka(e)),
                 Some(Ok(m)) if m.topic() != self.topic || m.partition() != self.partition => {}
                 Some(Ok(m)) => {
+                    last_heard = Instant::now();
                     let ts = m.timestamp().to_millis().unwrap_or(i64::MIN);
                     out.push((m.offset(), ts));
                     if until(m.offset(), ts) {
