@@ -8,6 +8,7 @@
 //! ```text
 //! cargo run -p afregning-load-tests --release -- timeseries --metering-points 80000
 //! cargo run -p afregning-load-tests --release -- month --metering-points 500
+//! cargo run -p afregning-load-tests --release -- day --metering-points 80000
 //! ```
 //!
 //! Scenarios:
@@ -16,10 +17,18 @@
 //!   seed design's batch settlement in PostgreSQL on the same month as the baseline; wall
 //!   time, values/s and series/s per processor, state and changelog bytes, peak RSS, the
 //!   last-day latency and CPU ratios, totals checked three ways. Figures: `BENCHMARKS.md`.
+//! - `day` ([`day`]): a day of N PT15M metering points from the simulator through the
+//!   connector, the four processors and the PostgreSQL sink (child processes), with a
+//!   correction storm while it runs; wall time from the first peek to the last sink commit,
+//!   values/s and series/s per stage, raw-to-provisional latency under load, the storm's
+//!   completion, peak RSS per process, the database's size; every value and provisional total
+//!   checked against the ground truth and the pure engine.
 //! - `timeseries` ([`timeseries`]): the connector draining the Timeseries queue at a
 //!   metering-point count's daily volume; peek-to-dequeue cycle latency and throughput, against
 //!   the bare peek → dequeue loop. Figures: `connect/BENCHMARKS.md`.
 
+mod day;
+mod figures;
 mod month;
 mod stats;
 mod timeseries;
@@ -41,9 +50,14 @@ enum Scenario {
     Timeseries(timeseries::Args),
     /// A month through the four processors on the broker, against the batch SQL baseline.
     Month(month::Args),
+    /// A day of N metering points from DataHub into PostgreSQL, with a correction storm.
+    Day(day::Args),
     /// One processor as a child process of `month` (internal).
     #[command(hide = true)]
     Processor(month::child::ChildArgs),
+    /// The database sink as a child process of `day` (internal).
+    #[command(hide = true)]
+    Sink(day::sink::SinkArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,7 +67,7 @@ fn main() -> anyhow::Result<()> {
     // reports as a global error per partition, so its rdkafka logs are off, and so are sqlx's
     // slow-statement warnings (the batch baseline's SQL is slow by design).
     let default_filter = match cli.scenario {
-        Scenario::Month(_) => "warn,rdkafka=off,sqlx=error",
+        Scenario::Month(_) | Scenario::Day(_) => "warn,rdkafka=off,sqlx=error",
         _ => "warn,rdkafka=error",
     };
     let _ = tracing_subscriber::fmt()
@@ -70,5 +84,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Timeseries(args) => runtime.block_on(timeseries::run(args)),
         Scenario::Month(args) => runtime.block_on(month::run(args)),
         Scenario::Processor(args) => runtime.block_on(month::child::run(args)),
+        Scenario::Sink(args) => runtime.block_on(day::sink::run(args)),
+        Scenario::Day(args) => runtime.block_on(day::run(args)),
     }
 }

@@ -27,9 +27,9 @@
 
 pub mod batch;
 pub mod child;
-mod fleet;
+pub(crate) mod fleet;
 pub mod procfs;
-mod tail;
+pub(crate) mod tail;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -54,6 +54,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use self::child::{ChildArgs, Stage};
 use self::fleet::{Batch, Fleet};
 use self::procfs::ProcSample;
+use crate::figures::{mib, rate, secs, thousands};
 
 /// Flags of the `month` scenario. Every count has an upper bound, and `--max-seconds` bounds
 /// the whole streaming part.
@@ -285,7 +286,7 @@ fn engine_label(source: &LineSource) -> String {
 }
 
 /// The pure engine's statements for every metering point from the ground truth.
-fn engine_statements(
+pub(crate) fn engine_statements(
     truth: &GroundTruth,
     billing: BillingMonth,
 ) -> anyhow::Result<BTreeMap<String, MonthStatement>> {
@@ -326,34 +327,6 @@ fn figures(batches: &[Batch], from: Instant) -> StageFigures {
         first: batches.first().map(|b| b.at),
         last: batches.last().map(|b| b.at),
     }
-}
-
-fn rate(count: f64, d: Duration) -> String {
-    if d.is_zero() {
-        return "-".into();
-    }
-    thousands(count / d.as_secs_f64())
-}
-
-fn thousands(x: f64) -> String {
-    let n = x.round() as i128;
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64())
 }
 
 fn cpu_delta(
@@ -933,14 +906,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0.0), "0");
-        assert_eq!(thousands(999.4), "999");
-        assert_eq!(thousands(1_234_567.0), "1,234,567");
-        assert_eq!(thousands(-12_345.0), "-12,345");
-    }
 
     #[test]
     fn stage_windows_and_rates() {

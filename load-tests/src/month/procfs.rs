@@ -2,6 +2,7 @@
 //! peak resident set from `/proc/<pid>/status` (`VmHWM`), and the size of a directory tree.
 //! The parsers are pure so that they can be tested on fixed text.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -59,6 +60,36 @@ pub fn sample(pid: u32, ticks_per_second: u64) -> Option<ProcSample> {
         peak_rss: parse_status_kb(&status, "VmHWM").unwrap_or(0),
         rss: parse_status_kb(&status, "VmRSS").unwrap_or(0),
     })
+}
+
+/// CPU time so far of every live process whose command name (`/proc/<pid>/comm`) is one of
+/// `names`, summed per name: the broker's and PostgreSQL's share of a run, which are not
+/// children of the load test. A process that exits takes its CPU time with it, so take
+/// samples while the run's connections are still open.
+pub fn cpu_by_command(names: &[&str], ticks_per_second: u64) -> BTreeMap<String, Duration> {
+    let mut out: BTreeMap<String, Duration> = names
+        .iter()
+        .map(|n| (n.to_string(), Duration::ZERO))
+        .collect();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        let Some(total) = out.get_mut(comm.trim()) else {
+            continue;
+        };
+        if let Some(ticks) = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .and_then(|s| parse_stat_ticks(&s))
+        {
+            *total += ticks_to_duration(ticks, ticks_per_second);
+        }
+    }
+    out
 }
 
 /// Clock ticks as a duration.
