@@ -661,7 +661,7 @@ fn print_cpu(cpu: &[(String, Duration)], wall: Duration) {
         100.0 * total.as_secs_f64() / available.max(1e-9)
     );
     let mut sorted = cpu.to_vec();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1));
+    sorted.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     for (name, d) in sorted {
         println!(
             "  {:<40} {:>8} CPU-s {:>5.1} %",
