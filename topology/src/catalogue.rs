@@ -42,6 +42,9 @@ pub enum Component {
     Aggregate,
     /// `afregning process settle`: provisional lines and final statements.
     Settle,
+    /// `afregning reconcile run`: our settlement checked against DataHub's wholesale
+    /// results (BRS-027), discrepancies published.
+    Reconcile,
     /// `afregning sink run timescale`: typed and settlement topics into PostgreSQL.
     PostgresSink,
     /// `afregning sink run erp`: statements to the ERP system.
@@ -65,6 +68,7 @@ impl Component {
         Component::Enrich,
         Component::Aggregate,
         Component::Settle,
+        Component::Reconcile,
         Component::PostgresSink,
         Component::ErpSink,
         Component::Api,
@@ -81,6 +85,7 @@ impl Component {
             Component::Enrich => "enrich",
             Component::Aggregate => "aggregate",
             Component::Settle => "settle",
+            Component::Reconcile => "reconcile",
             Component::PostgresSink => "sink-postgres",
             Component::ErpSink => "sink-erp",
             Component::Api => "api",
@@ -274,6 +279,8 @@ pub enum TopicId {
     ProvisionalSettlements,
     /// Final statements for the ERP.
     SettlementStatements,
+    /// Reconciliations with DataHub's wholesale results: the discrepancies.
+    Discrepancies,
     /// Statements and credit notes as delivered to the ERP, once each.
     ErpStatements,
     /// Records that could not be processed.
@@ -362,6 +369,18 @@ pub const STORES: &[StoreSpec] = &[
         store: "positions",
         inputs: &[TopicId::EnrichedReadings],
         doc: "Latest positions per metering point and local day, the engine's input (charges, links and spot prices are global tables).",
+    },
+    StoreSpec {
+        processor: Component::Reconcile,
+        store: "results",
+        inputs: &[TopicId::WholesaleResults],
+        doc: "DataHub's result series (every run) per grid area and month, the months to reconcile again, and each month's last reconciliation (version and digest).",
+    },
+    StoreSpec {
+        processor: Component::Reconcile,
+        store: "readings",
+        inputs: &[TopicId::EnrichedReadings],
+        doc: "Latest positions per metering point and local day and each metering point's master data, to settle a grid area's month with the engine's details.",
     },
 ];
 
@@ -500,7 +519,7 @@ const TOPICS: &[TopicDef] = &[
         key: KeyFormat::Avro(SchemaFile::ChargePeriodKey),
         value: ValueFormat::Avro(SchemaFile::Charge),
         writers: &[Validate],
-        readers: &[Settle, PostgresSink],
+        readers: &[Settle, Reconcile, PostgresSink],
         doc: "Charge information per validity period: type, resolution, tax indicator, VAT class.",
     },
     TopicDef {
@@ -512,7 +531,7 @@ const TOPICS: &[TopicDef] = &[
         key: KeyFormat::Avro(SchemaFile::ChargePriceKey),
         value: ValueFormat::Avro(SchemaFile::ChargePrice),
         writers: &[Validate],
-        readers: &[Settle, PostgresSink],
+        readers: &[Settle, Reconcile, PostgresSink],
         doc: "Price series per charge and period.",
     },
     TopicDef {
@@ -524,7 +543,7 @@ const TOPICS: &[TopicDef] = &[
         key: KeyFormat::Avro(SchemaFile::ChargeLinkKey),
         value: ValueFormat::Avro(SchemaFile::ChargeLink),
         writers: &[Validate],
-        readers: &[Settle, PostgresSink],
+        readers: &[Settle, Reconcile, PostgresSink],
         doc: "Links between metering points and charges per validity period; routed by GSRN.",
     },
     TopicDef {
@@ -536,8 +555,8 @@ const TOPICS: &[TopicDef] = &[
         key: KeyFormat::Avro(SchemaFile::WholesaleResultKey),
         value: ValueFormat::Avro(SchemaFile::WholesaleResult),
         writers: &[Validate],
-        readers: &[PostgresSink],
-        doc: "DataHub's RSM-014/RSM-019 results per series, kept as long as raw data for reconciliation.",
+        readers: &[Reconcile, PostgresSink],
+        doc: "DataHub's RSM-014/RSM-019 results per series (every run), kept as long as raw data for reconciliation.",
     },
     TopicDef {
         id: TopicId::EnrichedReadings,
@@ -548,7 +567,7 @@ const TOPICS: &[TopicDef] = &[
         key: KeyFormat::Avro(SchemaFile::MeteringPointKey),
         value: ValueFormat::Avro(SchemaFile::EnrichedReading),
         writers: &[Enrich],
-        readers: &[Aggregate, Settle],
+        readers: &[Aggregate, Settle, Reconcile],
         doc: "Readings with the master data valid for their period; keyed by GSRN, partitioned by grid area.",
     },
     TopicDef {
@@ -588,6 +607,18 @@ const TOPICS: &[TopicDef] = &[
         doc: "Final statements and credit notes for the ERP, kept forever: the ERP can always be rebuilt from them.",
     },
     TopicDef {
+        id: TopicId::Discrepancies,
+        name: "afregning.wholesale.discrepancies.v1",
+        kind: TopicKind::Stream,
+        retention: Retention::Forever,
+        partitioning: Partitioning::ByGridArea,
+        key: KeyFormat::Avro(SchemaFile::ReconciliationKey),
+        value: ValueFormat::Avro(SchemaFile::Reconciliation),
+        writers: &[Reconcile],
+        readers: &[PostgresSink],
+        doc: "Each reconciliation of a grid area's month with DataHub's run in force: a new version with every discrepancy (exact, both values, the metering points) whenever the outcome changes; kept forever as the audit trail.",
+    },
+    TopicDef {
         id: TopicId::ErpStatements,
         name: "afregning.erp.statements.v1",
         kind: TopicKind::Stream,
@@ -607,7 +638,15 @@ const TOPICS: &[TopicDef] = &[
         partitioning: Partitioning::ByKey,
         key: KeyFormat::Avro(SchemaFile::DeadLetterKey),
         value: ValueFormat::Avro(SchemaFile::DeadLetter),
-        writers: &[Validate, Enrich, Aggregate, Settle, PostgresSink, ErpSink],
+        writers: &[
+            Validate,
+            Enrich,
+            Aggregate,
+            Settle,
+            Reconcile,
+            PostgresSink,
+            ErpSink,
+        ],
         readers: &[PostgresSink],
         doc: "Records a component gave up on, with the raw bytes and source position; kept as long as raw data.",
     },
@@ -1100,6 +1139,8 @@ mod tests {
             (Component::Aggregate, "days"),
             (Component::Settle, "months"),
             (Component::Settle, "positions"),
+            (Component::Reconcile, "results"),
+            (Component::Reconcile, "readings"),
         ] {
             let topic = catalogue.changelog(processor, store).expect("declared");
             assert_eq!(

@@ -1,4 +1,4 @@
-//! The four stateful processors of the dataflow, each declared once: its
+//! The stateful processors of the dataflow, each declared once: its
 //! input topics (the primary, which the consumer group balances, first), the
 //! compacted topics it reads whole as global tables, and the topics it
 //! writes. Its state stores are the [`STORES`] rows of the same processor.
@@ -92,6 +92,17 @@ pub const PROCESSORS: &[ProcessorSpec] = &[
         ],
         doc: "Per metering point and month: provisional lines, final statements, credit notes.",
     },
+    ProcessorSpec {
+        component: Component::Reconcile,
+        inputs: &[TopicId::WholesaleResults, TopicId::EnrichedReadings],
+        global_tables: &[
+            TopicId::Charges,
+            TopicId::ChargePrices,
+            TopicId::ChargeLinks,
+        ],
+        outputs: &[TopicId::Discrepancies, TopicId::DeadLetters],
+        doc: "Per grid area and month: our settlement at DataHub's granularity against DataHub's wholesale results in force; every difference published.",
+    },
 ];
 
 /// The declaration of `component`, if it is a processor.
@@ -159,7 +170,8 @@ mod tests {
                 Component::Validate,
                 Component::Enrich,
                 Component::Aggregate,
-                Component::Settle
+                Component::Settle,
+                Component::Reconcile
             ]
         );
         for store in STORES {

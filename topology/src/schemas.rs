@@ -64,6 +64,8 @@ schema_files! {
     SpotPriceKey => "afregning.market.SpotPriceKey",
     /// Key of wholesale results.
     WholesaleResultKey => "afregning.wholesale.WholesaleResultKey",
+    /// Key of reconciliations with DataHub's wholesale results.
+    ReconciliationKey => "afregning.wholesale.ReconciliationKey",
     /// Key of daily aggregates.
     DailyAggregateKey => "afregning.metering.DailyAggregateKey",
     /// Key of provisional settlements and statements.
@@ -86,6 +88,8 @@ schema_files! {
     SpotPrice => "afregning.market.SpotPrice",
     /// Value of the wholesale results topic.
     WholesaleResult => "afregning.wholesale.WholesaleResult",
+    /// Value of the discrepancies topic: one part of a reconciliation.
+    Reconciliation => "afregning.wholesale.Reconciliation",
     /// Value of the enriched readings topic.
     EnrichedReading => "afregning.metering.EnrichedReading",
     /// Value of the daily aggregates topic.

@@ -110,6 +110,14 @@ pub fn wholesale_result_key() -> WholesaleResultKey {
     }
 }
 
+/// Key of a month's reconciliation.
+pub fn reconciliation_key() -> ReconciliationKey {
+    ReconciliationKey {
+        grid_area: GRID_AREA.into(),
+        month_start: date(2026, 10, 1),
+    }
+}
+
 /// Key of a daily aggregate.
 pub fn daily_aggregate_key() -> DailyAggregateKey {
     DailyAggregateKey {
@@ -297,6 +305,39 @@ pub fn wholesale_result() -> WholesaleResult {
         ],
         source_message_id: MESSAGE_ID.into(),
         transaction_id: "b7a3c1d0-0000-4000-8000-000000000001".into(),
+    }
+}
+
+/// A reconciliation of one part with one price discrepancy of Radius's C tariff.
+pub fn reconciliation() -> Reconciliation {
+    Reconciliation {
+        grid_area: GRID_AREA.into(),
+        month_start: date(2026, 10, 1),
+        energy_supplier_gln: SUPPLIER_GLN.into(),
+        grid_area_owner_gln: Some(RADIUS_GLN.into()),
+        version: 2,
+        part: 0,
+        parts: 1,
+        discrepancy_count: 1,
+        calculations: "D05 v1045".into(),
+        computed_at: utc(2026, 11, 20, 6, 0),
+        discrepancies: vec![Discrepancy {
+            seq: 0,
+            level: "AMOUNT_PER_CHARGE".into(),
+            measure: "PRICE".into(),
+            charge_owner_gln: Some(RADIUS_GLN.into()),
+            charge_code: Some("DT_C_01".into()),
+            charge_type: Some("D03".into()),
+            resolution: "PT1H".into(),
+            metering_point_type: Some("E17".into()),
+            settlement_method: Some("E02".into()),
+            time: utc(2026, 10, 14, 22, 0),
+            datahub: Some(dkk(106_175)),
+            ours: Some(dkk(106_000)),
+            difference: dkk(175),
+            metering_points: GSRN.into(),
+            calculation: Some("D05 v1045".into()),
+        }],
     }
 }
 

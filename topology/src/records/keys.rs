@@ -163,6 +163,23 @@ impl TopicKey for WholesaleResultKey {
 }
 
 avro_fields! {
+    /// Key of a reconciliation: the grid area and month reconciled, so every version of a
+    /// month's reconciliation stays in order on one partition.
+    pub struct ReconciliationKey {
+        /// Grid area code.
+        pub grid_area: String => put,
+        /// First day of the Danish calendar month.
+        pub month_start: NaiveDate => put,
+    }
+}
+avro_record!(ReconciliationKey => ReconciliationKey);
+impl TopicKey for ReconciliationKey {
+    fn routing_key(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.grid_area)
+    }
+}
+
+avro_fields! {
     /// Key of a daily aggregate: metering point and local day.
     pub struct DailyAggregateKey {
         /// GSRN.

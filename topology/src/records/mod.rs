@@ -32,7 +32,7 @@ pub use datahub::{CimJson, OutboundRequest, OutboundResponse};
 pub use keys::{
     ChargeLinkKey, ChargePeriodKey, ChargePriceKey, DailyAggregateKey, DataHubMessageKey,
     DeadLetterKey, MeteringPointKey, MeteringPointPeriodKey, OutboundRequestKey,
-    SettlementMonthKey, SpotPriceKey, WholesaleResultKey, charge_routing_key,
+    ReconciliationKey, SettlementMonthKey, SpotPriceKey, WholesaleResultKey, charge_routing_key,
 };
 pub use market::SpotPrice;
 pub use metering::{
@@ -41,7 +41,7 @@ pub use metering::{
 };
 pub use ops::DeadLetter;
 pub use settlement::{ProvisionalSettlement, SettlementLine, SettlementStatement};
-pub use wholesale::{WholesaleResult, WholesaleResultPoint};
+pub use wholesale::{Discrepancy, Reconciliation, WholesaleResult, WholesaleResultPoint};
 
 use crate::schemas::SchemaFile;
 

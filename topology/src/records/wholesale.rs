@@ -1,6 +1,6 @@
 //! DataHub's own calculation results, for reconciliation.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::{ChargeType, Quality, Resolution, WholesaleResultKind, avro_fields, avro_record};
@@ -67,3 +67,70 @@ avro_fields! {
     }
 }
 avro_record!(WholesaleResult => WholesaleResult, grid_area: grid_area);
+
+avro_fields! {
+    /// One difference between DataHub's run in force and our settlement (see
+    /// `docs/reconciliation.md`): an operator resolves it from these fields alone.
+    pub struct Discrepancy {
+        /// 0-based number within the reconciliation (its sort order).
+        pub seq: i32 => put,
+        /// ENERGY, AMOUNT_PER_CHARGE, MONTHLY_AMOUNT_PER_CHARGE, TOTAL_PER_OWNER, SUPPLIER_TOTAL.
+        pub level: String => put,
+        /// QUANTITY, PRICE or AMOUNT.
+        pub measure: String => put,
+        /// Charge owner (charge levels and owner totals).
+        pub charge_owner_gln: Option<String> => opt,
+        /// Charge code.
+        pub charge_code: Option<String> => opt,
+        /// Charge type D01-D03.
+        pub charge_type: Option<String> => opt,
+        /// PT15M, PT1H, P1D, or P1M for monthly levels.
+        pub resolution: String => put,
+        /// Metering point type (position levels).
+        pub metering_point_type: Option<String> => opt,
+        /// Settlement method (position levels).
+        pub settlement_method: Option<String> => opt,
+        /// UTC start of the position (the month's start for monthly levels).
+        pub time: DateTime<Utc> => put,
+        /// DataHub's value.
+        pub datahub: Option<Decimal> => opt,
+        /// Ours.
+        pub ours: Option<Decimal> => opt,
+        /// DataHub's minus ours, a missing value as zero.
+        pub difference: Decimal => put,
+        /// Our metering points behind our value, sorted, space-separated.
+        pub metering_points: String => put,
+        /// The DataHub run compared with (`D05 v1`, `D32-D01 v2`).
+        pub calculation: Option<String> => opt,
+    }
+}
+
+avro_fields! {
+    /// One part of one reconciliation of a grid area's month: its discrepancies in sort
+    /// order, cut into parts so a record stays small; no discrepancy is one empty part.
+    pub struct Reconciliation {
+        /// Grid area code: the partitioning key.
+        pub grid_area: String => put,
+        /// First day of the Danish calendar month.
+        pub month_start: NaiveDate => put,
+        /// Our GLN.
+        pub energy_supplier_gln: String => put,
+        /// The grid company whose total carries the tax charges, when known.
+        pub grid_area_owner_gln: Option<String> => opt,
+        /// Version, +1 whenever the outcome changes.
+        pub version: i64 => put,
+        /// 0-based part number.
+        pub part: i32 => put,
+        /// Parts of this version.
+        pub parts: i32 => put,
+        /// Discrepancies of this version over all parts.
+        pub discrepancy_count: i32 => put,
+        /// The DataHub runs in force compared, comma-separated.
+        pub calculations: String => put,
+        /// When made.
+        pub computed_at: DateTime<Utc> => put,
+        /// This part's discrepancies.
+        pub discrepancies: Vec<Discrepancy> => records,
+    }
+}
+avro_record!(Reconciliation => Reconciliation, grid_area: grid_area);

@@ -184,6 +184,14 @@ impl Wire {
         both(
             &mut wire,
             codec,
+            topics::DISCREPANCIES,
+            examples::reconciliation_key(),
+            examples::reconciliation(),
+        )
+        .await?;
+        both(
+            &mut wire,
+            codec,
             topics::ENRICHED_READINGS,
             examples::metering_point_key(),
             examples::enriched_reading(),
