@@ -265,7 +265,8 @@ fn run_rank(r: &WholesaleResult) -> Option<(u8, u64)> {
     Some((run.rank(), version))
 }
 
-fn run_label(r: &WholesaleResult) -> String {
+/// How a run is named in discrepancies and reports: `D05 v1`, `D32-D01 v2`.
+pub fn run_label(r: &WholesaleResult) -> String {
     let version = r.calculation_version.as_deref().unwrap_or("-");
     match &r.settlement_version {
         Some(v) => format!("{}-{v} v{version}", r.business_reason),

@@ -5,10 +5,15 @@
 //! RSM-014 there, `validate::wholesale`). [`core::reconcile`] compares them, run in force
 //! only, with our side aggregated to DataHub's granularity ([`ours`] builds it from our
 //! settlement's per-position details and our readings); every difference becomes a
-//! [`core::Discrepancy`]. See `docs/reconciliation.md`.
+//! [`core::Discrepancy`]. [`processor::Reconcile`] does it on the broker and publishes
+//! each grid area's month's discrepancies; [`run`] runs it. See `docs/reconciliation.md`.
 
 pub mod core;
 pub mod ours;
+pub mod processor;
+pub mod run;
+
+pub use processor::{NAME, Reconcile, ReconcileConfig};
 
 #[cfg(test)]
 mod tests;
