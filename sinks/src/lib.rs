@@ -17,6 +17,7 @@
 //!   standby), [`dead_letters`] (the records a sink cannot use) and
 //!   [`producer`] (the Kafka producer they publish with).
 //! - [`timescale`]: the database sink; [`erp`]: the ERP sink and file export.
+//! - [`reconciliation`]: a month's reconciliation read back for reports.
 //! - [`copy`]: PostgreSQL's binary COPY format.
 //! - [`events`], [`admin`]: metrics, `/health`, `/ready`, `/metrics`.
 //!
@@ -31,6 +32,7 @@ pub mod erp;
 pub mod events;
 pub mod positions;
 pub mod producer;
+pub mod reconciliation;
 pub mod retry;
 pub mod runner;
 pub mod schema;

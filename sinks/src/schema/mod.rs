@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0020_portfolio.sql"),
     ),
     (
+        30,
+        "reconciliation",
+        include_str!("../../migrations/0030_reconciliation.sql"),
+    ),
+    (
         40,
         "replay_runs",
         include_str!("../../migrations/0040_replay_runs.sql"),

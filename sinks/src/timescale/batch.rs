@@ -278,6 +278,8 @@ pub struct TimescaleBatch {
     /// Dead letters this sink itself produces (records it cannot decode),
     /// published before the batch commits.
     pub outgoing_dead_letters: Vec<(DeadLetterKey, DeadLetter)>,
+    /// DataHub's wholesale results and our reconciliations (not COPY-staged).
+    pub wholesale: super::wholesale::WholesaleRows,
     rows: usize,
 }
 
@@ -307,7 +309,10 @@ impl TimescaleBatch {
 
     /// Whether nothing is staged.
     pub fn is_empty(&self) -> bool {
-        self.rows == 0 && self.processed.is_empty() && self.outgoing_dead_letters.is_empty()
+        self.rows == 0
+            && self.processed.is_empty()
+            && self.outgoing_dead_letters.is_empty()
+            && self.wholesale.is_empty()
     }
 
     /// The months (UTC year, month) the metering rows fall in, for the
@@ -420,6 +425,27 @@ impl TimescaleBatch {
             }
         }
         1
+    }
+
+    /// Adds a DataHub result series (`wholesale_result` and its points).
+    pub fn add_wholesale_result(
+        &mut self,
+        result: afregning_topology::records::WholesaleResult,
+        pos: &SourcePos,
+    ) -> usize {
+        let rows = self.wholesale.add_result(result, pos);
+        self.rows += rows;
+        rows
+    }
+
+    /// Adds a part of a reconciliation (`reconciliation` and its discrepancies).
+    pub fn add_reconciliation(
+        &mut self,
+        part: afregning_topology::records::Reconciliation,
+    ) -> usize {
+        let rows = self.wholesale.add_reconciliation(part);
+        self.rows += rows;
+        rows
     }
 
     /// Records that the record with this idempotency key was applied.

@@ -1,15 +1,18 @@
 //! The database sink (`afregning sink run timescale`): readings, metering
-//! points, daily aggregates, provisional settlements, statements and dead
-//! letters into PostgreSQL, TimescaleDB where available.
+//! points, daily aggregates, provisional settlements, statements, dead
+//! letters, DataHub's wholesale results and our reconciliations into PostgreSQL,
+//! TimescaleDB where available.
 //!
 //! - [`rows`]: records to rows (pure).
 //! - [`batch`]: a batch, deduplicated per table, and its COPY streams.
 //! - [`service`]: the connection and the transaction that merges a batch.
+//! - [`wholesale`]: wholesale results and reconciliations (migration 0030).
 //! - this module: the [`Handler`] that decodes records into a batch.
 
 pub mod batch;
 pub mod rows;
 pub mod service;
+pub mod wholesale;
 
 use std::collections::HashMap;
 
@@ -36,6 +39,8 @@ enum Input {
     Provisional,
     Statements,
     DeadLetters,
+    WholesaleResults,
+    Reconciliations,
 }
 
 /// Decodes the database sink's topics into a [`TimescaleBatch`] and writes it.
@@ -78,6 +83,14 @@ impl TimescaleHandler {
                 Input::Statements,
             ),
             (codec.topic_name(topics::DEAD_LETTERS), Input::DeadLetters),
+            (
+                codec.topic_name(topics::WHOLESALE_RESULTS),
+                Input::WholesaleResults,
+            ),
+            (
+                codec.topic_name(topics::DISCREPANCIES),
+                Input::Reconciliations,
+            ),
         ]
         .into_iter()
         .map(|(name, input)| (name.to_string(), input))
@@ -206,6 +219,28 @@ impl Handler for TimescaleHandler {
                 Ok(Some(statement)) => {
                     let key = statement.idempotency_key.clone();
                     Ok(Some((batch.add_statement(statement, &pos), key)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(classify(e)?),
+            },
+            Input::WholesaleResults => match self.value(topics::WHOLESALE_RESULTS, record).await {
+                Ok(Some(result)) => {
+                    let key = format!(
+                        "wholesale-result:{}:{}",
+                        result.source_message_id, result.transaction_id
+                    );
+                    Ok(Some((batch.add_wholesale_result(result, &pos), key)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(classify(e)?),
+            },
+            Input::Reconciliations => match self.value(topics::DISCREPANCIES, record).await {
+                Ok(Some(part)) => {
+                    let key = format!(
+                        "reconciliation:{}:{}:v{}:p{}",
+                        part.grid_area, part.month_start, part.version, part.part
+                    );
+                    Ok(Some((batch.add_reconciliation(part), key)))
                 }
                 Ok(None) => Ok(None),
                 Err(e) => Err(classify(e)?),

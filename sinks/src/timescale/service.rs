@@ -389,6 +389,11 @@ impl TimescaleService {
                     .counts
                     .insert("duplicate_records", staged - done.rows_affected());
             }
+            for (name, staged, changed) in batch.wholesale.write(&mut tx).await? {
+                let entry = report.tables.entry(name).or_default();
+                entry.0 += staged;
+                entry.1 += changed;
+            }
             store_positions(&mut tx, &consumer, positions).await?;
             tx.commit().await?;
             Ok(())
