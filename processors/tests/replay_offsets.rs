@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use afregning_processors::replay::offsets::{OffsetSource, PartitionReader, offset_for_time};
+use afregning_processors::replay::offsets::{
+    OffsetSource, PartitionReader, offset_for_time, reader_consumer,
+};
 use afregning_testkit::TestEnv;
 use chrono::{DateTime, TimeZone, Utc};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -66,12 +68,7 @@ async fn the_start_offset_for_a_time_is_the_first_record_at_or_after_it_on_both_
     for result in futures::future::join_all(sends).await {
         result?;
     }
-    let consumer: BaseConsumer = env
-        .kafka_config()
-        .set("group.id", env.group("offsets"))
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()?;
+    let consumer: BaseConsumer = reader_consumer(&env.kafka_config())?;
     let reader = PartitionReader::new(&consumer, &topic, 0, Duration::from_secs(20));
     assert_eq!(reader.bounds()?.end, count, "the end read from the records");
 
@@ -117,6 +114,11 @@ async fn the_start_offset_for_a_time_is_the_first_record_at_or_after_it_on_both_
         "offsets for times: {broker_confirmed} broker answers confirmed by the records, {} wrong and replaced by the search: {broker_wrong:?}",
         broker_wrong.len()
     );
+    // librdkafka 2.12 crashes (a null topic name in its metadata cache) when a
+    // client still holding the topic sees it deleted by the clean-up: close first.
+    drop(reader);
+    drop(consumer);
+    drop(producer);
     env.cleanup().await?;
     Ok(())
 }

@@ -21,11 +21,31 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::message::{BorrowedMessage, OwnedMessage};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// How long a read waits without a record before it takes the silence as
-/// "nothing from here" (see `PartitionReader::read`).
+/// "nothing from here" (see `PartitionReader::read`), when it must be sure.
 const SILENCE: Duration = Duration::from_secs(2);
+
+/// The first silence a probe inside the partition accepts: a fetch inside the
+/// last record batch is answered with nothing at once (with the reader's
+/// `fetch.wait.max.ms` of 10), so a short silence steps back early; a probe that
+/// hears nothing from the partition's start waits the full [`SILENCE`] again.
+const SHORT_SILENCE: Duration = Duration::from_millis(300);
+
+/// A consumer for [`PartitionReader`]s: assign-only, no commits, end-of-partition
+/// events on, and fetches answered at once (the local broker holds a fetch for
+/// the whole `fetch.wait.max.ms` even when it has data).
+pub fn reader_consumer(client: &ClientConfig) -> Result<BaseConsumer, KafkaError> {
+    client
+        .clone()
+        .set("group.id", "afregning-replay-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+}
 
 /// Which way the offset was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -128,7 +148,8 @@ impl<'a> PartitionReader<'a> {
     fn read(
         &self,
         from: i64,
-        mut until: impl FnMut(i64, i64) -> bool,
+        silence: Duration,
+        mut until: impl FnMut(&BorrowedMessage<'_>) -> bool,
     ) -> Result<Vec<(i64, i64)>, OffsetError> {
         self.assign(from)?;
         let mut out = Vec::new();
@@ -139,7 +160,7 @@ impl<'a> PartitionReader<'a> {
                 // A fetch inside the last record batch is answered with nothing and
                 // no end of partition on the local broker: silence ends the read, and
                 // `timestamp_at` steps back.
-                None if last_heard.elapsed() >= SILENCE => return Ok(out),
+                None if last_heard.elapsed() >= silence => return Ok(out),
                 None => {}
                 Some(Err(KafkaError::PartitionEOF(p))) if p == self.partition => return Ok(out),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
@@ -149,7 +170,7 @@ impl<'a> PartitionReader<'a> {
                     last_heard = Instant::now();
                     let ts = m.timestamp().to_millis().unwrap_or(i64::MIN);
                     out.push((m.offset(), ts));
-                    if until(m.offset(), ts) {
+                    if until(&m) {
                         return Ok(out);
                     }
                 }
@@ -163,6 +184,19 @@ impl<'a> PartitionReader<'a> {
         })
     }
 
+    /// Hands every record from `from` to the partition's end to `visit`.
+    pub fn scan(
+        &self,
+        from: i64,
+        mut visit: impl FnMut(&BorrowedMessage<'_>),
+    ) -> Result<(), OffsetError> {
+        self.read(from, SILENCE, |m| {
+            visit(m);
+            false
+        })
+        .map(|_| ())
+    }
+
     /// The partition's range, its end read from the records.
     pub fn bounds(&self) -> Result<Bounds, OffsetError> {
         let (low, listed) = self
@@ -174,7 +208,7 @@ impl<'a> PartitionReader<'a> {
         }
         // The listed end may be the last batch's first offset + 1: read on from
         // that batch's start to the end the fetch reports.
-        let records = self.read((listed - 1).max(low), |_, _| false)?;
+        let records = self.read((listed - 1).max(low), SILENCE, |_| false)?;
         let end = records.last().map_or(listed, |(o, _)| (*o + 1).max(listed));
         Ok(Bounds { low, end })
     }
@@ -186,18 +220,61 @@ impl<'a> PartitionReader<'a> {
         offset: i64,
         bounds: Bounds,
     ) -> Result<Option<(i64, i64)>, OffsetError> {
+        Ok(self
+            .first_at_or_after(offset, bounds, false)?
+            .map(|(o, ts, _)| (o, ts)))
+    }
+
+    /// The whole record at `offset` (key, value, headers, timestamp), `None`
+    /// when it is gone (compaction, retention) or at or after the end: what a
+    /// dead letter's re-submission copies its headers from.
+    pub fn record_at(
+        &self,
+        offset: i64,
+        bounds: Bounds,
+    ) -> Result<Option<OwnedMessage>, OffsetError> {
+        Ok(self
+            .first_at_or_after(offset, bounds, true)?
+            .and_then(|(o, _, m)| m.filter(|_| o == offset)))
+    }
+
+    /// The first record at or after `offset` as (offset, timestamp, the record
+    /// itself when `keep`), stepping back where the fetch started after it.
+    fn first_at_or_after(
+        &self,
+        offset: i64,
+        bounds: Bounds,
+        keep: bool,
+    ) -> Result<Option<(i64, i64, Option<OwnedMessage>)>, OffsetError> {
         if offset >= bounds.end {
             return Ok(None);
         }
         let mut from = offset;
         let mut window = 500;
+        let mut silence = SHORT_SILENCE;
         loop {
-            let records = self.read(from, |o, _| o >= offset)?;
+            let mut kept = None;
+            let records = self.read(from, silence, |m| {
+                if keep && kept.is_none() && m.offset() >= offset {
+                    kept = Some(m.detach());
+                }
+                m.offset() >= offset
+            })?;
             let first = records.first().map(|(o, _)| *o);
-            if first.is_some_and(|f| f <= offset) || from <= bounds.low {
-                return Ok(records.into_iter().find(|(o, _)| *o >= offset));
+            if from <= bounds.low && records.is_empty() && silence < SILENCE {
+                // Nothing even from the start: not a skipped batch but a slow
+                // broker, or nothing there. Listen longer before saying so.
+                silence = SILENCE;
+                continue;
             }
-            // The fetch started after the offset: the broker skipped the rest of a batch.
+            if first.is_some_and(|f| f <= offset) || from <= bounds.low {
+                return Ok(records
+                    .into_iter()
+                    .find(|(o, _)| *o >= offset)
+                    .map(|(o, ts)| (o, ts, kept)));
+            }
+            // The fetch started after the offset (the broker skipped the rest of
+            // a batch) or said nothing (a fetch inside the last batch).
             from = (from - window).max(bounds.low);
             window = window.saturating_mul(10);
         }
