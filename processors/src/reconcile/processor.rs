@@ -632,7 +632,8 @@ impl Reconcile {
             parts: 1,
             discrepancy_count: 0,
             calculations,
-            computed_at: now,
+            // Avro's timestamp-millis keeps whole milliseconds only.
+            computed_at: DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now),
             discrepancies: Vec::new(),
         };
         let record_key = ReconciliationKey {

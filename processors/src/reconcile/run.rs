@@ -109,7 +109,12 @@ pub async fn run_until_caught_up(
     let outcome = loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
         if handle.is_finished() {
-            break Err(RuntimeError::Internal(
+            // Stopped on its own: its error, or that it stopped at all, is the outcome.
+            let stopped = handle
+                .await
+                .map_err(|e| RuntimeError::Internal(format!("reconcile task failed: {e}")))?;
+            stopped?;
+            return Err(RuntimeError::Internal(
                 "reconcile stopped before it caught up".into(),
             ));
         }
