@@ -8,6 +8,7 @@ mod connect;
 mod demo;
 mod prices;
 mod process;
+mod reconcile;
 mod replay;
 mod schema_registry;
 mod simulate;
@@ -49,6 +50,8 @@ pub enum Command {
     Process(process::Args),
     /// Run a sink (TimescaleDB/PostgreSQL, ERP) or apply database migrations.
     Sink(sink::Args),
+    /// Reconcile our settlement with DataHub's wholesale results; report a month's discrepancies.
+    Reconcile(reconcile::Args),
     /// Replay a topic from an offset or a time so that results are recalculated.
     Replay(replay::Args),
     /// Serve the operator HTTP API.
@@ -74,6 +77,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Connect(args) => connect::run(args).await,
         Command::Process(args) => process::run(args).await,
         Command::Sink(args) => sink::run(args).await,
+        Command::Reconcile(args) => reconcile::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::Api(args) => api::run(args).await,
         Command::Simulate(args) => simulate::run(args).await,
