@@ -7,12 +7,20 @@
 //! together. Once the task's committed positions reach the request's end
 //! offsets it reports `caught-up`.
 
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+
 use super::*;
 use crate::replay::{
     REQUESTS_TABLE, ReplayOutcome, ReplayReport, ReplayRequest, ReplayScope, ReportKind,
     TopicOffsets,
 };
 use crate::runtime::processor::OutputRecord;
+
+/// How old a request may be for a restored task to wait for its end again
+/// (older runs were followed to their end or given up long ago).
+const REOPEN_WITHIN: chrono::Duration = chrono::Duration::days(1);
 
 /// One task's part of a replay, carried through its batch.
 #[derive(Debug, Clone)]
@@ -111,6 +119,8 @@ impl ReplayControl {
         }
         let start = request.start.get(&task).cloned().unwrap_or_default();
         if !request.dry_run {
+            // Rewind (below) and wait for the end in memory: `reopen` brings the
+            // wait back after a restart.
             for input in &self.inputs {
                 let Some(&from) = start.get(input) else {
                     continue;
@@ -133,7 +143,17 @@ impl ReplayControl {
                 });
             }
         }
-        let step = ReplayStep {
+        let step = self.step(&request, task, running.offsets_after());
+        tracing::info!(run = %request.run_id, task, dry_run = request.dry_run, positions = ?step.positions, "replay: inputs rewound, recomputing");
+        running.first_pending_at.get_or_insert(now);
+        running.pending.push(PendingItem::Replay(step.clone()));
+        if !request.dry_run {
+            running.replays.push(step);
+        }
+    }
+
+    fn step(&self, request: &ReplayRequest, task: i32, positions: TopicOffsets) -> ReplayStep {
+        ReplayStep {
             scope: ReplayScope {
                 run_id: request.run_id.clone(),
                 from: request.recompute_from,
@@ -143,14 +163,46 @@ impl ReplayControl {
             processor: self.processor.clone(),
             task,
             results_topic: self.results_topic.clone(),
-            positions: running.offsets_after(),
+            positions,
             end: request.end.get(&task).cloned().unwrap_or_default(),
-        };
-        tracing::info!(run = %request.run_id, task, dry_run = request.dry_run, positions = ?step.positions, "replay: inputs rewound, recomputing");
-        running.first_pending_at.get_or_insert(now);
-        running.pending.push(PendingItem::Replay(step.clone()));
-        if !request.dry_run {
-            running.replays.push(step);
+        }
+    }
+
+    /// After a restore: which replays a task waits to report `caught-up` for
+    /// lives in memory, so a task restored after a crash (or moved to another
+    /// instance) waits again for every recent request of its own that it acted
+    /// on, i.e. every one not handed to it again (`delivered`). One whose end it
+    /// reported before reports again under the same key, which the CLI and the
+    /// topic's readers take once.
+    pub(crate) fn reopen(
+        &self,
+        running: &mut Running,
+        task: i32,
+        requests: &[(Vec<u8>, Vec<u8>)],
+        delivered: &BTreeSet<Vec<u8>>,
+    ) {
+        let recent = Utc::now() - REOPEN_WITHIN;
+        for (key, value) in requests {
+            if delivered.contains(key) {
+                continue;
+            }
+            let Ok(request) = serde_json::from_slice::<ReplayRequest>(value) else {
+                continue;
+            };
+            if request.dry_run
+                || !request.concerns(&self.processor, task)
+                || request.requested_at < recent
+                || running
+                    .replays
+                    .iter()
+                    .any(|s| s.scope.run_id == request.run_id)
+            {
+                continue;
+            }
+            tracing::info!(run = %request.run_id, task, "replay: waiting again for the end of a run acted on before the restart");
+            running
+                .replays
+                .push(self.step(&request, task, running.offsets_after()));
         }
     }
 

@@ -2,6 +2,8 @@
 //! state from its changelog on a blocking thread (at most `PARALLEL_RESTORES`
 //! at once), and starts running when the restore reports back.
 
+use std::collections::BTreeSet;
+
 use super::*;
 
 impl<P: Processor> Driver<P> {
@@ -114,6 +116,21 @@ impl<P: Processor> Driver<P> {
                 .collect(),
             replays: Vec::new(),
         };
+        // Requests handed to the task again act anew; the others it acted on
+        // before are waited for again (decision 0090).
+        let again: BTreeSet<Vec<u8>> = restored
+            .global_changes
+            .iter()
+            .chain(buffered.iter())
+            .filter(|c| c.table == crate::replay::REQUESTS_TABLE)
+            .map(|c| c.key.clone())
+            .collect();
+        if committed.seq > 0
+            && let Some(globals) = &self.restore_setup.globals
+        {
+            let requests = globals.scan_prefix(crate::replay::REQUESTS_TABLE, b"")?;
+            self.replay.reopen(&mut running, task, &requests, &again);
+        }
         for change in restored.global_changes {
             if let Some(topic) = self.table_topics.get(&change.table).cloned() {
                 self.replay.deliver(
