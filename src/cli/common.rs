@@ -28,11 +28,6 @@ pub struct StackArgs {
     pub database_url: String,
 }
 
-/// The verdict for "this part is not built yet": an honest error, never a silent success.
-pub fn not_built(what: &str, issue: u32) -> anyhow::Error {
-    anyhow::anyhow!("`{what}` is not built yet (tracked in issue {issue})")
-}
-
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what `stop`, systemd and Kubernetes send),
 /// so long-running commands drain and exit cleanly instead of being cut off.
 pub async fn shutdown_signal() {

@@ -53,6 +53,34 @@ pub async fn publish(
     Ok(())
 }
 
+/// Whether run `run_id`'s request is on the request topic: a `start` killed
+/// between recording the run and publishing it left it out, and `resume`
+/// publishes it then. Blocking.
+pub fn published(
+    client: &ClientConfig,
+    prefix: &str,
+    run_id: &str,
+    timeout: Duration,
+) -> Result<bool, super::offsets::OffsetError> {
+    let topic = requests_topic(prefix);
+    let consumer: BaseConsumer = super::offsets::reader_consumer(client).map_err(|source| {
+        super::offsets::OffsetError::Kafka {
+            topic: topic.clone(),
+            partition: 0,
+            source,
+        }
+    })?;
+    let reader = super::offsets::PartitionReader::new(&consumer, &topic, 0, timeout);
+    let bounds = reader.bounds()?;
+    let mut found = false;
+    if bounds.end > bounds.low {
+        reader.scan(bounds.low, |m| {
+            found |= m.key() == Some(run_id.as_bytes());
+        })?;
+    }
+    Ok(found)
+}
+
 /// Where a run stands while it is followed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
@@ -231,17 +259,13 @@ pub fn ends(
     partitions: &[i32],
     timeout: Duration,
 ) -> Result<BTreeMap<i32, TopicOffsets>, super::offsets::OffsetError> {
-    let consumer: BaseConsumer = client
-        .clone()
-        .set("group.id", "afregning-replay-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .map_err(|source| super::offsets::OffsetError::Kafka {
+    let consumer: BaseConsumer = super::offsets::reader_consumer(client).map_err(|source| {
+        super::offsets::OffsetError::Kafka {
             topic: topics.join(","),
             partition: -1,
             source,
-        })?;
+        }
+    })?;
     let mut out: BTreeMap<i32, TopicOffsets> = BTreeMap::new();
     for &partition in partitions {
         for topic in topics {

@@ -13,9 +13,11 @@
 //!
 //! - [`offsets`]: offsets for times, verified against the records, with a
 //!   search over record timestamps where the broker answers wrongly;
-//! - [`topics`]: the two control topics, created when missing.
+//! - [`topics`]: the two control topics, created when missing;
+//! - [`dead_letters`]: re-submitting resolved dead letters to their source.
 
 pub mod client;
+pub mod dead_letters;
 pub mod offsets;
 pub mod topics;
 

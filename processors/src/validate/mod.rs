@@ -112,7 +112,12 @@ impl Processor for Validate {
         let seen_at = record
             .timestamp
             .unwrap_or_else(|| ctx.now().timestamp_millis());
-        if let Some(id) = &meta.message_id {
+        // A dead letter re-submitted by an operator (`afregning replay
+        // dead-letters`) was seen before by definition: its id is not a duplicate.
+        let resubmitted = record
+            .header(crate::replay::dead_letters::RESUBMITTED_FROM)
+            .is_some();
+        if let Some(id) = meta.message_id.as_ref().filter(|_| !resubmitted) {
             let key = seen_key(&dedupe_id(id, meta.part_index));
             if ctx.get(DEDUPE_STORE, &key)?.is_some() {
                 metrics::counter!("afregning_processor_duplicates_total", "processor" => NAME)

@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "replay_runs",
         include_str!("../../migrations/0040_replay_runs.sql"),
     ),
+    (
+        41,
+        "replay_resubmissions",
+        include_str!("../../migrations/0041_replay_resubmissions.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as an sqlx migration source.

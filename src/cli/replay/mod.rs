@@ -8,8 +8,10 @@
 //!   logs off a terminal) and stores the summary;
 //! - `status [ID]` lists runs or shows one;
 //! - `resume ID` follows an interrupted run to its end (the processors never
-//!   stopped: only the watching did).
+//!   stopped: only the watching did);
+//! - `dead-letters` re-submits resolved dead letters to where they came from.
 
+mod dead_letters;
 mod runs;
 mod start;
 
@@ -46,7 +48,7 @@ pub enum ReplayCommand {
     /// Follow an interrupted run to its end.
     Resume(start::ResumeArgs),
     /// Re-submit resolved dead letters to the topic they came from.
-    DeadLetters,
+    DeadLetters(dead_letters::DeadLetterArgs),
 }
 
 /// Runs `afregning replay`.
@@ -57,9 +59,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ReplayCommand::Status { id, json, stack } => {
             runs::status(&stack, id.as_deref(), json).await
         }
-        ReplayCommand::DeadLetters => Err(super::common::not_built(
-            "afregning replay dead-letters",
-            14,
-        )),
+        ReplayCommand::DeadLetters(args) => dead_letters::run(args).await,
     }
 }

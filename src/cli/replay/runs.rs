@@ -24,6 +24,15 @@ pub async fn connect(stack: &StackArgs) -> anyhow::Result<PgConnection> {
     Ok(conn)
 }
 
+/// Who runs a replay: `--operator` / `AFREGNING_OPERATOR`, else `$USER`; never empty.
+pub fn operator(given: Option<&str>) -> anyhow::Result<String> {
+    given
+        .map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|o| !o.trim().is_empty())
+        .context("who runs the replay: --operator or AFREGNING_OPERATOR")
+}
+
 /// What is recorded about a run when it starts.
 pub struct NewRun<'a> {
     /// The request the tasks act on.
@@ -101,13 +110,18 @@ pub async fn finish(
 /// The request of a recorded run (to resume following it).
 pub async fn request_of(conn: &mut PgConnection, run_id: &str) -> anyhow::Result<ReplayRequest> {
     let row = sqlx::query(
-        "SELECT processor, start_offsets, end_offsets, recompute_from, recompute_to, dry_run, \
-         started_at FROM replay_run WHERE run_id = $1",
+        "SELECT kind, processor, start_offsets, end_offsets, recompute_from, recompute_to, \
+         dry_run, started_at FROM replay_run WHERE run_id = $1",
     )
     .bind(run_id)
     .fetch_optional(conn)
     .await?
     .with_context(|| format!("no replay run {run_id}"))?;
+    let kind: String = row.try_get("kind")?;
+    anyhow::ensure!(
+        kind == "recalculate",
+        "run {run_id} re-submitted dead letters: there is nothing to follow"
+    );
     Ok(ReplayRequest {
         run_id: run_id.to_string(),
         processor: row.try_get("processor")?,
@@ -179,19 +193,19 @@ pub async fn fill_before(
 pub async fn status(stack: &StackArgs, id: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
     let mut conn = connect(stack).await?;
     let rows = sqlx::query(
-        "SELECT run_id, operator, reason, processor, partitions, grid_areas, start_offsets, \
-         end_offsets, offset_sources, dry_run, state, started_at, ended_at, summary, error \
+        "SELECT run_id, kind, operator, reason, processor, partitions, grid_areas, start_offsets, \
+         end_offsets, offset_sources, dry_run, state, started_at, ended_at, reports, summary, error \
          FROM replay_run WHERE $1::text IS NULL OR run_id = $1 ORDER BY started_at DESC LIMIT 100",
     )
     .bind(id)
     .fetch_all(&mut conn)
     .await?;
-    conn.close().await.ok();
     if id.is_some() && rows.is_empty() {
         anyhow::bail!("no replay run {}", id.unwrap_or_default());
     }
     for row in rows {
         let run_id: String = row.try_get("run_id")?;
+        let kind: String = row.try_get("kind")?;
         let state: String = row.try_get("state")?;
         let processor: String = row.try_get("processor")?;
         let partitions: Vec<i32> = row.try_get("partitions")?;
@@ -202,7 +216,8 @@ pub async fn status(stack: &StackArgs, id: Option<&str>, json: bool) -> anyhow::
         let summary: Option<serde_json::Value> = row.try_get("summary")?;
         if json {
             let value = serde_json::json!({
-                "run_id": run_id, "state": state, "processor": processor,
+                "run_id": run_id, "kind": kind, "state": state, "processor": processor,
+                "reports": row.try_get::<serde_json::Value, _>("reports")?,
                 "operator": row.try_get::<String, _>("operator")?,
                 "reason": row.try_get::<String, _>("reason")?,
                 "partitions": partitions, "grid_areas": grid_areas, "dry_run": dry_run,
@@ -216,7 +231,12 @@ pub async fn status(stack: &StackArgs, id: Option<&str>, json: bool) -> anyhow::
             continue;
         }
         println!(
-            "{run_id}  {state:<11} {processor} partitions {partitions:?} {}{} started {started} {}",
+            "{run_id}  {state:<11} {}{processor} partitions {partitions:?} {}{} started {started} {}",
+            if kind == "dead-letters" {
+                "dead letters of "
+            } else {
+                ""
+            },
             if grid_areas.is_empty() {
                 String::new()
             } else {
@@ -239,6 +259,9 @@ pub async fn status(stack: &StackArgs, id: Option<&str>, json: bool) -> anyhow::
                 "  end   {}",
                 row.try_get::<serde_json::Value, _>("end_offsets")?
             );
+            if kind == "dead-letters" {
+                print_resubmissions(&mut conn, &run_id).await?;
+            }
             if let Some(error) = row.try_get::<Option<String>, _>("error")? {
                 println!("  error: {error}");
             }
@@ -251,5 +274,34 @@ pub async fn status(stack: &StackArgs, id: Option<&str>, json: bool) -> anyhow::
             }
         }
     }
+    conn.close().await.ok();
     Ok(ExitCode::SUCCESS)
+}
+
+/// The records a dead-letter run produced again, one line each.
+async fn print_resubmissions(conn: &mut PgConnection, run_id: &str) -> anyhow::Result<()> {
+    let rows = sqlx::query(
+        "SELECT source_topic, source_partition, source_offset, resubmitted_partition, \
+         resubmitted_offset, from_source FROM replay_resubmission WHERE run_id = $1 \
+         ORDER BY source_topic, source_partition, source_offset",
+    )
+    .bind(run_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        println!(
+            "  {}/{}/{} -> partition {} offset {}{}",
+            row.try_get::<String, _>("source_topic")?,
+            row.try_get::<i32, _>("source_partition")?,
+            row.try_get::<i64, _>("source_offset")?,
+            row.try_get::<i32, _>("resubmitted_partition")?,
+            row.try_get::<i64, _>("resubmitted_offset")?,
+            if row.try_get::<bool, _>("from_source")? {
+                ""
+            } else {
+                " (from the dead letter's copy)"
+            }
+        );
+    }
+    Ok(())
 }

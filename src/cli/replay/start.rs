@@ -140,12 +140,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         "partitions {partitions:?} outside 0..{}",
         args.topic_partitions
     );
-    let operator = args
-        .operator
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|o| !o.trim().is_empty())
-        .context("who runs the replay: --operator or AFREGNING_OPERATOR")?;
+    let operator = runs::operator(args.operator.as_deref())?;
     anyhow::ensure!(!args.reason.trim().is_empty(), "--reason must say why");
 
     // Where each input is re-read from, and where it ends now.
@@ -178,7 +173,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         .await??
     };
     let request = ReplayRequest {
-        run_id: format!("r{}", &uuid_like()),
+        run_id: new_run_id(),
         processor: args.processor.clone(),
         start,
         end,
@@ -246,6 +241,25 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let client = kafka(&args.stack);
+    // A `start` killed between recording the run and publishing its request.
+    let published = {
+        let (client, prefix, run_id) = (
+            client.clone(),
+            args.topic_prefix.clone(),
+            request.run_id.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            client::published(&client, &prefix, &run_id, Duration::from_secs(30))
+        })
+        .await??
+    };
+    if !published {
+        eprintln!(
+            "replay {}: its request was never published; publishing it now",
+            request.run_id
+        );
+        client::publish(&client, &args.topic_prefix, &request).await?;
+    }
     follow_and_record(
         &mut conn,
         &client,
@@ -256,10 +270,10 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     .await
 }
 
-/// A run id: the time and a random part (no uuid dependency in this crate).
-fn uuid_like() -> String {
+/// A run id: `r`, the time and a random part (no uuid dependency in this crate).
+pub(super) fn new_run_id() -> String {
     let now = Utc::now();
-    format!("{}-{:08x}", now.format("%Y%m%dT%H%M%S"), rand_u32())
+    format!("r{}-{:08x}", now.format("%Y%m%dT%H%M%S"), rand_u32())
 }
 
 fn rand_u32() -> u32 {
@@ -282,12 +296,7 @@ fn start_offsets(
 ) -> anyhow::Result<Starts> {
     let mut start: BTreeMap<i32, TopicOffsets> = BTreeMap::new();
     let mut sources = serde_json::Map::new();
-    let consumer: BaseConsumer = client
-        .clone()
-        .set("group.id", "afregning-replay-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create()?;
+    let consumer: BaseConsumer = afregning_processors::replay::offsets::reader_consumer(client)?;
     for &partition in partitions {
         for topic in inputs {
             let (offset, source) = match (from_offset, from_time) {
