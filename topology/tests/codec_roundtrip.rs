@@ -274,6 +274,15 @@ async fn every_schema_round_trips_in_confluent_wire_format() {
         c,
     )
     .await;
+    round_trip(
+        &codec,
+        &registry,
+        topics::DISCREPANCIES,
+        examples::reconciliation_key(),
+        examples::reconciliation(),
+        c,
+    )
+    .await;
 
     let all: BTreeSet<SchemaFile> = SchemaFile::ALL.iter().copied().collect();
     assert_eq!(covered, all, "every .avsc was round-tripped");
