@@ -17,51 +17,38 @@
 //!   and every changed final statement is credited and re-issued;
 //! - `replay status` shows the runs.
 
+mod replay_support;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::Duration;
 
 use afregning_processors::pipeline;
-use afregning_processors::replay::ReplaySummary;
 use afregning_processors::runtime::changelog::{MARKER_KEY, changelog_topic};
 use afregning_settlement::{BillingMonth, ProductCatalogue, settle_month};
 use afregning_simulator::{FaultConfig, GroundTruth, SimulatorConfig};
 use afregning_testkit::TestEnv;
 use afregning_topology::partitioner::partition_for_grid_area;
-use afregning_topology::records::{ProvisionalSettlement, SettlementStatement, StatementKind};
+use afregning_topology::records::{
+    ChargeLink, ChargePrice, ChargePriceKey, ChargeType, ProvisionalSettlement,
+    SettlementStatement, StatementKind,
+};
 use afregning_topology::{Codec, topics};
 use anyhow::Context;
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
+use replay_support::{corrected, latest, march, newest_run, summary_of_run};
 use rust_decimal::Decimal;
-use sqlx::Row;
 
 const PARTITIONS: u32 = 3;
 const REPLAYED: &str = "344";
 const UNTOUCHED: &str = "791";
 
-fn march() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 3, 1).expect("date")
-}
-
-/// The example catalogue with March's margin corrected from 0.0800 to 0.0950 DKK/kWh.
-fn corrected(products: &ProductCatalogue) -> ProductCatalogue {
-    let mut out = products.clone();
-    let product = &mut out.products[0];
-    let base = product.versions[0].clone();
-    let mut march_version = base.clone();
-    march_version.valid_from = march();
-    march_version.margin = afregning_settlement::product::Margin::Flat {
-        per_kwh: Decimal::new(950, 4),
-    };
-    let mut april = base;
-    april.valid_from = NaiveDate::from_ymd_opt(2026, 4, 1).expect("date");
-    product.versions.push(march_version);
-    product.versions.push(april);
-    out
+fn march_start() -> chrono::DateTime<Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-02-28T23:00:00Z")
+        .expect("time")
+        .with_timezone(&Utc)
 }
 
 /// The month of one metering point by the pure engine under `products`.
@@ -81,16 +68,6 @@ fn engine_total(
     Ok(settle_month(&input)?.known_totals.excl_vat.round_dp(6))
 }
 
-fn latest(provisional: &[ProvisionalSettlement]) -> BTreeMap<String, ProvisionalSettlement> {
-    let mut out: BTreeMap<String, ProvisionalSettlement> = BTreeMap::new();
-    for p in provisional {
-        if out.get(&p.gsrn).is_none_or(|l| l.version < p.version) {
-            out.insert(p.gsrn.clone(), p.clone());
-        }
-    }
-    out
-}
-
 /// settle's committed input offsets (the group's mirror) of `partition`.
 fn committed(
     env: &TestEnv,
@@ -106,46 +83,6 @@ fn committed(
         Offset::Offset(o) => Some(o),
         _ => None,
     }))
-}
-
-fn replay_cli(env: &TestEnv, args: &[&str]) -> anyhow::Result<std::process::Output> {
-    let output = Command::new(env!("CARGO_BIN_EXE_afregning"))
-        .arg("replay")
-        .args(args)
-        .env("KAFKA_BOOTSTRAP_SERVERS", &env.bootstrap_servers)
-        .env("SCHEMA_REGISTRY_URL", &env.registry_url)
-        .env("DATABASE_URL", &env.database_url)
-        .env("AFREGNING_TOPIC_PREFIX", &env.namespace)
-        .env("AFREGNING_TOPIC_PARTITIONS", PARTITIONS.to_string())
-        .env("AFREGNING_OPERATOR", "test-operator")
-        .output()?;
-    eprintln!(
-        "afregning replay {args:?}: {}\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(output)
-}
-
-async fn summary_of_run(
-    pool: &sqlx::PgPool,
-    run_id: &str,
-) -> anyhow::Result<(String, ReplaySummary)> {
-    let row = sqlx::query("SELECT state, summary FROM replay_run WHERE run_id = $1")
-        .bind(run_id)
-        .fetch_one(pool)
-        .await?;
-    let summary: serde_json::Value = row.try_get("summary")?;
-    Ok((row.try_get("state")?, serde_json::from_value(summary)?))
-}
-
-async fn newest_run(pool: &sqlx::PgPool) -> anyhow::Result<String> {
-    Ok(
-        sqlx::query_scalar("SELECT run_id FROM replay_run ORDER BY started_at DESC LIMIT 1")
-            .fetch_one(pool)
-            .await?,
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -193,14 +130,7 @@ async fn a_retroactive_price_correction_replayed_for_one_grid_area_changes_only_
     )
     .await?;
     eprintln!("{report}");
-    let sink = afregning_sinks::config::SinkConfig {
-        bootstrap_servers: env.bootstrap_servers.clone(),
-        schema_registry_url: env.registry_url.clone(),
-        database_url: env.database_url.clone(),
-        topic_prefix: env.namespace.clone(),
-        partitions: PARTITIONS,
-        ..Default::default()
-    };
+    let sink = replay_support::sink_config(&env, &env.namespace, PARTITIONS);
     eprintln!("{}", afregning_sinks::run_until_caught_up(&sink).await?);
 
     let provisional_topic = topics.name(topics::PROVISIONAL_SETTLEMENTS);
@@ -256,6 +186,7 @@ async fn a_retroactive_price_correction_replayed_for_one_grid_area_changes_only_
         },
     ));
     tokio::time::sleep(Duration::from_secs(8)).await;
+    let replay = |args: &[&str]| replay_support::replay_cli(&env, &env.namespace, PARTITIONS, args);
     let from_time = log_start.to_rfc3339();
     let replay_args = [
         "start",
@@ -278,7 +209,7 @@ async fn a_retroactive_price_correction_replayed_for_one_grid_area_changes_only_
     // 3. A dry run: a summary, nothing published.
     let mut dry = replay_args.to_vec();
     dry.push("--dry-run");
-    let output = replay_cli(&env, &dry)?;
+    let output = replay(&dry)?;
     assert!(output.status.success(), "the dry run failed");
     let pool = env.pg_pool().await?;
     let dry_id = newest_run(&pool).await?;
@@ -292,7 +223,7 @@ async fn a_retroactive_price_correction_replayed_for_one_grid_area_changes_only_
     );
 
     // 4. The replay.
-    let output = replay_cli(&env, &replay_args)?;
+    let output = replay(&replay_args)?;
     assert!(output.status.success(), "the replay failed");
     let run_id = newest_run(&pool).await?;
     assert_ne!(run_id, dry_id);
@@ -478,15 +409,158 @@ async fn a_retroactive_price_correction_replayed_for_one_grid_area_changes_only_
     );
 
     // 6. `replay status` lists both runs and shows one.
-    let output = replay_cli(&env, &["status"])?;
+    let output = replay(&["status"])?;
     assert!(output.status.success());
     let listed = String::from_utf8_lossy(&output.stdout);
     assert!(
         listed.contains(&run_id) && listed.contains(&dry_id),
         "{listed}"
     );
-    let output = replay_cli(&env, &["status", &run_id])?;
+    let output = replay(&["status", &run_id])?;
     assert!(String::from_utf8_lossy(&output.stdout).contains("results compared"));
+
+    // 7. The issue's own case, a grid tariff corrected retroactively, needs no
+    // replay: with the pipeline running, a corrected price for March of grid
+    // area 344's grid tariff on the charge-prices topic is re-settled by settle
+    // itself (decision 0072), for exactly the metering points linked to it, and
+    // a dry-run replay of the grid area afterwards finds nothing left to change.
+    // First the margin correction is replayed for every partition too: settle
+    // re-folds every month of a month whose price changed with today's
+    // configuration, so grid area 791's months would otherwise pick up the new
+    // margin at the tariff's re-settlement and blur what the tariff changed.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut running_settings = settings.clone();
+    running_settings.settle.catalogue = fixed.clone();
+    let pipeline = tokio::spawn(pipeline::run_all(
+        topics.clone(),
+        running_settings,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let everything = [
+        "start",
+        "--processor",
+        "settle",
+        "--from-offset",
+        "0",
+        "--recompute-from",
+        "2026-02-28T23:00:00Z",
+        "--to-time",
+        "2026-03-31T22:00:00Z",
+        "--reason",
+        "March margin corrected, every grid area",
+        "--timeout-secs",
+        "300",
+    ];
+    let output = replay(&everything)?;
+    assert!(
+        output.status.success(),
+        "the replay of every partition failed"
+    );
+    let (_, all) = summary_of_run(&pool, &newest_run(&pool).await?).await?;
+    let all_changed: BTreeSet<String> = all.changes.iter().map(|c| c.gsrn.clone()).collect();
+    assert_eq!(
+        all_changed, untouched_mps,
+        "the replay of every partition changed grid area {UNTOUCHED} only (344 was replayed)"
+    );
+    let links: Vec<ChargeLink> =
+        support::read_all(&env, &topics.name(topics::CHARGE_LINKS), &topics.wire)?;
+    let grid_tariff = |l: &ChargeLink| {
+        l.charge_type == ChargeType::Tariff
+            && l.owner_gln != afregning_simulator::scenario::rates::ENERGINET_GLN
+    };
+    let link = links
+        .iter()
+        .find(|l| replayed_mps.contains(&l.gsrn) && grid_tariff(l))
+        .context("a grid tariff linked in grid area 344")?
+        .clone();
+    let linked: BTreeSet<String> = links
+        .iter()
+        .filter(|l| {
+            l.owner_gln == link.owner_gln
+                && l.charge_code == link.charge_code
+                && l.charge_type == link.charge_type
+        })
+        .map(|l| l.gsrn.clone())
+        .collect();
+    assert!(
+        linked.is_subset(&replayed_mps),
+        "grid area {REPLAYED}'s grid tariff is linked outside it"
+    );
+    let prices: Vec<ChargePrice> =
+        support::read_all(&env, &topics.name(topics::CHARGE_PRICES), &topics.wire)?;
+    let mut price = prices
+        .iter()
+        .rev()
+        .find(|p| {
+            p.owner_gln == link.owner_gln
+                && p.charge_code == link.charge_code
+                && p.charge_type == link.charge_type
+                && p.period_start <= march_start()
+                && p.period_end > march_start()
+        })
+        .context("the tariff's price series for March")?
+        .clone();
+    for point in &mut price.points {
+        point.price += Decimal::new(1, 2);
+    }
+    price.source_message_id = format!("{}-corrected", price.source_message_id);
+    let key = ChargePriceKey {
+        owner_gln: price.owner_gln.clone(),
+        charge_type: price.charge_type,
+        charge_code: price.charge_code.clone(),
+        period_start: price.period_start,
+    };
+    let record = topics
+        .output(
+            topics::CHARGE_PRICES,
+            &key,
+            &price,
+            format!("test:tariff-correction:{}", price.charge_code),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let settled = latest(&support::read_all(&env, &provisional_topic, &topics.wire)?);
+    let producer: rdkafka::producer::FutureProducer = env.kafka_config().create()?;
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(&record.topic)
+                .partition(record.partition.unwrap_or(0))
+                .key(&record.key)
+                .payload(record.value.as_deref().unwrap_or_default()),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)?;
+    drop(producer);
+    let waited = std::time::Instant::now();
+    let resettled = loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = latest(&support::read_all(&env, &provisional_topic, &topics.wire)?);
+        let moved: BTreeSet<String> = now
+            .iter()
+            .filter(|(g, p)| settled.get(*g).is_none_or(|b| b.version != p.version))
+            .map(|(g, _)| g.clone())
+            .collect();
+        if moved == linked || waited.elapsed() > Duration::from_secs(60) {
+            break moved;
+        }
+    };
+    assert_eq!(
+        resettled, linked,
+        "settle re-settled exactly the metering points linked to the corrected tariff"
+    );
+    let output = replay(&dry)?;
+    assert!(output.status.success());
+    let (_, after_tariff) = summary_of_run(&pool, &newest_run(&pool).await?).await?;
+    assert!(
+        after_tariff.results_checked > 0 && after_tariff.changes.is_empty(),
+        "a replay after the tariff correction finds nothing: {:?}",
+        after_tariff.changes
+    );
+    let _ = stop_tx.send(());
+    pipeline.await??;
 
     pool.close().await;
     env.cleanup().await?;
