@@ -64,8 +64,6 @@ schema_files! {
     SpotPriceKey => "afregning.market.SpotPriceKey",
     /// Key of wholesale results.
     WholesaleResultKey => "afregning.wholesale.WholesaleResultKey",
-    /// Key of reconciliations with DataHub's wholesale results.
-    ReconciliationKey => "afregning.wholesale.ReconciliationKey",
     /// Key of daily aggregates.
     DailyAggregateKey => "afregning.metering.DailyAggregateKey",
     /// Key of provisional settlements and statements.
@@ -88,8 +86,6 @@ schema_files! {
     SpotPrice => "afregning.market.SpotPrice",
     /// Value of the wholesale results topic.
     WholesaleResult => "afregning.wholesale.WholesaleResult",
-    /// Value of the discrepancies topic: one part of a reconciliation.
-    Reconciliation => "afregning.wholesale.Reconciliation",
     /// Value of the enriched readings topic.
     EnrichedReading => "afregning.metering.EnrichedReading",
     /// Value of the daily aggregates topic.
@@ -104,6 +100,12 @@ schema_files! {
     OutboundRequest => "afregning.datahub.OutboundRequest",
     /// Value of the outbound responses topic.
     OutboundResponse => "afregning.datahub.OutboundResponse",
+    // Added later: appended, so the ids `Wire::local` gives the others (declaration order)
+    // stay as the golden files have them.
+    /// Key of reconciliations with DataHub's wholesale results.
+    ReconciliationKey => "afregning.wholesale.ReconciliationKey",
+    /// Value of the discrepancies topic: one part of a reconciliation.
+    Reconciliation => "afregning.wholesale.Reconciliation",
 }
 
 /// A schema file parsed once: the schema, its named types and the compact text
