@@ -34,15 +34,18 @@ use afregning_settlement::{
 };
 use afregning_topology::records::{
     Discrepancy as WireDiscrepancy, EnrichedReading, ErrorClass, Reconciliation, ReconciliationKey,
-    Resolution as WireResolution, WholesaleResult,
+    WholesaleResult,
 };
 use afregning_topology::topics;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
+use self::state::{
+    AreaMonth, AreaMonthPoint, DAYS, DIRTY, HELD, MONTHS, OUTCOMES, Outcome, OutcomeKey, POINTS,
+    PointInfo, PointKey, RESULTS, ResultKey, StoredResult,
+};
 use super::core::{Discrepancy, OurSide, Scope, in_force, reconcile, run_label};
 use super::ours::{MeteringPointGroup, charge_positions, energy_positions};
-use crate::runtime::typed::{Marks, StoreKey, StoreValue, TypedStore, join_parts, split_parts};
+use crate::runtime::typed::join_parts;
 use crate::runtime::{
     Context, GlobalChange, GlobalTableSpec, InputRecord, ProcessError, Processor, StoreSpec,
 };
@@ -62,14 +65,6 @@ pub const NAME: &str = afregning_topology::catalogue::Component::Reconcile.name(
 pub const RESULTS_STORE: &str = "results";
 /// Positions per day and metering point master data.
 pub const READINGS_STORE: &str = "readings";
-
-const RESULTS: TypedStore<ResultKey, StoredResult> = TypedStore::new(RESULTS_STORE);
-const OUTCOMES: TypedStore<OutcomeKey, Outcome> = TypedStore::new(RESULTS_STORE);
-const DIRTY: Marks<AreaMonth> = Marks::new(RESULTS_STORE, "dirty");
-const DAYS: TypedStore<DayKey, DayPositions> = TypedStore::new(READINGS_STORE);
-const POINTS: TypedStore<PointKey, PointInfo> = TypedStore::new(READINGS_STORE);
-const HELD: Marks<AreaMonthPoint> = Marks::new(READINGS_STORE, "held");
-const MONTHS: Marks<AreaMonth> = Marks::new(READINGS_STORE, "month");
 
 /// Settings of reconcile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,185 +96,6 @@ impl Default for ReconcileConfig {
 pub struct Reconcile {
     topics: Topics,
     config: ReconcileConfig,
-}
-
-/// A grid area's month: what is reconciled.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct AreaMonth {
-    area: String,
-    month: String,
-}
-
-impl StoreKey for AreaMonth {
-    fn encode(&self, out: &mut Vec<u8>) {
-        join_parts(&[&self.area, &self.month], out);
-    }
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        match split_parts(bytes)?.as_slice() {
-            [area, month] => Some(Self {
-                area: (*area).to_string(),
-                month: (*month).to_string(),
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// A metering point with positions in a grid area's month.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct AreaMonthPoint {
-    area: String,
-    month: String,
-    gsrn: String,
-}
-
-impl StoreKey for AreaMonthPoint {
-    fn encode(&self, out: &mut Vec<u8>) {
-        join_parts(&[&self.area, &self.month, &self.gsrn], out);
-    }
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        match split_parts(bytes)?.as_slice() {
-            [area, month, gsrn] => Some(Self {
-                area: (*area).to_string(),
-                month: (*month).to_string(),
-                gsrn: (*gsrn).to_string(),
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// One result series of one month.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ResultKey {
-    area: String,
-    month: String,
-    message_id: String,
-    transaction_id: String,
-}
-
-impl StoreKey for ResultKey {
-    fn encode(&self, out: &mut Vec<u8>) {
-        join_parts(
-            &[
-                &self.area,
-                &self.month,
-                &self.message_id,
-                &self.transaction_id,
-            ],
-            out,
-        );
-    }
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        match split_parts(bytes)?.as_slice() {
-            [area, month, message_id, transaction_id] => Some(Self {
-                area: (*area).to_string(),
-                month: (*month).to_string(),
-                message_id: (*message_id).to_string(),
-                transaction_id: (*transaction_id).to_string(),
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// Where a month's last outcome is kept (`~state␟area␟YYYY-MM`, apart from the series).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct OutcomeKey(AreaMonth);
-
-impl StoreKey for OutcomeKey {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"~state");
-        out.push(crate::runtime::typed::KEY_SEP);
-        self.0.encode(out);
-    }
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        let rest = bytes.strip_prefix(b"~state\x1f")?;
-        AreaMonth::decode(rest).map(OutcomeKey)
-    }
-}
-
-/// A metering point's master data (`~point␟GSRN`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PointKey(String);
-
-impl StoreKey for PointKey {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"~point");
-        out.push(crate::runtime::typed::KEY_SEP);
-        out.extend_from_slice(self.0.as_bytes());
-    }
-    fn decode(bytes: &[u8]) -> Option<Self> {
-        let rest = bytes.strip_prefix(b"~point\x1f")?;
-        Some(PointKey(String::from_utf8(rest.to_vec()).ok()?))
-    }
-}
-
-/// Values kept as a format byte and JSON: small, and readable when debugging a store.
-fn json_encode<T: Serialize>(format: u8, value: &T) -> Vec<u8> {
-    let mut out = vec![format];
-    out.extend(serde_json::to_vec(value).unwrap_or_default());
-    out
-}
-
-fn json_decode<T: for<'de> Deserialize<'de>>(format: u8, bytes: &[u8]) -> Result<T, String> {
-    match bytes.split_first() {
-        Some((f, rest)) if *f == format => serde_json::from_slice(rest).map_err(|e| e.to_string()),
-        Some((f, _)) => Err(format!("format {f}, expected {format}")),
-        None => Err("empty".into()),
-    }
-}
-
-/// A result series as validate wrote it.
-#[derive(Debug, Clone, PartialEq)]
-struct StoredResult(WholesaleResult);
-
-impl StoreValue for StoredResult {
-    const WHAT: &'static str = "stored wholesale result";
-    fn encode(&self) -> Vec<u8> {
-        json_encode(1, &self.0)
-    }
-    fn decode(bytes: &[u8]) -> Result<Self, String> {
-        json_decode(1, bytes).map(StoredResult)
-    }
-}
-
-/// A month's last published reconciliation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Outcome {
-    version: i64,
-    digest: u64,
-}
-
-impl StoreValue for Outcome {
-    const WHAT: &'static str = "stored reconciliation outcome";
-    fn encode(&self) -> Vec<u8> {
-        json_encode(1, self)
-    }
-    fn decode(bytes: &[u8]) -> Result<Self, String> {
-        json_decode(1, bytes)
-    }
-}
-
-/// What DataHub groups a metering point by, and what the engine needs to settle it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct PointInfo {
-    grid_area: String,
-    price_area: Option<String>,
-    metering_point_type: String,
-    settlement_method: Option<String>,
-    resolution: WireResolution,
-    supply_from: DateTime<Utc>,
-}
-
-impl StoreValue for PointInfo {
-    const WHAT: &'static str = "stored metering point";
-    fn encode(&self) -> Vec<u8> {
-        json_encode(1, self)
-    }
-    fn decode(bytes: &[u8]) -> Result<Self, String> {
-        json_decode(1, bytes)
-    }
 }
 
 /// The months (`YYYY-MM`, Danish calendar) a period touches.
@@ -726,6 +542,8 @@ impl Processor for Reconcile {
         Ok(())
     }
 }
+
+mod state;
 
 #[cfg(test)]
 mod tests;
