@@ -17,7 +17,7 @@
 //! A result series or a changed reading marks its month; a reference change marks every
 //! month held. At each tick a marked month that has results is reconciled: every metering
 //! point's month is settled by the pure engine with DataHub's charges only
-//! ([`Scope::DataHubCharges`]), its per-position details grouped as DataHub groups them
+//! (the engine's `Scope::DataHubCharges`), its per-position details grouped as DataHub groups them
 //! ([`super::ours`]), and compared with the runs in force ([`super::core::reconcile`]).
 //! Only when the outcome differs from the month's last one is a new version published, as
 //! [`Reconciliation`] parts of at most [`ReconcileConfig::part_size`] discrepancies; an
