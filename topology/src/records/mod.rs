@@ -31,8 +31,8 @@ pub use charges::{Charge, ChargeLink, ChargePrice, ChargePricePoint};
 pub use datahub::{CimJson, OutboundRequest, OutboundResponse};
 pub use keys::{
     ChargeLinkKey, ChargePeriodKey, ChargePriceKey, DailyAggregateKey, DataHubMessageKey,
-    DeadLetterKey, MeteringPointKey, MeteringPointPeriodKey, OutboundRequestKey,
-    ReconciliationKey, SettlementMonthKey, SpotPriceKey, WholesaleResultKey, charge_routing_key,
+    DeadLetterKey, MeteringPointKey, MeteringPointPeriodKey, OutboundRequestKey, ReconciliationKey,
+    SettlementMonthKey, SpotPriceKey, WholesaleResultKey, charge_routing_key,
 };
 pub use market::SpotPrice;
 pub use metering::{
