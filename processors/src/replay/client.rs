@@ -174,7 +174,14 @@ pub fn follow(
             let done = if complete || request.dry_run {
                 if complete { total } else { 0 }
             } else {
-                records_done(&monitor, request)
+                // Before a task rewound, its committed offsets are the old ones
+                // (the range's end): only tasks that reported `applied` count.
+                let rewound: Vec<i32> = tasks
+                    .iter()
+                    .copied()
+                    .filter(|t| has(&reports, *t, ReportKind::Applied))
+                    .collect();
+                records_done(&monitor, request, &rewound)
             };
             progress(&Progress {
                 records_done: done.min(total),
@@ -221,11 +228,15 @@ pub fn follow(
     }
 }
 
-/// Records of the run's range the processor has committed, from its group's
-/// committed offsets (monitoring only: never used to decide anything).
-fn records_done(monitor: &BaseConsumer, request: &ReplayRequest) -> u64 {
+/// Records of the run's range the processor has committed again on `tasks`,
+/// from its group's committed offsets (monitoring only: never used to decide
+/// anything).
+fn records_done(monitor: &BaseConsumer, request: &ReplayRequest, tasks: &[i32]) -> u64 {
+    if tasks.is_empty() {
+        return 0;
+    }
     let mut list = TopicPartitionList::new();
-    for (task, starts) in &request.start {
+    for (task, starts) in request.start.iter().filter(|(t, _)| tasks.contains(t)) {
         for topic in starts.keys() {
             let _ = list.add_partition(topic, *task);
         }
