@@ -12,7 +12,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-use super::topics::{ensure, requests_topic, results_topic};
+use super::topics::{requests_topic, requests_topic_exists, results_topic};
 use super::{ReplayReport, ReplayRequest, ReportKind, TopicOffsets};
 
 /// Why a replay could not be started or followed.
@@ -26,13 +26,26 @@ pub enum ClientError {
     Incomplete(String),
 }
 
-/// Writes `request` to the deployment's request topic (created when missing).
+/// Writes `request` to the deployment's request topic; refuses when it is
+/// missing (no processor instance ever started under `prefix`, so none would
+/// act on it).
 pub async fn publish(
     client: &ClientConfig,
     prefix: &str,
     request: &ReplayRequest,
 ) -> Result<(), ClientError> {
-    ensure(client, prefix).await?;
+    let exists = {
+        let (client, prefix) = (client.clone(), prefix.to_string());
+        tokio::task::spawn_blocking(move || requests_topic_exists(&client, &prefix))
+            .await
+            .map_err(|e| ClientError::Incomplete(e.to_string()))??
+    };
+    if !exists {
+        return Err(ClientError::Incomplete(format!(
+            "{} does not exist: no processor instance has started under prefix {prefix:?}",
+            requests_topic(prefix)
+        )));
+    }
     let producer: FutureProducer = client
         .clone()
         .set("enable.idempotence", "true")

@@ -226,9 +226,13 @@ where
     }
     let mut tables = processor.global_tables();
     // Replay requests are followed like a global table the processor never sees.
-    crate::replay::topics::ensure(&clients::admin(&config), &config.topic_prefix)
-        .await
-        .map_err(|e| RuntimeError::Topology(format!("replay control topics: {e}")))?;
+    crate::replay::topics::ensure(
+        &clients::admin(&config),
+        &config.topic_prefix,
+        config.changelog_replication_factor,
+    )
+    .await
+    .map_err(|e| RuntimeError::Topology(format!("replay control topics: {e}")))?;
     tables.push(GlobalTableSpec::new(
         crate::replay::REQUESTS_TABLE,
         crate::replay::topics::requests_topic(&config.topic_prefix),
