@@ -130,6 +130,10 @@ impl<P: Processor> Driver<P> {
         {
             let requests = globals.scan_prefix(crate::replay::REQUESTS_TABLE, b"")?;
             self.replay.reopen(&mut running, task, &requests, &again);
+            // A task killed after its re-read committed but before its report
+            // did stands at the end already: report now, not after a commit
+            // that an idle task may not make soon.
+            ReplayControl::check_caught_up(&mut running, now);
         }
         for change in restored.global_changes {
             if let Some(topic) = self.table_topics.get(&change.table).cloned() {
