@@ -206,8 +206,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let which = Processor::ALL
                 .into_iter()
                 .find(|w| w.name() == processor)
-                .with_context(|| {
-                    format!("{processor} is declared but not built into this binary")
+                .with_context(|| match processor.as_str() {
+                    // Reconcile runs beside the pipeline with its own flags (decision 0123).
+                    "reconcile" => "reconcile runs as its own process: `afregning reconcile run` \
+                                    (see `afregning reconcile run --help`)"
+                        .to_string(),
+                    _ => format!("{processor} is declared but not built into this binary"),
                 })?;
             pipeline::run_one(
                 which,

@@ -77,9 +77,15 @@ impl Tail {
                 let mut progress = Instant::now();
                 while !thread_stop.load(Ordering::Relaxed) {
                     let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-                        if progress.elapsed() > Duration::from_secs(1) {
+                        if progress.elapsed() > Duration::from_secs(1)
+                            && behind(&consumer, &topic, partitions, &next)
+                        {
                             // Re-seek every partition to where it is: the local broker then
-                            // delivers what was appended at the end meanwhile.
+                            // delivers what was appended at the end meanwhile. Only when a
+                            // partition has records we have not read: re-assigning an idle
+                            // consumer every second tripped librdkafka 2.12's assertion
+                            // `rktp->rktp_started` (rdkafka_assignment.c:926) in the day
+                            // scenario's long wait for the sink.
                             let mut list = TopicPartitionList::new();
                             for p in 0..partitions {
                                 let offset = next
@@ -159,4 +165,18 @@ impl Tail {
         }
         Ok(())
     }
+}
+
+/// Whether some partition's end (asked of the broker) lies past the next offset to read.
+fn behind(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+    next: &BTreeMap<i32, i64>,
+) -> bool {
+    (0..partitions).any(|p| {
+        consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(2))
+            .map_or(true, |(_, high)| high > next.get(&p).copied().unwrap_or(0))
+    })
 }
