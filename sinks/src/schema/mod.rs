@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "replay_resubmissions",
         include_str!("../../migrations/0041_replay_resubmissions.sql"),
     ),
+    (
+        50,
+        "selective_lookup_indexes",
+        include_str!("../../migrations/0050_selective_lookup_indexes.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as an sqlx migration source.
