@@ -31,6 +31,7 @@
 pub mod admin;
 pub mod catalogue;
 pub mod codec;
+pub mod control;
 pub mod describe;
 pub mod partitioner;
 pub mod processors;

@@ -13,7 +13,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 /// The request topic of the deployment under `prefix`.
 pub fn requests_topic(prefix: &str) -> String {
-    format!("{prefix}afregning.control.replay-requests.v1")
+    afregning_topology::control::replay_requests(prefix)
 }
 
 /// Whether the request topic of the deployment under `prefix` exists: it is
@@ -35,7 +35,7 @@ pub fn requests_topic_exists(
 
 /// The result topic of the deployment under `prefix`.
 pub fn results_topic(prefix: &str) -> String {
-    format!("{prefix}afregning.control.replay-results.v1")
+    afregning_topology::control::replay_results(prefix)
 }
 
 /// Creates both control topics under `prefix` when missing (one partition each,
