@@ -75,9 +75,11 @@ pub fn parse_avro(text: &str) -> Result<Schema, RegistryError> {
 /// doc string or default does (unlike Avro's Parsing Canonical Form, which
 /// drops both and would merge schemas that differ in meaning for evolution).
 pub fn normalize(text: &str) -> Result<String, RegistryError> {
-    let value: serde_json::Value =
+    let mut value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| RegistryError::InvalidSchema(e.to_string()))?;
-    // serde_json's Map without `preserve_order` is a BTreeMap: keys come out sorted.
+    // Sorted explicitly: another crate in the build (the API's OpenAPI stack) turns on
+    // serde_json's `preserve_order`, and then a Map keeps the text's key order.
+    value.sort_all_objects();
     serde_json::to_string(&value).map_err(|e| RegistryError::InvalidSchema(e.to_string()))
 }
 
