@@ -1,6 +1,7 @@
-//! The Grafana dashboard (`deploy/grafana/dashboards/afregning.json`) against
-//! the real PostgreSQL: a schema migrated from scratch, a few rows seeded in
-//! the tables behind the views, then every `rawSql` of every panel run with
+//! The Grafana dashboards (`deploy/grafana/dashboards/afregning.json` and
+//! `reconciliation.json`) against the real PostgreSQL: a schema migrated from
+//! scratch, a few rows seeded in the tables behind the views, then every `rawSql`
+//! of every panel run with
 //! Grafana's macros expanded the way Grafana expands them. A panel whose query
 //! does not parse, names a column or view that does not exist, returns nothing
 //! for data inside the dashboard's default range, or (as a time series) has no
@@ -19,15 +20,28 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use sqlx::{Column, Executor, TypeInfo};
 
-fn dashboard_path() -> PathBuf {
+fn dashboard_path(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
-        .join("deploy/grafana/dashboards/afregning.json")
+        .join("deploy/grafana/dashboards")
+        .join(file)
 }
 
-fn dashboard() -> Value {
-    let text = std::fs::read_to_string(dashboard_path()).expect("the dashboard JSON is readable");
+fn dashboard(file: &str) -> Value {
+    let text =
+        std::fs::read_to_string(dashboard_path(file)).expect("the dashboard JSON is readable");
     serde_json::from_str(&text).expect("the dashboard is valid JSON")
+}
+
+/// The dashboard's default range (`time.from` = `now-90d`, `now-1y`, ... to now).
+fn default_range(dashboard: &Value) -> (DateTime<Utc>, DateTime<Utc>) {
+    let from = dashboard["time"]["from"].as_str().expect("a default range");
+    let back = from.strip_prefix("now-").expect("a range relative to now");
+    let seconds = match back.strip_suffix('y') {
+        Some(years) => years.parse::<i64>().expect("years") * 365 * 86_400,
+        None => interval_seconds(back).expect("a Grafana interval"),
+    };
+    (Utc::now() - Duration::seconds(seconds), Utc::now())
 }
 
 /// One query of the dashboard: where it is, and what it says.
@@ -278,9 +292,88 @@ VALUES ('s1', 's1', 'STATEMENT', '571313180400000001', date_trunc('month', now()
     1, 125, '{}', 'erp', 0, 0);
 ";
 
+/// A schema of its own, migrated from scratch, with `seed` run in it.
+async fn seeded(label: &str, seed: &str) -> (TestEnv, sqlx::PgConnection) {
+    let env = TestEnv::start(label).await.unwrap();
+    let mut conn = schema::connect(&env.database_url, "test").await.unwrap();
+    schema::migrate(
+        &mut conn,
+        &StorageSettings::default(),
+        Utc::now().date_naive(),
+    )
+    .await
+    .unwrap();
+    conn.execute(seed).await.unwrap();
+    (env, conn)
+}
+
+/// Every query of a dashboard run on `conn` over `from..to`: what fails, with its panel.
+async fn failures(
+    conn: &mut sqlx::PgConnection,
+    queries: &[Query],
+    prometheus: &[Query],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for query in queries {
+        let sql = match expand(&query.text, from, to) {
+            Ok(sql) => sql,
+            Err(e) => {
+                failures.push(format!("panel {:?}: {e}", query.panel));
+                continue;
+            }
+        };
+        let rows = match sqlx::query(&sql).fetch_all(&mut *conn).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                failures.push(format!("panel {:?}: {e}\n{sql}", query.panel));
+                continue;
+            }
+        };
+        if rows.is_empty() {
+            failures.push(format!(
+                "panel {:?} shows nothing for the seeded rows\n{sql}",
+                query.panel
+            ));
+        }
+        if query.format == "time_series" {
+            let described = (&mut *conn).describe(sql.as_str()).await.unwrap();
+            let time = described.columns().iter().find(|c| c.name() == "time");
+            match time.map(|c| c.type_info().name().to_string()) {
+                Some(ty) if ty.starts_with("TIMESTAMP") => {}
+                other => failures.push(format!(
+                    "panel {:?} is a time series without a timestamp column named time ({other:?})",
+                    query.panel
+                )),
+            }
+        }
+    }
+    for query in prometheus {
+        for metric in query
+            .text
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .filter(|w| w.starts_with("afregning_"))
+        {
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| metric.strip_suffix(s))
+                .filter(|b| METRIC_NAMES.contains(b))
+                .unwrap_or(metric);
+            if !METRIC_NAMES.contains(&base) {
+                failures.push(format!(
+                    "panel {:?} queries {metric}, which the sinks do not emit",
+                    query.panel
+                ));
+            }
+        }
+    }
+    failures
+}
+
 #[tokio::test]
 async fn every_dashboard_query_runs_against_a_migrated_schema() {
-    let dashboard = dashboard();
+    let dashboard = dashboard("afregning.json");
     let queries = sql_queries(&dashboard).unwrap();
     // The issue's panels read these views; the lag panel reads the sinks' lag metric.
     let all_sql: String = queries.iter().map(|q| q.text.as_str()).collect();
@@ -301,71 +394,10 @@ async fn every_dashboard_query_runs_against_a_migrated_schema() {
         "no panel shows the sinks' lag in records"
     );
 
-    let env = TestEnv::start("sinks_dashboard").await.unwrap();
-    let mut conn = schema::connect(&env.database_url, "test").await.unwrap();
-    schema::migrate(
-        &mut conn,
-        &StorageSettings::default(),
-        Utc::now().date_naive(),
-    )
-    .await
-    .unwrap();
-    conn.execute(SEED).await.unwrap();
+    let (env, mut conn) = seeded("sinks_dashboard", SEED).await;
 
-    let (from, to) = (Utc::now() - Duration::days(90), Utc::now());
-    let mut failures = Vec::new();
-    for query in &queries {
-        let sql = match expand(&query.text, from, to) {
-            Ok(sql) => sql,
-            Err(e) => {
-                failures.push(format!("panel {:?}: {e}", query.panel));
-                continue;
-            }
-        };
-        let rows = match sqlx::query(&sql).fetch_all(&mut conn).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                failures.push(format!("panel {:?}: {e}\n{sql}", query.panel));
-                continue;
-            }
-        };
-        if rows.is_empty() {
-            failures.push(format!(
-                "panel {:?} shows nothing for the seeded rows\n{sql}",
-                query.panel
-            ));
-        }
-        if query.format == "time_series" {
-            let described = (&mut conn).describe(sql.as_str()).await.unwrap();
-            let time = described.columns().iter().find(|c| c.name() == "time");
-            match time.map(|c| c.type_info().name().to_string()) {
-                Some(ty) if ty.starts_with("TIMESTAMP") => {}
-                other => failures.push(format!(
-                    "panel {:?} is a time series without a timestamp column named time ({other:?})",
-                    query.panel
-                )),
-            }
-        }
-    }
-    for query in &prometheus {
-        for metric in query
-            .text
-            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .filter(|w| w.starts_with("afregning_"))
-        {
-            let base = ["_bucket", "_sum", "_count"]
-                .iter()
-                .find_map(|s| metric.strip_suffix(s))
-                .filter(|b| METRIC_NAMES.contains(b))
-                .unwrap_or(metric);
-            if !METRIC_NAMES.contains(&base) {
-                failures.push(format!(
-                    "panel {:?} queries {metric}, which the sinks do not emit",
-                    query.panel
-                ));
-            }
-        }
-    }
+    let (from, to) = default_range(&dashboard);
+    let failures = failures(&mut conn, &queries, &prometheus, from, to).await;
     assert!(
         failures.is_empty(),
         "{} of {} dashboard queries fail:\n{}",
@@ -375,6 +407,92 @@ async fn every_dashboard_query_runs_against_a_migrated_schema() {
     );
     drop(conn);
     env.cleanup().await.unwrap();
+}
+
+/// This month's reconciliations as the sink writes them: grid area 344's version 1
+/// (superseded) and 2 (current, two discrepancies), and version 3 announced with two
+/// discrepancies but holding one (incomplete, so not current); grid area 740 reconciles.
+const RECONCILIATION_SEED: &str = "
+INSERT INTO reconciliation (grid_area, month_start, version, energy_supplier_gln, grid_area_owner_gln,
+    parts, discrepancy_count, calculations, computed_at)
+SELECT area, date_trunc('month', now() AT TIME ZONE 'Europe/Copenhagen')::date, version, '5790002000000',
+    NULL, 1, n, 'D05 v1', now()
+FROM (VALUES ('344', 1, 1), ('344', 2, 2), ('344', 3, 2), ('740', 1, 0)) AS v(area, version, n);
+INSERT INTO reconciliation_discrepancy (grid_area, month_start, version, seq, level, measure, resolution,
+    position_start, datahub, ours, difference, metering_points, calculation)
+SELECT '344', date_trunc('month', now() AT TIME ZONE 'Europe/Copenhagen')::date, version, seq, level, measure,
+    'PT1H', now(), 2.5, 1.25, 1.25, mps, 'D05 v1'
+FROM (VALUES (1, 1, 'ENERGY', 'QUANTITY', '{571313180400000001}'::text[]),
+             (2, 1, 'ENERGY', 'QUANTITY', '{571313180400000001}'),
+             (2, 2, 'AMOUNT_PER_CHARGE', 'AMOUNT', '{571313180400000001,571313180400000002}'),
+             (3, 1, 'ENERGY', 'QUANTITY', '{}')) AS d(version, seq, level, measure, mps);
+";
+
+#[tokio::test]
+async fn the_reconciliation_dashboard_runs_against_a_migrated_schema() {
+    let dashboard = dashboard("reconciliation.json");
+    let queries = sql_queries(&dashboard).unwrap();
+    let per_month = queries
+        .iter()
+        .find(|q| q.panel == "Discrepancies per month and grid area")
+        .expect("the discrepancies-per-month panel");
+    assert_eq!(per_month.format, "time_series");
+    let all_sql: String = queries.iter().map(|q| q.text.as_str()).collect();
+    for table in ["reconciliation_current", "reconciliation_discrepancy"] {
+        assert!(all_sql.contains(table), "no panel reads {table}");
+    }
+
+    let (env, mut conn) = seeded("sinks_dashboard_reconciliation", RECONCILIATION_SEED).await;
+
+    let (from, to) = default_range(&dashboard);
+    let failures = failures(
+        &mut conn,
+        &queries,
+        &prometheus_queries(&dashboard),
+        from,
+        to,
+    )
+    .await;
+    assert!(
+        failures.is_empty(),
+        "{} of {} dashboard queries fail:\n{}",
+        failures.len(),
+        queries.len(),
+        failures.join("\n\n")
+    );
+    // The panel counts the current versions only: 344's version 2, not the superseded
+    // version 1 nor the incomplete version 3.
+    let sql = expand(&per_month.text, from, to).unwrap();
+    let rows: Vec<(String, i32)> = sqlx::query_as(&format!(
+        "SELECT metric, discrepancies FROM ({sql}) AS panel ORDER BY metric"
+    ))
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(rows, vec![("344".to_string(), 2), ("740".to_string(), 0)]);
+    drop(conn);
+    env.cleanup().await.unwrap();
+}
+
+#[test]
+fn every_provisioned_dashboard_is_checked_here() {
+    let checked = ["afregning.json", "reconciliation.json"];
+    let directory = dashboard_path("");
+    let mut found: Vec<String> = std::fs::read_dir(&directory)
+        .expect("the dashboards directory")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found, checked,
+        "a dashboard in {directory:?} whose queries no test runs"
+    );
 }
 
 #[test]
