@@ -524,6 +524,7 @@ async fn router_of(command: &[String]) -> Option<axum::Router> {
                 render_metrics: render(),
                 authenticator,
                 broker: None,
+                products: None,
             }))
         }
         _ => None,

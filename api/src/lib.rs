@@ -21,6 +21,7 @@ pub mod console;
 pub mod error;
 pub mod limits;
 pub mod openapi;
+pub mod product_log;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -51,6 +52,9 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// The broker, for lag; `None` answers from the database alone.
     pub broker: Option<broker::Broker>,
+    /// The products topic (decision 0130); `None` (no broker) answers the
+    /// product routes with 503.
+    pub products: Option<product_log::ProductLog>,
 }
 
 /// `method_router` behind the permission layer: 401/403 before the handler runs.
@@ -145,6 +149,19 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/audit",
             guarded(s, ReadOperations, get(operations::audit_log)),
+        )
+        .route(
+            "/v1/products",
+            guarded(s, Read, get(products::list))
+                .merge(guarded(s, ManageProducts, post(products::create))),
+        )
+        .route(
+            "/v1/products/{product_id}",
+            guarded(s, Read, get(products::get_product)),
+        )
+        .route(
+            "/v1/products/{product_id}/versions",
+            guarded(s, ManageProducts, post(products::change)),
         )
         .merge(console::router(s))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))

@@ -50,6 +50,7 @@ async fn the_document_parses_and_lists_every_route() {
         render_metrics: Arc::new(String::new),
         authenticator,
         broker: None,
+        products: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

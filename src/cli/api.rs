@@ -40,9 +40,17 @@ pub struct Args {
     /// Required `aud` claim of tokens, if set.
     #[arg(long, env = "AFREGNING_API_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
-    /// Kafka bootstrap servers, to show lag against the log's end (optional).
+    /// Kafka bootstrap servers, to show lag against the log's end and to read
+    /// and change the supplier's products (their topic); without it the product
+    /// routes answer 503.
     #[arg(long, env = "AFREGNING_API_BOOTSTRAP_SERVERS")]
     pub bootstrap_servers: Option<String>,
+    /// Topic prefix of the deployment (the topology's prefix), for the products topic.
+    #[arg(long, env = "AFREGNING_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// Partitions per topic, as `afregning topology apply` created them.
+    #[arg(long, env = "AFREGNING_TOPIC_PARTITIONS", default_value_t = afregning_topology::settings::DEFAULT_PARTITIONS)]
+    pub partitions: u32,
 }
 
 /// Runs `afregning api` until SIGINT/SIGTERM.
@@ -70,6 +78,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(afregning_api::broker::Broker::new)
         .transpose()
         .map_err(anyhow::Error::msg)?;
+    let catalogue = afregning_topology::Catalogue::new(afregning_topology::TopologySettings {
+        partitions: args.partitions,
+        ..afregning_topology::TopologySettings::with_prefix(args.topic_prefix.clone())
+    })
+    .context("the topology settings")?;
+    let products = set(&args.bootstrap_servers)
+        .as_deref()
+        .map(|servers| afregning_api::product_log::ProductLog::new(servers, &catalogue))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     // Lazy: the API starts (and answers /health with 503) while the database
     // is still coming up, instead of failing its container.
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -82,6 +100,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         render_metrics: crate::telemetry::prometheus(),
         authenticator,
         broker,
+        products,
     };
     let api = afregning_api::spawn(state, args.listen)
         .await

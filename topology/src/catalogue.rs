@@ -287,6 +287,8 @@ pub enum TopicId {
     DeadLetters,
     /// The portfolio's events (business processes per metering point).
     PortfolioEvents,
+    /// The supplier's own products (margin, subscription), by product id (table).
+    Products,
     /// The changelog of a processor's state store.
     Changelog(StoreId),
 }
@@ -661,6 +663,18 @@ const TOPICS: &[TopicDef] = &[
         writers: &[Portfolio],
         readers: &[Portfolio],
         doc: "The portfolio's event log (docs/portfolio.md): key = GSRN as 18 ASCII digits, value = one JSON event (personal data sealed); a metering point's events stay in order, kept forever because the state is their fold.",
+    },
+    TopicDef {
+        id: TopicId::Products,
+        name: "afregning.settlement.products.v1",
+        kind: TopicKind::Table,
+        retention: Retention::Forever,
+        partitioning: Partitioning::ByKey,
+        key: KeyFormat::Opaque,
+        value: ValueFormat::Opaque,
+        writers: &[Api],
+        readers: &[Settle],
+        doc: "The supplier's own products (decision 0130): key = product id (UTF-8), value = the product with all its versions as JSON (`afregning_settlement::Product`, the shape of the --product-catalogue file); the latest per key wins, a product change re-settles the months it touches.",
     },
 ];
 
@@ -1046,6 +1060,7 @@ mod tests {
             TopicId::ChargePrices,
             TopicId::ChargeLinks,
             TopicId::SpotPrices,
+            TopicId::Products,
         ] {
             assert_eq!(
                 catalogue.spec(id).unwrap().cleanup_policy(),

@@ -84,6 +84,7 @@ pub const PROCESSORS: &[ProcessorSpec] = &[
             TopicId::ChargePrices,
             TopicId::ChargeLinks,
             TopicId::SpotPrices,
+            TopicId::Products,
         ],
         outputs: &[
             TopicId::ProvisionalSettlements,

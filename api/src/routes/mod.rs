@@ -8,6 +8,7 @@ pub mod health;
 pub mod metering_data;
 pub mod metering_points;
 pub mod operations;
+pub mod products;
 pub mod rates;
 pub mod request_id;
 pub mod settlements;

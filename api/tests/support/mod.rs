@@ -111,6 +111,7 @@ impl Harness {
                 render_metrics: Arc::new(|| "# metrics\n".to_string()),
                 authenticator: authenticator().await,
                 broker: None,
+                products: None,
             },
             "127.0.0.1:0".parse()?,
         )

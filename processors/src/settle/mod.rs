@@ -11,7 +11,8 @@
 //! day settlements (the day's old and new positions) whatever the month holds:
 //! the month's sums lose the old day and gain the new one, and the statement is
 //! read from the sums. A new version of the provisional settlement is emitted only
-//! when the result changed. Charges, their prices, charge links and spot prices are
+//! when the result changed. Charges, their prices, charge links, spot prices and the
+//! supplier's products (over the static catalogue, [`products`], decision 0130) are
 //! global tables; the month's prepared reference data
 //! ([`afregning_settlement::fold::MonthContext`]) is cached per distinct input and
 //! dropped on any change of them. A month whose sums were computed with other
@@ -23,6 +24,7 @@
 //! new statement).
 
 pub mod core;
+pub mod products;
 mod replay;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -34,6 +36,7 @@ use afregning_settlement::{
     BillingMonth, ChargeLink as EngineLink, MeteringPoint as EngineMeteringPoint, MonthInput,
     ProductCatalogue, Scope, SupplyPeriod,
 };
+use afregning_topology::catalogue::TopicId;
 use afregning_topology::records::{
     ChargeLinkKey, EnrichedReading, ErrorClass, SettlementMonthKey, SpotPriceKey,
 };
@@ -124,6 +127,9 @@ pub struct Settle {
     contexts: HashMap<String, Arc<MonthContext>>,
     /// Months prepared so far (cache misses), for benchmarks and tests.
     contexts_prepared: u64,
+    /// The static catalogue with the products topic on top ([`products::merged`]);
+    /// dropped whenever a product changes.
+    products: Option<Arc<ProductCatalogue>>,
 }
 
 /// Why a month cannot be settled: the record is dead-lettered with this reason.
@@ -153,7 +159,69 @@ impl Settle {
             links_cache: HashMap::new(),
             contexts: HashMap::new(),
             contexts_prepared: 0,
+            products: None,
         }
+    }
+
+    /// The catalogue in force: the settings' file with the products topic's global
+    /// table on top. A product on the topic that does not decode is left out (the
+    /// file's product of that id, if any, applies) and logged.
+    fn catalogue(&mut self, ctx: &Context<'_>) -> Result<Arc<ProductCatalogue>, ProcessError> {
+        if let Some(catalogue) = &self.products {
+            return Ok(catalogue.clone());
+        }
+        let mut topic = Vec::new();
+        for (key, value) in ctx.global_scan_prefix(products::PRODUCTS_TABLE, b"")? {
+            match products::decode(&key, &value) {
+                Ok(product) => topic.push(product),
+                Err(reason) => {
+                    metrics::counter!("afregning_settle_products_refused_total").increment(1);
+                    tracing::warn!(
+                        product = %String::from_utf8_lossy(&key),
+                        %reason,
+                        "a product on the products topic is not used"
+                    );
+                }
+            }
+        }
+        let catalogue = Arc::new(products::merged(&self.config.catalogue, topic));
+        self.products = Some(catalogue.clone());
+        Ok(catalogue)
+    }
+
+    /// Marks the months a product change touches: every held month from the first
+    /// day whose terms differ between the catalogue before and after it (every held
+    /// month when the catalogue before it was not read yet).
+    fn product_changed(
+        &mut self,
+        change: &GlobalChange,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let before = self.products.take();
+        let after = self.catalogue(ctx)?;
+        let id = String::from_utf8_lossy(&change.key).into_owned();
+        let find = |c: &ProductCatalogue| c.products.iter().find(|p| p.id == id).cloned();
+        let from = match &before {
+            None => Some(DateTime::<Utc>::MIN_UTC),
+            Some(before) => products::first_difference(
+                find(before.as_ref()).as_ref(),
+                find(after.as_ref()).as_ref(),
+            )
+            .map(|day| {
+                if day == NaiveDate::MIN {
+                    DateTime::<Utc>::MIN_UTC
+                } else {
+                    afregning_settlement::calendar::local_midnight(day)
+                }
+            }),
+        };
+        let Some(from) = from else {
+            return Ok(());
+        };
+        for month in self.months_between(from, None, ctx)? {
+            self.mark(ctx, &month, "*")?;
+        }
+        Ok(())
     }
 
     /// How many months this instance prepared (context cache misses): metering points
@@ -221,8 +289,9 @@ impl Settle {
         links.sort_by(|a, b| {
             (&a.key, a.from, a.to, a.quantity).cmp(&(&b.key, b.from, b.to, b.quantity))
         });
+        let catalogue = self.catalogue(ctx)?;
         let terms = product_terms(
-            &self.config.catalogue,
+            &catalogue,
             self.config.default_product.as_deref(),
             &state.gsrn,
             month,
@@ -524,6 +593,14 @@ impl Processor for Settle {
             GlobalTableSpec::new(CHARGE_PRICES_TABLE, self.topics.name(topics::CHARGE_PRICES)),
             GlobalTableSpec::new(CHARGE_LINKS_TABLE, self.topics.name(topics::CHARGE_LINKS)),
             GlobalTableSpec::new(SPOT_PRICES_TABLE, self.topics.name(topics::SPOT_PRICES)),
+            GlobalTableSpec::new(
+                products::PRODUCTS_TABLE,
+                self.topics
+                    .catalogue
+                    .spec(TopicId::Products)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+            ),
         ]
     }
 
@@ -646,6 +723,7 @@ impl Processor for Settle {
                     }
                 }
             }
+            products::PRODUCTS_TABLE => self.product_changed(change, ctx)?,
             SPOT_PRICES_TABLE => {
                 self.spot_cache.clear();
                 let key = match wire.decode::<SpotPriceKey>(&change.key) {

@@ -214,6 +214,11 @@ fn reading(day: u32, offset: i64, corrected: bool) -> InputRecord {
 
 /// The same month computed directly by the pure engine.
 fn expected(corrected_day: Option<u32>) -> MonthStatement {
+    expected_with(corrected_day, &catalogue())
+}
+
+/// [`expected`] with another product catalogue.
+fn expected_with(corrected_day: Option<u32>, products: &ProductCatalogue) -> MonthStatement {
     let month = BillingMonth::new(2026, 2).unwrap();
     let mut positions = Vec::new();
     for day in 1..=28 {
@@ -272,7 +277,7 @@ fn expected(corrected_day: Option<u32>) -> MonthStatement {
             .into_iter()
             .map(|(t, p)| EngineSpot::from_dkk_per_mwh(t, EngineResolution::Pt15m, p))
             .collect(),
-        product: product_terms(&catalogue(), Some("spot-plus"), GSRN, month),
+        product: product_terms(products, Some("spot-plus"), GSRN, month),
         scope: Scope::Full,
     };
     settle_month(&input).expect("settles")
@@ -416,4 +421,67 @@ fn a_new_spot_price_re_settles_the_month_at_the_next_tick() {
     assert_eq!(out.len(), 1);
     let p: ProvisionalSettlement = decode(&out[0]);
     assert_eq!(p.version, 2);
+}
+
+/// A product change on the products topic: `spot-plus` with `versions` added.
+fn product_change(
+    versions: &[(NaiveDate, Decimal)],
+    offset: i64,
+) -> (GlobalChange, ProductCatalogue) {
+    let mut changed = catalogue();
+    for (from, margin) in versions {
+        changed.products[0].versions.push(ProductVersion {
+            valid_from: *from,
+            margin: Margin::Flat { per_kwh: *margin },
+            subscription_per_month: dec!(29),
+            vat_class: EngineVat::Vat25,
+        });
+    }
+    let change = GlobalChange {
+        table: products::PRODUCTS_TABLE.into(),
+        key: b"spot-plus".to_vec(),
+        value: Some(serde_json::to_vec(&changed.products[0]).expect("json")),
+        partition: 0,
+        offset,
+    };
+    (change, changed)
+}
+
+#[test]
+fn a_product_change_re_settles_the_open_month_by_the_engines_difference() {
+    let mut t = task();
+    // Before the month's grace has passed: the month stays open.
+    let now = at("2026-03-01T12:00:00Z");
+    for day in 1..=28 {
+        t.process(&[reading(day, i64::from(day), false)], now)
+            .expect("ok");
+    }
+    assert!(t.tick(now).expect("tick").is_empty());
+
+    // A version from April does not touch February: nothing to re-settle.
+    let (april, _) = product_change(
+        &[(NaiveDate::from_ymd_opt(2026, 4, 1).unwrap(), dec!(0.5))],
+        1,
+    );
+    assert!(t.global_change(april, now).expect("ok").is_empty());
+    assert!(t.tick(now).expect("tick").is_empty(), "February unchanged");
+
+    // A margin of 0.08 from 15 February: a new version at the next tick.
+    let (change, changed) = product_change(
+        &[
+            (NaiveDate::from_ymd_opt(2026, 4, 1).unwrap(), dec!(0.5)),
+            (feb(15), dec!(0.08)),
+        ],
+        2,
+    );
+    assert!(t.global_change(change, now).expect("ok").is_empty());
+    let out = t.tick(now).expect("tick");
+    assert_eq!(out.len(), 1, "one new provisional version");
+    let p: ProvisionalSettlement = decode(&out[0]);
+    assert_eq!(p.version, 29);
+    let before = expected(None);
+    let after = expected_with(None, &changed);
+    assert_ne!(before.known_totals.excl_vat, after.known_totals.excl_vat);
+    assert_eq!(p.total_excl_vat, after.known_totals.excl_vat.round_dp(6));
+    assert!(t.tick(now).expect("tick").is_empty(), "re-settled once");
 }

@@ -1,0 +1,272 @@
+//! The supplier's products through the API, against the real PostgreSQL and
+//! the real broker: the products topic is applied under the test's prefix, a
+//! product is created and changed through the API, the topic holds exactly
+//! what the API answered (the JSON settle reads), every change has its audit
+//! row, and every refusal is problem details without a row or a record.
+
+mod support;
+
+use std::sync::Arc;
+
+use afregning_api::product_log::ProductLog;
+use afregning_api::{AppState, spawn};
+use afregning_settlement::{Margin, Product};
+use afregning_topology::admin::Admin;
+use afregning_topology::{Catalogue, TopologySettings};
+use reqwest::Method;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use support::{Harness, problem, token};
+
+/// The seeded harness, with its API replaced by one that has the products topic.
+async fn harness(label: &str) -> anyhow::Result<(Harness, ProductLog)> {
+    let mut h = Harness::start(label).await?;
+    let catalogue = Catalogue::new(TopologySettings {
+        partitions: 2,
+        ..TopologySettings::with_prefix(h.env.namespace.clone())
+    })?;
+    let report = Admin::connect(
+        catalogue.clone(),
+        &h.env.bootstrap_servers,
+        &h.env.registry_url,
+    )?
+    .apply()
+    .await?;
+    anyhow::ensure!(report.problems.is_empty(), "{}", report.render());
+    let log = ProductLog::new(&h.env.bootstrap_servers, &catalogue).map_err(anyhow::Error::msg)?;
+    let api = spawn(
+        AppState {
+            pool: h.pool.clone(),
+            render_metrics: Arc::new(String::new),
+            authenticator: support::authenticator().await,
+            broker: None,
+            products: Some(log.clone()),
+        },
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
+    let old = std::mem::replace(&mut h.api, api);
+    old.shutdown().await?;
+    h.base = format!("http://{}", h.api.addr);
+    Ok((h, log))
+}
+
+fn spot_plus() -> Value {
+    json!({
+        "id": "spot-plus",
+        "name": "Spot plus",
+        "versions": [{
+            "valid_from": "2026-01-01",
+            "margin": {"kind": "flat", "per_kwh": "0.0800"},
+            "subscription_per_month": "29.00"
+        }],
+        "reason": "the spring campaign's product"
+    })
+}
+
+async fn audit_rows(h: &Harness) -> anyhow::Result<Vec<(String, String, String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT actor, action, target, reason FROM api_audit \
+         WHERE action LIKE 'product.%' ORDER BY audit_id",
+    )
+    .fetch_all(&h.pool)
+    .await?)
+}
+
+#[tokio::test]
+async fn product_routes_want_a_token_and_the_right_role() -> anyhow::Result<()> {
+    let (h, log) = harness("api_products_auth").await?;
+    let routes = [
+        (Method::GET, "/v1/products", false),
+        (Method::GET, "/v1/products/spot-plus", false),
+        (Method::POST, "/v1/products", true),
+        (Method::POST, "/v1/products/spot-plus/versions", true),
+    ];
+    for (method, path, manage) in routes {
+        let send = |token: Option<String>| {
+            // A body that would be refused (no reason) if it got past the guard.
+            let mut request = h
+                .http
+                .request(method.clone(), format!("{}{path}", h.base))
+                .json(&json!({"id": "x", "name": "x", "versions": []}));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        problem(send(None).await?, 401).await;
+        for role in ["operator", "backoffice", "billing", "readonly"] {
+            let status = send(Some(token(role))).await?.status().as_u16();
+            if manage && role != "backoffice" {
+                let body = problem(send(Some(token(role))).await?, 403).await;
+                assert_eq!(body["code"], "forbidden", "{method} {path} as {role}");
+            } else {
+                assert!(
+                    ![401, 403].contains(&status),
+                    "{method} {path} as {role}: {status}"
+                );
+            }
+        }
+    }
+    assert!(audit_rows(&h).await?.is_empty(), "nothing was changed");
+    assert!(log.read().await.map_err(anyhow::Error::msg)?.is_empty());
+
+    // Without a broker the product routes say so.
+    let plain = Harness::start("api_products_nobroker").await?;
+    let body = problem(
+        plain.get("/v1/products", Some(&token("readonly"))).await,
+        503,
+    )
+    .await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("broker")
+    );
+    plain.stop().await?;
+    h.stop().await
+}
+
+#[tokio::test]
+async fn products_are_created_and_changed_on_the_topic_with_an_audit_row() -> anyhow::Result<()> {
+    let (h, log) = harness("api_products").await?;
+    let backoffice = token("backoffice");
+
+    let created = h
+        .post("/v1/products", Some(&backoffice), &spot_plus())
+        .await;
+    assert_eq!(created.status().as_u16(), 201);
+    let created: Value = created.json().await?;
+    assert_eq!(created["product"]["id"], "spot-plus");
+    assert!(created["audit_id"].as_i64().is_some());
+
+    // A second create of the same id is a conflict.
+    let body = problem(
+        h.post("/v1/products", Some(&backoffice), &spot_plus())
+            .await,
+        409,
+    )
+    .await;
+    assert_eq!(body["code"], "conflict");
+
+    // A new margin from 15 March.
+    let change = json!({
+        "valid_from": "2026-03-15",
+        "margin": {"kind": "flat", "per_kwh": "0.1250"},
+        "subscription_per_month": "29.00",
+        "vat_class": "D02",
+        "reason": "margin up from mid-March"
+    });
+    let changed = h
+        .post(
+            "/v1/products/spot-plus/versions",
+            Some(&backoffice),
+            &change,
+        )
+        .await;
+    assert_eq!(changed.status().as_u16(), 200);
+    let changed: Value = changed.json().await?;
+    let versions = changed["product"]["versions"].as_array().expect("versions");
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1]["valid_from"], "2026-03-15");
+
+    // The topic holds the product as settle reads it.
+    let on_topic = log.read().await.map_err(anyhow::Error::msg)?;
+    let product: &Product = on_topic.get("spot-plus").expect("on the topic");
+    assert_eq!(product.versions.len(), 2);
+    assert_eq!(
+        product.versions[1].margin,
+        Margin::Flat {
+            per_kwh: Decimal::new(1250, 4)
+        }
+    );
+
+    // The reads answer from the topic.
+    let reader = token("readonly");
+    let listed: Value = h.get("/v1/products", Some(&reader)).await.json().await?;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed[0], changed["product"]);
+    let one: Value = h
+        .get("/v1/products/spot-plus", Some(&reader))
+        .await
+        .json()
+        .await?;
+    assert_eq!(one, changed["product"]);
+
+    // One audit row per change, with who, what and why.
+    let rows = audit_rows(&h).await?;
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "backoffice@example.test".to_string(),
+                "product.create".to_string(),
+                "product:spot-plus".to_string(),
+                "the spring campaign's product".to_string()
+            ),
+            (
+                "backoffice@example.test".to_string(),
+                "product.change".to_string(),
+                "product:spot-plus".to_string(),
+                "margin up from mid-March".to_string()
+            ),
+        ]
+    );
+
+    // Refusals: problem details, no row, no record.
+    let path = "/v1/products/spot-plus/versions";
+    let mut no_reason = change.clone();
+    no_reason["reason"] = Value::Null;
+    problem(h.post(path, Some(&backoffice), &no_reason).await, 422).await;
+    let mut too_big = change.clone();
+    too_big["margin"] = json!({"kind": "flat", "per_kwh": "10.5"});
+    problem(h.post(path, Some(&backoffice), &too_big).await, 422).await;
+    let mut hours = change.clone();
+    hours["margin"] = json!({"kind": "by_local_hour", "per_kwh": vec!["0.1"; 23]});
+    problem(h.post(path, Some(&backoffice), &hours).await, 422).await;
+    problem(
+        h.post(
+            "/v1/products/Not_An_Id/versions",
+            Some(&backoffice),
+            &change,
+        )
+        .await,
+        400,
+    )
+    .await;
+    problem(
+        h.post("/v1/products/no-such/versions", Some(&backoffice), &change)
+            .await,
+        404,
+    )
+    .await;
+    problem(h.get("/v1/products/no-such", Some(&reader)).await, 404).await;
+    let mut bad_id = spot_plus();
+    bad_id["id"] = json!("Spot Plus");
+    problem(
+        h.post("/v1/products", Some(&backoffice), &bad_id).await,
+        422,
+    )
+    .await;
+    let not_json = h
+        .http
+        .post(format!("{}/v1/products", h.base))
+        .bearer_auth(&backoffice)
+        .header("content-type", "application/json")
+        .body("{\"id\": ")
+        .send()
+        .await?;
+    problem(not_json, 400).await;
+    assert_eq!(
+        audit_rows(&h).await?.len(),
+        2,
+        "refusals write no audit row"
+    );
+    assert_eq!(
+        log.read().await.map_err(anyhow::Error::msg)?["spot-plus"],
+        *product,
+        "refusals publish nothing"
+    );
+    h.stop().await
+}
