@@ -152,8 +152,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/products",
-            guarded(s, Read, get(products::list))
-                .merge(guarded(s, ManageProducts, post(products::create))),
+            guarded(s, Read, get(products::list)).merge(guarded(
+                s,
+                ManageProducts,
+                post(products::create),
+            )),
         )
         .route(
             "/v1/products/{product_id}",
