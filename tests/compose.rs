@@ -525,6 +525,7 @@ async fn router_of(command: &[String]) -> Option<axum::Router> {
                 authenticator,
                 broker: None,
                 products: None,
+                supplier_gln: None,
             }))
         }
         _ => None,

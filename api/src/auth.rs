@@ -13,6 +13,7 @@
 //! | `export_billing` (billing run export) | | | ✓ | |
 //! | `manage_products` (create/change the supplier's products) | | ✓ | | |
 //! | `resolve_dead_letters` (resolve) | ✓ | | | |
+//! | `request_datahub_data` (ask DataHub for its results again) | ✓ | | | |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,16 +84,20 @@ pub enum Permission {
     ManageProducts,
     /// Mark dead letters resolved.
     ResolveDeadLetters,
+    /// Ask DataHub for its calculation results (RSM-016, RSM-017): a message to the market
+    /// under the supplier's name, so the operators who run the pipeline's DataHub side.
+    RequestDataHubData,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented matrix.
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 6] = [
         Permission::Read,
         Permission::ReadOperations,
         Permission::ExportBilling,
         Permission::ManageProducts,
         Permission::ResolveDeadLetters,
+        Permission::RequestDataHubData,
     ];
 
     /// The role matrix (documented in this module and docs/api.md).
@@ -104,6 +109,7 @@ impl Permission {
             Permission::ExportBilling => role == Billing,
             Permission::ManageProducts => role == Backoffice,
             Permission::ResolveDeadLetters => role == Operator,
+            Permission::RequestDataHubData => role == Operator,
         }
     }
 
@@ -115,6 +121,7 @@ impl Permission {
             Permission::ExportBilling => "export_billing",
             Permission::ManageProducts => "manage_products",
             Permission::ResolveDeadLetters => "resolve_dead_letters",
+            Permission::RequestDataHubData => "request_datahub_data",
         }
     }
 }
@@ -360,6 +367,10 @@ mod tests {
         };
         assert_eq!(
             holders(Permission::ResolveDeadLetters),
+            vec![Role::Operator]
+        );
+        assert_eq!(
+            holders(Permission::RequestDataHubData),
             vec![Role::Operator]
         );
         assert_eq!(holders(Permission::ManageProducts), vec![Role::Backoffice]);

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod auth;
 pub mod broker;
 pub mod console;
+pub mod datahub_requests;
 pub mod error;
 pub mod limits;
 pub mod openapi;
@@ -55,6 +56,9 @@ pub struct AppState {
     /// The products topic (decision 0130); `None` (no broker) answers the
     /// product routes with 503.
     pub products: Option<product_log::ProductLog>,
+    /// Our GLN, the sender of requests to DataHub (`AFREGNING_SUPPLIER_GLN`); `None`
+    /// answers such requests 503.
+    pub supplier_gln: Option<String>,
 }
 
 /// `method_router` behind the permission layer: 401/403 before the handler runs.
@@ -125,6 +129,26 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/rates/{grid_area}",
             guarded(s, Read, get(rates::charges_seen)),
+        )
+        .route(
+            "/v1/reconciliations/{month}",
+            guarded(s, Read, get(reconciliation::report)),
+        )
+        .route(
+            "/v1/reconciliations/{month}/discrepancies",
+            guarded(s, Read, get(reconciliation::discrepancies)),
+        )
+        .route(
+            "/v1/datahub-requests",
+            guarded(s, ReadOperations, get(reconciliation::requests)).merge(guarded(
+                s,
+                RequestDataHubData,
+                post(reconciliation::request),
+            )),
+        )
+        .route(
+            "/v1/datahub-requests/{request_id}",
+            guarded(s, ReadOperations, get(reconciliation::show_request)),
         )
         .route(
             "/v1/completeness/{date}",

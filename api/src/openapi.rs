@@ -34,6 +34,11 @@ use crate::routes::*;
         billing::list,
         billing::export,
         rates::charges_seen,
+        reconciliation::report,
+        reconciliation::discrepancies,
+        reconciliation::request,
+        reconciliation::requests,
+        reconciliation::show_request,
         operations::lag,
         operations::audit_log,
         dead_letters::list,
@@ -51,6 +56,7 @@ use crate::routes::*;
         (name = "metering data", description = "quantities, quality, completeness"),
         (name = "settlement", description = "provisional settlements, statements, explanations, billing runs"),
         (name = "rates", description = "charges applied per grid area, the supplier's products"),
+        (name = "reconciliation", description = "our settlement against DataHub's wholesale settlement (BRS-027), requests for DataHub's results"),
         (name = "operations", description = "health, lag, dead letters, audit log"),
     )
 )]

@@ -40,6 +40,7 @@ async fn harness(label: &str) -> anyhow::Result<(Harness, ProductLog)> {
             render_metrics: Arc::new(String::new),
             authenticator: support::authenticator().await,
             broker: None,
+            supplier_gln: None,
             products: Some(log.clone()),
         },
         "127.0.0.1:0".parse()?,

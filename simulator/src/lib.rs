@@ -36,6 +36,7 @@ pub mod faults;
 pub mod ground_truth;
 pub mod queues;
 mod requests;
+mod result_requests;
 pub mod scenario;
 pub mod server;
 pub mod spot_prices;

@@ -1,7 +1,8 @@
 //! Outbound documents (`POST /v1.0/cim/{documenttype}`): validated with the CIM reader,
 //! answered 202 or 400 with an error document, and — for a supplier switch (RSM-001) — answered
 //! on the MasterData queue with a confirm or reject and, on the switch's effective date, the
-//! metering point's master data (RSM-022).
+//! metering point's master data (RSM-022); a request for results (RSM-016, RSM-017) is
+//! answered on the Aggregations queue ([`crate::result_requests`]).
 //!
 //! DataHub's synchronous error document is not public; the simulator answers
 //! `{"error": {"code", "message", "target"}}`, with DataHub's codes where the notes name one
@@ -101,6 +102,12 @@ fn answer(shared: &Shared, expected: DocumentKind, body: &[u8]) -> (Response, Op
             header.message_id
         );
         return (error("00101", &message, "mRID"), id);
+    }
+    if matches!(
+        document,
+        Document::RequestAggregatedMeasureData(_) | Document::RequestWholesaleSettlement(_)
+    ) {
+        crate::result_requests::answer(shared, &document);
     }
     if let Document::RequestChangeOfSupplier(request) = &document {
         for record in &request.records {

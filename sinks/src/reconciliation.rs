@@ -2,15 +2,18 @@
 //! version per grid area (`reconciliation_current`, migration 0030) with its discrepancies,
 //! exactly as stored.
 //!
-//! Here, next to the tables, so the CLI, the API and the tests read them one way.
+//! Here, next to the tables, so the CLI, the API and the tests read them one way: the
+//! API's `GET /v1/reconciliations/{month}` answers exactly what `afregning reconcile report
+//! --format json` prints, and its OpenAPI schema is derived from these types.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{PgConnection, Row};
+use utoipa::ToSchema;
 
 /// One grid area's month as last reconciled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MonthReconciliation {
     /// Grid area code.
     pub grid_area: String,
@@ -31,7 +34,7 @@ pub struct MonthReconciliation {
 }
 
 /// One discrepancy as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ReportedDiscrepancy {
     /// Number within the reconciliation.
     pub seq: i32,

@@ -51,6 +51,10 @@ pub struct Args {
     /// Partitions per topic, as `afregning topology apply` created them.
     #[arg(long, env = "AFREGNING_TOPIC_PARTITIONS", default_value_t = afregning_topology::settings::DEFAULT_PARTITIONS)]
     pub partitions: u32,
+    /// Our GLN, the sender of requests to DataHub for its results
+    /// (`POST /v1/datahub-requests`); without it they answer 503.
+    #[arg(long, env = "AFREGNING_SUPPLIER_GLN")]
+    pub supplier_gln: Option<String>,
 }
 
 /// Runs `afregning api` until SIGINT/SIGTERM.
@@ -101,6 +105,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         authenticator,
         broker,
         products,
+        supplier_gln: set(&args.supplier_gln),
     };
     let api = afregning_api::spawn(state, args.listen)
         .await

@@ -5,6 +5,8 @@
 //! prints the month's latest reconciliation from the database with every discrepancy's
 //! exact values. Exit code: 0 when every grid area reported reconciles, 1 when a
 //! discrepancy is listed, 2 when there is nothing to report or the command cannot run.
+//! `request` asks DataHub for a grid area's month of results again (RSM-016/RSM-017) and
+//! `relay` sends such requests and records DataHub's answers against them ([`requests`]).
 //! What is compared and how to resolve a discrepancy: `docs/reconciliation.md`.
 
 use std::collections::BTreeMap;
@@ -19,6 +21,8 @@ use chrono::{Datelike, NaiveDate};
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
 
 use super::process::ProcessorArgs;
+
+mod requests;
 
 /// Arguments of `afregning reconcile`.
 #[derive(Debug, ClapArgs)]
@@ -67,6 +71,12 @@ pub enum ReconcileCommand {
         )]
         database_url: String,
     },
+    /// Ask DataHub for a grid area's month of results (RSM-016 energy, RSM-017 amounts):
+    /// recorded as pending; `reconcile relay` sends it.
+    Request(Box<requests::RequestArgs>),
+    /// Send pending requests to DataHub (through the connector's outbound topic) and record
+    /// the outcome and DataHub's answers against each, until SIGINT/SIGTERM.
+    Relay(Box<requests::RelayArgs>),
 }
 
 /// How the report is printed.
@@ -124,6 +134,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             format,
             database_url,
         } => report(month, grid_area.as_deref(), format, &database_url).await,
+        ReconcileCommand::Request(args) => requests::request(*args).await,
+        ReconcileCommand::Relay(args) => requests::relay(*args).await,
     }
 }
 

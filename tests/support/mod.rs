@@ -43,29 +43,27 @@ pub async fn deployment(env: &TestEnv, prefix: &str, partitions: u32) -> anyhow:
     Ok(catalogue)
 }
 
-/// Generates `config`'s scenario, drains every queue into `catalogue`'s raw
-/// topics with the connector, publishes the spot prices of `[first, end)`,
-/// and returns the ground truth.
-pub async fn drain_datahub(
-    env: &TestEnv,
-    catalogue: &Catalogue,
+/// A simulator for `config`'s scenario (client `test`, secret `test-secret`) on a free port.
+pub async fn serve_simulator(
     mut config: SimulatorConfig,
-    work: &Path,
-    spot_days: (NaiveDate, NaiveDate),
-) -> anyhow::Result<Arc<GroundTruth>> {
+) -> anyhow::Result<afregning_simulator::RunningSimulator> {
     config.auth.client_id = "test".into();
     config.auth.client_secret = "test-secret".into();
-    let simulator = tokio::task::spawn_blocking(move || Simulator::new(config))
+    Ok(tokio::task::spawn_blocking(move || Simulator::new(config))
         .await??
         .serve("127.0.0.1:0".parse()?)
-        .await?;
-    let truth = simulator.handle().ground_truth();
-    let kafka = KafkaConfig {
-        bootstrap_servers: env.bootstrap_servers.clone(),
-        schema_registry_url: env.registry_url.clone(),
-        topology: catalogue.settings().clone(),
-        ..KafkaConfig::default()
-    };
+        .await?)
+}
+
+/// The connector's configuration for a test: `simulator` (client `test`, secret
+/// `test-secret`) into `catalogue`'s topics, quick idle and retry intervals, the inbound log
+/// under `work`, outbound off.
+pub fn connect_config(
+    env: &TestEnv,
+    catalogue: &Catalogue,
+    simulator: &afregning_simulator::RunningSimulator,
+    work: &Path,
+) -> ConnectConfig {
     let mut connect = ConnectConfig::default();
     connect.datahub.base_url = simulator.url.clone();
     connect.datahub.token_url = simulator.token_url();
@@ -78,13 +76,35 @@ pub async fn drain_datahub(
         multiplier: 2.0,
     };
     connect.requests_per_second = 500;
-    connect.kafka = kafka.clone();
+    connect.kafka = KafkaConfig {
+        bootstrap_servers: env.bootstrap_servers.clone(),
+        schema_registry_url: env.registry_url.clone(),
+        topology: catalogue.settings().clone(),
+        ..KafkaConfig::default()
+    };
     connect.inbound_log.dir = work.join("inbound");
     connect.outbound = OutboundConfig {
         enabled: false,
         ..OutboundConfig::default()
     };
-    connect.admin_listen = "127.0.0.1:0".parse()?;
+    connect.admin_listen = "127.0.0.1:0".parse().expect("an address");
+    connect
+}
+
+/// Generates `config`'s scenario, drains every queue into `catalogue`'s raw
+/// topics with the connector, publishes the spot prices of `[first, end)`,
+/// and returns the ground truth.
+pub async fn drain_datahub(
+    env: &TestEnv,
+    catalogue: &Catalogue,
+    config: SimulatorConfig,
+    work: &Path,
+    spot_days: (NaiveDate, NaiveDate),
+) -> anyhow::Result<Arc<GroundTruth>> {
+    let simulator = serve_simulator(config).await?;
+    let truth = simulator.handle().ground_truth();
+    let connect = connect_config(env, catalogue, &simulator, work);
+    let kafka = connect.kafka.clone();
     let connector = Connector::new(connect).start().await?;
     let started = Instant::now();
     while !simulator.handle().is_empty() {

@@ -10,6 +10,7 @@ pub mod metering_points;
 pub mod operations;
 pub mod products;
 pub mod rates;
+pub mod reconciliation;
 pub mod request_id;
 pub mod settlements;
 

@@ -112,6 +112,7 @@ impl Harness {
                 authenticator: authenticator().await,
                 broker: None,
                 products: None,
+                supplier_gln: Some("5790002000000".into()),
             },
             "127.0.0.1:0".parse()?,
         )

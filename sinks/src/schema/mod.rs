@@ -59,6 +59,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "selective_lookup_indexes",
         include_str!("../../migrations/0050_selective_lookup_indexes.sql"),
     ),
+    (
+        60,
+        "datahub_requests",
+        include_str!("../../migrations/0060_datahub_requests.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as an sqlx migration source.
