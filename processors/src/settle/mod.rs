@@ -189,9 +189,9 @@ impl Settle {
         Ok(catalogue)
     }
 
-    /// Marks the months a product change touches: every held month from the first
-    /// day whose terms differ between the catalogue before and after it (every held
-    /// month when the catalogue before it was not read yet).
+    /// Marks the months a product change can touch: every held month from the
+    /// product's first version before or after the change
+    /// ([`products::affected_from`]); months whose terms did not change emit nothing.
     fn product_changed(
         &mut self,
         change: &GlobalChange,
@@ -201,24 +201,22 @@ impl Settle {
         let after = self.catalogue(ctx)?;
         let id = String::from_utf8_lossy(&change.key).into_owned();
         let find = |c: &ProductCatalogue| c.products.iter().find(|p| p.id == id).cloned();
-        let from = match &before {
-            None => Some(DateTime::<Utc>::MIN_UTC),
-            Some(before) => products::first_difference(
-                find(before.as_ref()).as_ref(),
-                find(after.as_ref()).as_ref(),
-            )
-            .map(|day| {
+        let old = before.as_ref().and_then(|b| find(b.as_ref()));
+        let from =
+            products::affected_from(old.as_ref(), find(after.as_ref()).as_ref()).map(|day| {
                 if day == NaiveDate::MIN {
                     DateTime::<Utc>::MIN_UTC
                 } else {
                     afregning_settlement::calendar::local_midnight(day)
                 }
-            }),
-        };
+            });
         let Some(from) = from else {
+            tracing::info!(product = %id, "product changed; it has no versions");
             return Ok(());
         };
-        for month in self.months_between(from, None, ctx)? {
+        let months = self.months_between(from, None, ctx)?;
+        tracing::info!(product = %id, %from, months = months.len(), "product changed; months marked");
+        for month in months {
             self.mark(ctx, &month, "*")?;
         }
         Ok(())

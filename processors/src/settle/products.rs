@@ -6,10 +6,10 @@
 //! values are one [`Product`] as JSON, written by the API.
 //!
 //! Everything here is pure: the merge, the decoding, and which day a change
-//! starts to matter from, so that settle re-settles only the months a product
-//! change touches.
+//! can matter from, so that settle re-settles only the months a product
+//! change can touch.
 
-use afregning_settlement::{Product, ProductCatalogue, ProductVersion};
+use afregning_settlement::{Product, ProductCatalogue};
 use chrono::NaiveDate;
 
 /// Global table of the supplier's products (`afregning.settlement.products`).
@@ -63,43 +63,23 @@ pub fn merged(file: &ProductCatalogue, topic: Vec<Product>) -> ProductCatalogue 
     }
 }
 
-/// The first local day whose terms differ between `old` and `new` (one product
-/// before and after a change), or `None` when no day's terms differ. A renamed
-/// product differs from its first version (the name is on every line); a
-/// product that appears or disappears differs from its first version.
-pub fn first_difference(old: Option<&Product>, new: Option<&Product>) -> Option<NaiveDate> {
-    let first = |p: &Product| p.versions.iter().map(|v| v.valid_from).min();
-    match (old, new) {
-        (None, None) => None,
-        (Some(p), None) | (None, Some(p)) => first(p).or(Some(NaiveDate::MIN)),
-        (Some(old), Some(new)) => {
-            if old.name != new.name {
-                return [first(old), first(new)].into_iter().flatten().min();
-            }
-            let sorted = |p: &Product| {
-                let mut v: Vec<ProductVersion> = p.versions.clone();
-                v.sort_by_key(|v| v.valid_from);
-                v
-            };
-            let (a, b) = (sorted(old), sorted(new));
-            // Versions apply until the next one: the first version (in date order) that
-            // differs, or that exists on one side only, is where the terms start to differ.
-            let mut i = 0;
-            loop {
-                match (a.get(i), b.get(i)) {
-                    (None, None) => return None,
-                    (Some(x), None) | (None, Some(x)) => return Some(x.valid_from),
-                    (Some(x), Some(y)) if x == y => i += 1,
-                    (Some(x), Some(y)) => return Some(x.valid_from.min(y.valid_from)),
-                }
-            }
-        }
-    }
+/// The first local day a change of one product can affect: the earliest
+/// version of the product before or after it, `None` when neither exists.
+/// Deliberately not the first day whose terms differ: the processor's cached
+/// catalogue is shared by its tasks, so "before" may already be "after" for
+/// the second task to hear of a change; a month re-settled with unchanged
+/// terms emits nothing, so marking from the first version is safe.
+pub fn affected_from(old: Option<&Product>, new: Option<&Product>) -> Option<NaiveDate> {
+    [old, new]
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p.versions.iter().map(|v| v.valid_from))
+        .min()
 }
 
 #[cfg(test)]
 mod tests {
-    use afregning_settlement::{Margin, ProductAssignment, VatClass};
+    use afregning_settlement::{Margin, ProductAssignment, ProductVersion, VatClass};
     use rust_decimal_macros::dec;
 
     use super::*;
@@ -161,26 +141,18 @@ mod tests {
     }
 
     #[test]
-    fn a_change_matters_from_the_first_version_that_differs() {
+    fn a_change_matters_from_the_first_version_before_or_after_it() {
         let old = product(
             "a",
             vec![version(day(3, 1), dec!(0.2)), version(day(1, 1), dec!(0.1))],
         );
         let mut later = old.clone();
         later.versions.push(version(day(3, 15), dec!(0.3)));
-        assert_eq!(first_difference(Some(&old), Some(&later)), Some(day(3, 15)));
-        let mut edited = old.clone();
-        edited.versions[0] = version(day(3, 1), dec!(0.25));
-        assert_eq!(first_difference(Some(&old), Some(&edited)), Some(day(3, 1)));
-        assert_eq!(first_difference(Some(&old), Some(&old.clone())), None);
-        let mut renamed = old.clone();
-        renamed.name = "Other".into();
-        assert_eq!(
-            first_difference(Some(&old), Some(&renamed)),
-            Some(day(1, 1))
-        );
-        assert_eq!(first_difference(None, Some(&old)), Some(day(1, 1)));
-        assert_eq!(first_difference(Some(&old), None), Some(day(1, 1)));
+        assert_eq!(affected_from(Some(&old), Some(&later)), Some(day(1, 1)));
+        let new = product("b", vec![version(day(2, 1), dec!(0.2))]);
+        assert_eq!(affected_from(None, Some(&new)), Some(day(2, 1)));
+        assert_eq!(affected_from(Some(&old), None), Some(day(1, 1)));
+        assert_eq!(affected_from(None, None), None);
     }
 
     #[test]
