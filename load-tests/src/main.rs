@@ -16,7 +16,8 @@
 //!   validate, enrich, aggregate and settle (child processes) on the local broker, with the
 //!   seed design's batch settlement in PostgreSQL on the same month as the baseline; wall
 //!   time, values/s and series/s per processor, state and changelog bytes, peak RSS, the
-//!   last-day latency and CPU ratios, totals checked three ways. Figures: `BENCHMARKS.md`.
+//!   last-day latency and CPU ratios, totals checked three ways; with `--replay settle`, the
+//!   month recalculated by replay afterwards (issue 14). Figures: `BENCHMARKS.md`.
 //! - `day` ([`day`]): a day of N PT15M metering points from the simulator through the
 //!   connector, the four processors and the PostgreSQL sink (child processes), with a
 //!   correction storm while it runs; wall time from the first peek to the last sink commit,

@@ -123,7 +123,9 @@ fn printer() -> Observer {
     })
 }
 
-fn input_topics(
+/// The input topics of `stage` under these settings (what "caught up" and a replay's range
+/// are judged against).
+pub(crate) fn input_topics(
     stage: Stage,
     topics: &afregning_processors::shared::Topics,
     s: &PipelineSettings,
@@ -141,6 +143,20 @@ fn input_topics(
     }
 }
 
+/// The pipeline settings a child runs with (the parent derives consumer groups from them).
+pub(crate) fn settings(args: &ChildArgs) -> anyhow::Result<PipelineSettings> {
+    let mut settings = PipelineSettings::quick(
+        &args.bootstrap_servers,
+        &args.prefix,
+        &args.state_dir,
+        &args.supplier_gln,
+        products()?,
+    );
+    settings.runtime.stall_timeout_ms = args.stall_timeout_ms;
+    settings.runtime.state_memory_mb = args.state_memory_mb;
+    Ok(settings)
+}
+
 /// Runs one processor until SIGTERM (the child's whole life).
 pub async fn run(args: ChildArgs) -> anyhow::Result<()> {
     let catalogue = Catalogue::new(TopologySettings {
@@ -151,15 +167,7 @@ pub async fn run(args: ChildArgs) -> anyhow::Result<()> {
     let topics = pipeline::topics(catalogue, &codec)
         .await
         .context("resolving schema ids")?;
-    let mut settings = PipelineSettings::quick(
-        &args.bootstrap_servers,
-        &args.prefix,
-        &args.state_dir,
-        &args.supplier_gln,
-        products()?,
-    );
-    settings.runtime.stall_timeout_ms = args.stall_timeout_ms;
-    settings.runtime.state_memory_mb = args.state_memory_mb;
+    let settings = settings(&args)?;
     let inputs = input_topics(args.which, &topics, &settings);
     println!(
         "{}",

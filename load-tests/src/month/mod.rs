@@ -29,6 +29,7 @@ pub mod batch;
 pub mod child;
 pub(crate) mod fleet;
 pub mod procfs;
+pub(crate) mod recalc;
 pub(crate) mod tail;
 
 use std::collections::BTreeMap;
@@ -98,6 +99,11 @@ pub struct Args {
     /// Skip the batch baseline.
     #[arg(long)]
     pub skip_batch: bool,
+    /// After the month: recalculate it by replaying this processor from offset 0 on every
+    /// partition (issue 14's month replay; [`recalc`]). The data is unchanged, so no month
+    /// may get a new version.
+    #[arg(long, value_enum)]
+    pub replay: Option<Stage>,
     /// Metering points to extrapolate the measured per-series costs to (a supplier's month).
     #[arg(long, default_value_t = 80_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub extrapolate_to: u32,
@@ -424,6 +430,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let (replay_series, replay_values) = (n * u64::from(plan.days - 1), values_of(false));
     let (live_series, live_values) = (n, values_of(true));
+    let series_total = n * u64::from(plan.days);
 
     let kafka = KafkaConfig {
         bootstrap_servers: env.bootstrap_servers.clone(),
@@ -568,6 +575,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("after the last day")?;
     let live_batches = fleet.batches_since(t2);
+    let recalculation = match args.replay {
+        Some(stage) => Some(
+            recalc::run(
+                &mut fleet,
+                &tail,
+                &template,
+                &topics_handle,
+                stage,
+                billing,
+                deadline,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let stalls = fleet.stalls();
     let final_samples = fleet.stop().await?;
     let state: BTreeMap<Stage, u64> = Stage::ALL
@@ -714,9 +736,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
+    if let Some(r) = &recalculation {
+        r.print(replay_values + live_values, series_total);
+    }
+
     println!();
     println!("== Streaming: per process (whole run) and sizes ==");
-    let series_total = n * u64::from(plan.days);
     println!(
         "{:<10} {:>10} {:>14} {:>12} {:>20} {:>14} {:>18}",
         "processor",
@@ -752,6 +777,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     // 7. Checks.
     let mut mismatches = Vec::new();
+    if let Some(r) = &recalculation {
+        mismatches.extend(r.mismatches(n));
+    }
     for (gsrn, statement) in &engine {
         let want = statement.known_totals.excl_vat.round_dp(6);
         match latest.get(gsrn) {
