@@ -52,6 +52,24 @@ pub struct Validated {
     /// The typed records, in document order, each with its idempotency key
     /// `<message id>:<part>:<transaction index>`.
     pub records: Vec<(String, Typed)>,
+    /// Set when the document is one validate knows but another component
+    /// reads from the raw topic ([`handled_elsewhere`]): no typed records and
+    /// no dead letter, so the processor counts and logs it instead.
+    pub handled_elsewhere: Option<DocumentKind>,
+}
+
+/// Who reads a document validate recognises but does not type, or `None`
+/// when validate has no use for it (then it is dead-lettered as unsupported).
+/// DataHub's rejects of our on-demand requests (RSM-016, RSM-017) are matched to
+/// their `datahub_request` row by `afregning reconcile relay` straight from the
+/// Aggregations raw topic; dead-lettering them would report a handled answer as
+/// a failure.
+pub fn handled_elsewhere(kind: DocumentKind) -> Option<&'static str> {
+    match kind {
+        DocumentKind::RejectRequestAggregatedMeasureData
+        | DocumentKind::RejectRequestWholesaleSettlement => Some("afregning reconcile relay"),
+        _ => None,
+    }
 }
 
 /// The dedupe identity of a raw record: MessageId and part index.
@@ -82,6 +100,13 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
         Document::NotifyWholesaleServices(doc) => super::wholesale::wholesale_services(doc)?,
         Document::NotifyAggregatedMeasureData(doc) => {
             super::wholesale::aggregated_measure_data(doc)?
+        }
+        other if handled_elsewhere(other.kind()).is_some() => {
+            return Ok(Validated {
+                message_id: Some(message_id),
+                records: Vec::new(),
+                handled_elsewhere: Some(other.kind()),
+            });
         }
         other => {
             return Err(
@@ -119,6 +144,7 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
     Ok(Validated {
         message_id: Some(message_id),
         records,
+        handled_elsewhere: None,
     })
 }
 

@@ -5,7 +5,10 @@
 //! retention window, and emits RSM-012 series to the readings topic, RSM-022
 //! records to the metering-points table, RSM-034 charges and price series to
 //! the charges and charge-prices tables and RSM-031 links to the charge-links
-//! table. Every record it cannot turn
+//! table. DataHub's rejects of our on-demand requests (RSM-016/017) are known
+//! but read from the raw topic by `afregning reconcile relay`: counted
+//! (`afregning_validate_handled_elsewhere_total`) and logged, not typed and not
+//! dead-lettered. Every other record it cannot turn
 //! into typed records (bad JSON, schema violation, business-invalid, a
 //! document type validate has no topic for) goes to the dead-letter topic
 //! with its class, reason and raw payload. A duplicate is counted
@@ -133,6 +136,19 @@ impl Processor for Validate {
         };
         match outcome {
             Ok(validated) => {
+                if let Some(kind) = validated.handled_elsewhere {
+                    metrics::counter!("afregning_validate_handled_elsewhere_total", "processor" => NAME, "document" => kind.name()).increment(1);
+                    // Ids and the document type only: no personal data.
+                    tracing::info!(
+                        message_id = validated.message_id.as_deref().unwrap_or(""),
+                        document = kind.name(),
+                        rsm = kind.rsm(),
+                        reader = self::core::handled_elsewhere(kind).unwrap_or(""),
+                        topic = %record.topic,
+                        offset = record.offset,
+                        "not typed by validate: the reconcile relay reads this reject of our DataHub request from the raw topic"
+                    );
+                }
                 for (idempotency_key, typed) in validated.records {
                     let output = match &typed {
                         Typed::Reading(k, v) => {

@@ -41,6 +41,14 @@ fn dead(outputs: &[OutputRecord]) -> DeadLetter {
         .expect("dead letter")
 }
 
+/// The one dead letter of `outputs`, checked to be `Invalid` for `reason`.
+fn invalid_because(outputs: &[OutputRecord], reason: &str) -> DeadLetter {
+    let dl = dead(outputs);
+    assert_eq!(dl.error_class, ErrorClass::Invalid);
+    assert!(dl.reason.contains(reason), "{}", dl.reason);
+    dl
+}
+
 #[test]
 fn a_dst_day_series_becomes_one_reading_with_all_92_positions() {
     let mut t = task();
@@ -221,15 +229,10 @@ fn a_quantity_finer_than_the_typed_schema_is_refused_not_rounded() {
             points: vec![(1, Some("1.2345"), None)],
         }],
     );
-    let dl = dead(
+    invalid_because(
         &t.process(&[raw_record(RAW, 0, "M4", 0, doc, now)], now)
             .expect("ok"),
-    );
-    assert_eq!(dl.error_class, ErrorClass::Invalid);
-    assert!(
-        dl.reason.contains("does not fit the typed schema"),
-        "{}",
-        dl.reason
+        "does not fit the typed schema",
     );
 }
 
@@ -407,6 +410,96 @@ fn a_document_type_without_a_typed_topic_is_dead_lettered_not_dropped() {
         dl.reason.contains("unsupported document type"),
         "{}",
         dl.reason
+    );
+}
+
+/// DataHub's reject of one of our RSM-016/RSM-017 requests, built as the
+/// simulator builds it (`simulator/src/result_requests.rs`).
+fn datahub_reject(message_id: &str, wholesale: bool) -> Vec<u8> {
+    use afregning_cim::answer::{RejectSeries, RejectedSeries};
+    use afregning_cim::codes::{MessageType, ProcessType, ReasonCode, Role};
+    let reject = RejectSeries {
+        header: afregning_simulator::scenario::documents::header(
+            message_id,
+            MessageType::ACKNOWLEDGEMENT,
+            ProcessType::WHOLESALE_FIXING,
+            if wholesale {
+                Role::METERING_POINT_ADMINISTRATOR
+            } else {
+                Role::METERED_DATA_ADMINISTRATOR
+            },
+            "5790001330583",
+            at("2026-04-10T08:00:00Z"),
+            Some(ReasonCode::REJECTED),
+        ),
+        series: vec![RejectedSeries {
+            transaction_id: format!("{message_id}-series"),
+            metering_point: None,
+            original_transaction_id: Some("our-request-series".into()),
+            reasons: vec![afregning_cim::Reason {
+                code: ReasonCode::parse("E0H").expect("E0H"),
+                text: Some("No data available for the requested period".into()),
+            }],
+        }],
+    };
+    afregning_cim::write(&if wholesale {
+        afregning_cim::Document::RejectRequestWholesaleSettlement(reject)
+    } else {
+        afregning_cim::Document::RejectRequestAggregatedMeasureData(reject)
+    })
+}
+
+#[test]
+fn datahubs_rejects_of_our_requests_are_left_to_the_relay_but_unknown_types_still_dead_letter() {
+    let mut t = task();
+    let aggregations = Topics::new(
+        Catalogue::new(TopologySettings::default()).expect("catalogue"),
+        Wire::local(),
+    )
+    .name(afregning_topology::topics::AGGREGATIONS_RAW);
+    let now = at("2026-04-10T08:00:01Z");
+    for (offset, (id, wholesale, kind)) in [
+        (
+            "R17",
+            true,
+            afregning_cim::DocumentKind::RejectRequestWholesaleSettlement,
+        ),
+        (
+            "R16",
+            false,
+            afregning_cim::DocumentKind::RejectRequestAggregatedMeasureData,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let doc = datahub_reject(id, wholesale);
+        assert_eq!(
+            afregning_cim::parse(&doc).expect("a valid reject").kind(),
+            kind
+        );
+        let validated = super::core::validate(Some(&doc), &RawMeta::default()).expect("known");
+        assert_eq!(validated.handled_elsewhere, Some(kind));
+        assert!(validated.records.is_empty());
+        assert_eq!(validated.message_id.as_deref(), Some(id));
+        let out = t
+            .process(
+                &[raw_record(&aggregations, offset as i64, id, 0, doc, now)],
+                now,
+            )
+            .expect("ok");
+        assert!(
+            out.is_empty(),
+            "{kind:?}: neither typed nor dead-lettered, got {:?}",
+            out.iter().map(|o| &o.topic).collect::<Vec<_>>()
+        );
+    }
+    // Our own request on the same topic is a type validate has no use for: dead-lettered.
+    let request = shared("rsm-017/RequestWholesaleSettlement.json");
+    invalid_because(
+        &t.process(&[raw_record(&aggregations, 2, "Q1", 0, request, now)], now)
+            .expect("ok"),
+        "unsupported document type",
     );
 }
 
