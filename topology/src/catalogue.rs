@@ -45,6 +45,10 @@ pub enum Component {
     /// `afregning reconcile run`: our settlement checked against DataHub's wholesale
     /// results (BRS-027), discrepancies published.
     Reconcile,
+    /// `afregning reconcile relay`: publishes the DataHub requests recorded in
+    /// `datahub_request` (RSM-016/017) and records their fate: the connector's outcome
+    /// and DataHub's answers and rejects, read from the Aggregations raw topic.
+    ReconcileRelay,
     /// `afregning sink run timescale`: typed and settlement topics into PostgreSQL.
     PostgresSink,
     /// `afregning sink run erp`: statements to the ERP system.
@@ -69,6 +73,7 @@ impl Component {
         Component::Aggregate,
         Component::Settle,
         Component::Reconcile,
+        Component::ReconcileRelay,
         Component::PostgresSink,
         Component::ErpSink,
         Component::Api,
@@ -86,6 +91,7 @@ impl Component {
             Component::Aggregate => "aggregate",
             Component::Settle => "settle",
             Component::Reconcile => "reconcile",
+            Component::ReconcileRelay => "reconcile-relay",
             Component::PostgresSink => "sink-postgres",
             Component::ErpSink => "sink-erp",
             Component::Api => "api",
@@ -425,7 +431,7 @@ const TOPICS: &[TopicDef] = &[
         key: KeyFormat::Avro(SchemaFile::DataHubMessageKey),
         value: ValueFormat::RawCimJson,
         writers: &[Connect],
-        readers: &[Validate],
+        readers: &[Validate, ReconcileRelay],
         doc: "DataHub's Aggregations queue as peeked: RSM-014 and RSM-019 results, request rejections.",
     },
     TopicDef {
@@ -460,7 +466,7 @@ const TOPICS: &[TopicDef] = &[
         partitioning: Partitioning::ByKey,
         key: KeyFormat::Avro(SchemaFile::OutboundRequestKey),
         value: ValueFormat::Avro(SchemaFile::OutboundRequest),
-        writers: &[Api],
+        writers: &[ReconcileRelay],
         readers: &[Connect],
         doc: "Requests to send to DataHub (RSM-015/016/017), one per request id.",
     },
@@ -473,7 +479,7 @@ const TOPICS: &[TopicDef] = &[
         key: KeyFormat::Avro(SchemaFile::OutboundRequestKey),
         value: ValueFormat::Avro(SchemaFile::OutboundResponse),
         writers: &[Connect],
-        readers: &[Api, PostgresSink],
+        readers: &[ReconcileRelay, PostgresSink],
         doc: "DataHub's answers to outbound requests, keyed like the request.",
     },
     TopicDef {

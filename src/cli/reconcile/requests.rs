@@ -141,7 +141,11 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
         codec,
         &RelayConfig {
             bootstrap_servers: args.stack.bootstrap_servers.clone(),
-            group_id: "afregning.reconcile-relay".into(),
+            // The catalogue declares what this group reads (`Component::ReconcileRelay`).
+            group_id: format!(
+                "afregning.{}",
+                afregning_topology::catalogue::Component::ReconcileRelay.name()
+            ),
             publish_interval: Duration::from_millis(args.publish_interval_ms.max(100)),
         },
     )
