@@ -76,6 +76,13 @@ pub struct RelayArgs {
     /// How often pending requests are looked for (milliseconds).
     #[arg(long, default_value_t = 1000)]
     pub publish_interval_ms: u64,
+    /// Where /health (the relay runs) and /metrics are served.
+    #[arg(
+        long,
+        env = "AFREGNING_PROCESSOR_ADMIN_LISTEN",
+        default_value = "127.0.0.1:9200"
+    )]
+    pub admin_listen: std::net::SocketAddr,
     /// Broker, registry and database.
     #[command(flatten)]
     pub stack: StackArgs,
@@ -150,7 +157,64 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
         },
     )
     .map_err(anyhow::Error::msg)?;
-    tracing::info!("relay: publishing DataHub requests and recording their answers");
+    let listener = tokio::net::TcpListener::bind(args.admin_listen)
+        .await
+        .with_context(|| format!("binding the admin address {}", args.admin_listen))?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, admin_router()).await;
+    });
+    tracing::info!(admin_listen = %args.admin_listen, "relay: publishing DataHub requests and recording their answers; serving /health and /metrics");
     relay.run(crate::cli::common::shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The relay's admin endpoints: `/health` answers while the process runs (the relay logs
+/// and retries its own failures), `/metrics` is the process's Prometheus registry.
+fn admin_router() -> axum::Router {
+    let render = crate::telemetry::prometheus();
+    axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let text = render();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_relay_serves_health_and_metrics_where_compose_looks() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let addr = listener.local_addr().expect("bound");
+        let server =
+            tokio::spawn(async move { axum::serve(listener, super::admin_router()).await });
+        let client = reqwest::Client::new();
+        let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
+        let health = get("/health").await.expect("health answers");
+        assert_eq!(health.status(), 200);
+        assert_eq!(health.text().await.expect("body"), "ok\n");
+        let metrics = get("/metrics").await.expect("metrics answer");
+        assert_eq!(metrics.status(), 200);
+        assert!(
+            metrics.headers()["content-type"]
+                .to_str()
+                .expect("ascii")
+                .starts_with("text/plain")
+        );
+        assert_eq!(get("/nope").await.expect("answers").status(), 404);
+        server.abort();
+    }
 }
