@@ -280,3 +280,20 @@ pub async fn copy_records(env: &TestEnv, topic: &str, records: &[Raw]) -> anyhow
     }
     Ok(())
 }
+
+/// A simulated DataHub month of `metering_points` in grid area 344 with every day complete:
+/// no corrections, estimates, gaps, late data, aggregations or faults.
+pub fn complete_month(first_day: NaiveDate, metering_points: u32) -> SimulatorConfig {
+    let mut config = SimulatorConfig::default();
+    config.scenario.metering_points = metering_points;
+    config.scenario.first_day = first_day;
+    config.scenario.days = 31;
+    config.scenario.grid_areas = vec!["344".into()];
+    config.scenario.correction_share = 0.0;
+    config.scenario.estimated_share = 0.0;
+    config.scenario.missing_share = 0.0;
+    config.scenario.late_share = 0.0;
+    config.scenario.aggregations = false;
+    config.faults = afregning_simulator::FaultConfig::none();
+    config
+}

@@ -667,8 +667,8 @@ const TOPICS: &[TopicDef] = &[
         key: KeyFormat::Opaque,
         value: ValueFormat::Opaque,
         writers: &[Portfolio],
-        readers: &[Portfolio],
-        doc: "The portfolio's event log (docs/portfolio.md): key = GSRN as 18 ASCII digits, value = one JSON event (personal data sealed); a metering point's events stay in order, kept forever because the state is their fold.",
+        readers: &[Portfolio, Settle],
+        doc: "The portfolio's event log (docs/portfolio.md): key = GSRN as 18 ASCII digits, value = one JSON event (personal data sealed); a metering point's events stay in order, kept forever because the state is their fold. Settle reads it whole (every record) for the supply timelines.",
     },
     TopicDef {
         id: TopicId::Products,

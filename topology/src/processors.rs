@@ -19,7 +19,9 @@ pub struct ProcessorSpec {
     pub component: Component,
     /// Input topics, primary first; all co-partitioned with the primary.
     pub inputs: &'static [TopicId],
-    /// Compacted topics read whole on every instance (not partitioned).
+    /// Topics read whole on every instance (not partitioned): compacted tables, or an
+    /// event log kept forever whose every record is kept (the portfolio's events, decision
+    /// 0140).
     pub global_tables: &'static [TopicId],
     /// Topics it writes.
     pub outputs: &'static [TopicId],
@@ -85,6 +87,7 @@ pub const PROCESSORS: &[ProcessorSpec] = &[
             TopicId::ChargeLinks,
             TopicId::SpotPrices,
             TopicId::Products,
+            TopicId::PortfolioEvents,
         ],
         outputs: &[
             TopicId::ProvisionalSettlements,
@@ -206,15 +209,16 @@ mod tests {
     }
 
     #[test]
-    fn global_tables_are_compacted_tables_and_not_inputs() {
+    fn global_tables_are_compacted_tables_or_logs_kept_forever_and_not_inputs() {
         let catalogue = catalogue();
         for p in PROCESSORS {
             for table in p.global_tables {
                 let spec = catalogue.spec(*table).expect("a fixed topic");
-                assert_eq!(
-                    spec.cleanup_policy(),
-                    crate::catalogue::CleanupPolicy::Compact,
-                    "{}: global table {} is not compacted",
+                // A log read whole must hold every record it ever had.
+                assert!(
+                    spec.cleanup_policy() == crate::catalogue::CleanupPolicy::Compact
+                        || spec.retention == crate::catalogue::Retention::Forever,
+                    "{}: global table {} is neither compacted nor kept forever",
                     p.component,
                     spec.name
                 );

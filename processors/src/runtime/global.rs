@@ -81,6 +81,18 @@ fn decode(bytes: &[u8]) -> Option<Entry> {
     })
 }
 
+impl GlobalTableSpec {
+    /// Where `update` is stored: its key, or for a table that keeps every record
+    /// ([`GlobalTableSpec::log`]) its key with its position in the log.
+    fn stored_key(&self, update: &GlobalUpdate) -> Vec<u8> {
+        if self.every_record {
+            crate::runtime::processor::log_entry_key(&update.key, update.partition, update.offset)
+        } else {
+            update.key.clone()
+        }
+    }
+}
+
 /// The global tables of a processor, on local disk.
 pub struct GlobalStore {
     db: DB,
@@ -226,7 +238,7 @@ impl GlobalStore {
                 let cf = self.table_cf(&table.name)?;
                 batch.put_cf(
                     cf,
-                    &update.key,
+                    table.stored_key(update),
                     encode(update.partition, update.offset, update.value.as_deref()),
                 );
             }
@@ -379,7 +391,7 @@ pub(crate) fn catch_up_and_follow(
                     let Some(table) = store.table_of_topic(&update.topic) else { continue };
                     let change = GlobalChange {
                         table: table.name.clone(),
-                        key: update.key,
+                        key: table.stored_key(&update),
                         value: update.value,
                         partition: update.partition,
                         offset: update.offset,
@@ -627,5 +639,50 @@ mod tests {
             BTreeMap::from([(0, 2), (1, 1)])
         );
         assert!(store.get("unknown", b"a").is_err());
+    }
+
+    #[test]
+    fn a_log_table_keeps_every_record_of_a_key_in_order_and_redelivers_each_missed_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let memory = StateMemory::new(16);
+        let tables = vec![GlobalTableSpec::log("events", "t.events")];
+        let store = GlobalStore::open(dir.path(), &tables, &memory).expect("open");
+        let update = |offset, key: &str, value: &str| GlobalUpdate {
+            topic: "t.events".to_string(),
+            partition: 0,
+            offset,
+            key: key.as_bytes().to_vec(),
+            value: Some(value.as_bytes().to_vec()),
+        };
+        store
+            .apply(&[
+                update(0, "a", "1"),
+                update(1, "b", "x"),
+                update(2, "a", "2"),
+            ])
+            .expect("apply");
+        store.apply(&[update(3, "a", "3")]).expect("apply");
+        let of_a: Vec<Vec<u8>> = store
+            .scan_prefix("events", b"a\x1f")
+            .expect("scan")
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(of_a, vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
+        // A task that saw offset 1 missed both later records of "a", not only the last.
+        let seen = BTreeMap::from([("t.events".to_string(), BTreeMap::from([(0, 1)]))]);
+        let missed: Vec<Vec<u8>> = store
+            .changes_since(&seen)
+            .expect("changes")
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
+        assert_eq!(
+            missed,
+            vec![
+                crate::runtime::log_entry_key(b"a", 0, 2),
+                crate::runtime::log_entry_key(b"a", 0, 3)
+            ]
+        );
     }
 }

@@ -45,7 +45,7 @@ pub use global::GlobalStore;
 pub use processor::{
     Clock, Context, GlobalChange, GlobalTableSpec, GlobalView, IDEMPOTENCY_KEY_HEADER, InputRecord,
     ManualClock, MemoryGlobals, OutputRecord, ProcessError, Processor, SharedClock, StoreSpec,
-    SystemClock,
+    SystemClock, log_entry_key,
 };
 pub use runner::{Runtime, RuntimeStatus, run_processor};
 pub use store::{MemoryStore, RocksStore, StateMemory, Store, StoreError};

@@ -46,6 +46,10 @@ pub struct GlobalTableSpec {
     pub name: String,
     /// The compacted topic it is built from.
     pub topic: String,
+    /// Keep every record, not only the latest per key: for an event log read whole (the
+    /// portfolio's events, whose state is their fold), where a later record of a key does
+    /// not replace the earlier ones. Entries are keyed by [`log_entry_key`].
+    pub every_record: bool,
 }
 
 impl GlobalTableSpec {
@@ -54,8 +58,30 @@ impl GlobalTableSpec {
         Self {
             name: name.into(),
             topic: topic.into(),
+            every_record: false,
         }
     }
+
+    /// A table `name` holding every record of the event log `topic` (decision 0140), keyed
+    /// by [`log_entry_key`] so that a key's records are one prefix, in log order.
+    pub fn log(name: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self {
+            every_record: true,
+            ..Self::new(name, topic)
+        }
+    }
+}
+
+/// The key of one record in a table that keeps every record ([`GlobalTableSpec::log`]): the
+/// record's key, `0x1f`, then its partition and offset big-endian, so that a prefix scan of
+/// `key ␟` returns the key's records in log order and no record replaces another.
+pub fn log_entry_key(key: &[u8], partition: i32, offset: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 13);
+    out.extend_from_slice(key);
+    out.push(crate::runtime::typed::KEY_SEP);
+    out.extend_from_slice(&partition.to_be_bytes());
+    out.extend_from_slice(&offset.to_be_bytes());
+    out
 }
 
 /// One consumed record, owned, as the processor sees it.

@@ -104,8 +104,14 @@ pub struct MonthState {
     /// Supplier (latest reading).
     pub supplier_gln: Option<String>,
     /// Start of our supply in the month: the earliest master data period
-    /// start seen in its readings, or the month's start.
+    /// start seen in its readings, or the month's start. The fallback: used only when the
+    /// metering point has no portfolio events ([`MonthState::portfolio_supply`]).
     pub supply_from: DateTime<Utc>,
+    /// Our supplied days in the month from the portfolio's timeline (`[from, to)` Danish
+    /// days, clipped to the month; empty when every period was retired), set at each
+    /// settlement; `None` when the metering point has no portfolio events.
+    #[serde(default)]
+    pub portfolio_supply: Option<Vec<crate::settle::supply::Days>>,
     /// Resolution of the latest reading.
     pub resolution: Resolution,
     /// Version of the last provisional settlement emitted (0: none).
@@ -488,33 +494,61 @@ pub fn statement_id(gsrn: &str, month: &str, version: i64) -> String {
     format!("{gsrn}-{month}-v{version}")
 }
 
+/// The instant from which the month may become final: `grace` after our supply in it ends
+/// when the portfolio ends it inside the month ([`crate::settle::supply::supply_end`]),
+/// otherwise `grace` after the month's end.
+pub fn final_from(
+    state: &MonthState,
+    month: BillingMonth,
+    grace: chrono::Duration,
+) -> DateTime<Utc> {
+    crate::settle::supply::supply_end(state.portfolio_supply.as_deref(), month)
+        .unwrap_or_else(|| month.end())
+        + grace
+}
+
+/// The portfolio says we supply no day of the month (every period retired or ended before
+/// it): nothing is billed, and a statement in force is only credited.
+pub fn unsupplied(state: &MonthState) -> bool {
+    state.portfolio_supply.as_ref().is_some_and(Vec::is_empty)
+}
+
+/// Whether finality has something to issue once the month is final: a first statement, or a
+/// correction of the statement in force (a credit alone when no day is supplied any more).
+pub fn needs_issue(state: &MonthState) -> bool {
+    if unsupplied(state) {
+        return state.issued.is_some();
+    }
+    state.complete
+        && state.invoice_totals.is_some()
+        && !state
+            .issued
+            .as_ref()
+            .is_some_and(|i| i.lines == state.lines && Some(i.totals) == state.invoice_totals)
+}
+
 /// What finality emits for a month now: nothing, the first statement, or a
 /// credit note for the statement in force followed by a new statement.
 /// Updates `state` (versions, the statement in force) accordingly.
 ///
-/// A month is final when it has ended, `grace` has passed since, and the
-/// latest result is complete (every position, price, charge and product
-/// known). After that a changed result (a late correction) is re-issued as
-/// credit note + statement; an unchanged one issues nothing.
+/// A month is final from [`final_from`] (grace after the month's end, or after the end of our
+/// supply when the portfolio ends it inside the month) once the latest result is complete
+/// (every position of the supplied days, price, charge and product known). After that a
+/// changed result (a late correction, a rollback) is re-issued as credit note + statement;
+/// an unchanged one issues nothing. When no day of the month is supplied any more (a
+/// rollback retired the period) the statement in force is credited and nothing replaces it.
 pub fn finality(
     state: &mut MonthState,
     month: BillingMonth,
     grace: chrono::Duration,
     now: DateTime<Utc>,
 ) -> Vec<SettlementStatement> {
-    if now < month.end() + grace || !state.complete {
+    if now < final_from(state, month, grace) || !needs_issue(state) {
         return Vec::new();
     }
-    let Some(totals) = state.invoice_totals else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
     let previous = state.issued.clone();
     if let Some(issued) = &previous {
-        // Numeric equality: the statement in force stands unless an amount changed.
-        if issued.lines == state.lines && issued.totals == totals {
-            return Vec::new();
-        }
         state.statement_version += 1;
         let credit_id = statement_id(&state.gsrn, &state.month, state.statement_version);
         out.push(statement(
@@ -529,6 +563,13 @@ pub fn finality(
             now,
         ));
     }
+    let totals = match state.invoice_totals {
+        Some(totals) if !unsupplied(state) => totals,
+        _ => {
+            state.issued = None;
+            return out;
+        }
+    };
     state.statement_version += 1;
     let id = statement_id(&state.gsrn, &state.month, state.statement_version);
     let lines = state.lines.clone();

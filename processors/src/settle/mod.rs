@@ -22,10 +22,18 @@
 //! when a month becomes complete, never a scan of all months) become final: one
 //! statement to the statements topic (and, after a later change, a credit note and a
 //! new statement).
+//!
+//! Settlement follows the portfolio ([`supply`], decision 0140): the portfolio's event log is
+//! a global table keeping every record; a metering point with events is billed for the days
+//! its supply timeline covers only, a supply that ends inside a month makes the month final
+//! from its end (an index of such months, [`DUE_EARLY`]), and a rollback credits what was
+//! billed for the retired period. Without events the master data's supply start applies.
 
 pub mod core;
+mod portfolio;
 pub mod products;
 mod replay;
+pub mod supply;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -57,8 +65,8 @@ use crate::shared::reference::{
     price_area, spot_prices,
 };
 use core::{
-    DayKey, MonthKey, MonthName, MonthState, apply_statement, finality, month_text, parse_month,
-    product_terms, provisional,
+    DayKey, MonthKey, MonthName, MonthState, apply_statement, final_from, finality, month_text,
+    needs_issue, parse_month, product_terms, provisional,
 };
 
 /// The processor's name: changelogs, group, metrics.
@@ -78,6 +86,9 @@ const DIRTY: Marks<MonthKey> = Marks::new(MONTHS_STORE, "dirty");
 /// Complete months whose statement is not issued or no longer current
 /// (`~due␟YYYY-MM␟GSRN`).
 const DUE: Marks<MonthKey> = Marks::new(MONTHS_STORE, "due");
+/// Due months whose supply the portfolio ends inside them (`~due-early␟YYYY-MM␟GSRN`): final
+/// from the supply's end plus grace ([`core::final_from`]), before the month's end.
+const DUE_EARLY: Marks<MonthKey> = Marks::new(MONTHS_STORE, "due-early");
 /// Months with entries in [`DUE`] (`~due-month␟YYYY-MM`).
 const DUE_MONTHS: Marks<MonthName> = Marks::new(MONTHS_STORE, "due-month");
 /// Months this task holds state for (`~held␟YYYY-MM`).
@@ -130,6 +141,9 @@ pub struct Settle {
     /// The static catalogue with the products topic on top ([`products::merged`]);
     /// dropped whenever a product changes.
     products: Option<Arc<ProductCatalogue>>,
+    /// Supply timelines per metering point (`None`: no portfolio events), folded once;
+    /// dropped per metering point when one of its events arrives.
+    timelines: HashMap<String, portfolio::CachedTimeline>,
 }
 
 /// Why a month cannot be settled: the record is dead-lettered with this reason.
@@ -160,6 +174,7 @@ impl Settle {
             contexts: HashMap::new(),
             contexts_prepared: 0,
             products: None,
+            timelines: HashMap::new(),
         }
     }
 
@@ -294,11 +309,15 @@ impl Settle {
             &state.gsrn,
             month,
         );
-        let supply = vec![SupplyPeriod {
-            from: state.supply_from.max(period.start()),
-            to: None,
-            resolution: state.resolution,
-        }];
+        let supply = match &state.portfolio_supply {
+            Some(days) => supply::engine_supply(days, month, state.resolution),
+            // No portfolio events: the master data's supply start, open ended.
+            None => vec![SupplyPeriod {
+                from: state.supply_from.max(period.start()),
+                to: None,
+                resolution: state.resolution,
+            }],
+        };
         let cache_key = format!("{}|{area_code}|{supply:?}|{links:?}|{terms:?}", state.month);
         if let Some(context) = self.contexts.get(&cache_key) {
             return Ok(Ok(context.clone()));
@@ -391,6 +410,7 @@ impl Settle {
         at: DateTime<Utc>,
         ctx: &mut Context<'_>,
     ) -> Result<Result<(), Refusal>, ProcessError> {
+        state.portfolio_supply = self.portfolio_supply(state, ctx)?;
         let context = match self.context(state, ctx)? {
             Ok(c) => c,
             Err(reason) => return Ok(Err(reason)),
@@ -468,15 +488,17 @@ impl Settle {
             metrics::counter!("afregning_settle_versions_total").increment(1);
         }
         let key = month_key(&state.month, &state.gsrn);
-        let issued_current = state
-            .issued
-            .as_ref()
-            .is_some_and(|i| i.lines == state.lines && Some(i.totals) == state.invoice_totals);
-        if state.complete && !issued_current {
+        if needs_issue(state) {
             DUE.mark(ctx, &key)?;
             DUE_MONTHS.mark(ctx, &MonthName(state.month.clone()))?;
+            if final_from(state, month, self.config.grace) < month.end() + self.config.grace {
+                DUE_EARLY.mark(ctx, &key)?;
+            } else {
+                DUE_EARLY.unmark(ctx, &key)?;
+            }
         } else {
             DUE.unmark(ctx, &key)?;
+            DUE_EARLY.unmark(ctx, &key)?;
         }
         self.save(ctx, state)
     }
@@ -514,8 +536,22 @@ impl Settle {
         Ok(out)
     }
 
-    /// Issues the statements of due months whose grace has passed.
+    /// Issues the statements of due months whose grace has passed: first those whose
+    /// supply ended inside them ([`DUE_EARLY`], final from that end), then every due month
+    /// whose end and grace have passed.
     fn issue_due(&mut self, now: DateTime<Utc>, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        for key in DUE_EARLY.list(ctx, b"")? {
+            let (Some(state), Some(month)) = (
+                self.load(ctx, &key.month, &key.gsrn)?,
+                parse_month(&key.month),
+            ) else {
+                DUE_EARLY.unmark(ctx, &key)?;
+                continue;
+            };
+            if now >= final_from(&state, month, self.config.grace) {
+                self.issue(&key, month, now, ctx)?;
+            }
+        }
         for MonthName(month_name) in DUE_MONTHS.list(ctx, b"")? {
             let Some(month) = parse_month(&month_name) else {
                 continue;
@@ -526,46 +562,59 @@ impl Settle {
             let mut prefix = Vec::new();
             join_parts(&[&month_name, ""], &mut prefix);
             for key in DUE.list(ctx, &prefix)? {
-                let Some(mut state) = self.load(ctx, &key.month, &key.gsrn)? else {
-                    DUE.unmark(ctx, &key)?;
-                    continue;
-                };
-                // The lines are read from the sums (folded again if the reference data
-                // changed since); unchanged sums emit no new provisional version.
-                let settled = self.settle(&mut state, &[], now, ctx)?;
-                // Due again only when a later change completes it again.
-                DUE.unmark(ctx, &key)?;
-                if let Err(reason) = settled {
-                    metrics::counter!("afregning_settle_refused_total").increment(1);
-                    tracing::warn!(gsrn = %key.gsrn, month = %key.month, %reason, "month not final");
-                    continue;
-                }
-                let statements = finality(&mut state, month, self.config.grace, now);
-                if statements.is_empty() {
-                    continue;
-                }
-                let record_key = SettlementMonthKey {
-                    gsrn: key.gsrn.clone(),
-                    month_start: month.first_day(),
-                };
-                for s in statements {
-                    let idempotency = s.idempotency_key.clone();
-                    ctx.emit(self.topics.output(
-                        topics::SETTLEMENT_STATEMENTS,
-                        &record_key,
-                        &s,
-                        idempotency,
-                    )?);
-                    metrics::counter!("afregning_settle_statements_total", "kind" => s.kind.code())
-                        .increment(1);
-                }
-                self.save(ctx, &state)?;
+                self.issue(&key, month, now, ctx)?;
             }
             if DUE.list(ctx, &prefix)?.is_empty() {
                 DUE_MONTHS.unmark(ctx, &MonthName(month_name))?;
             }
         }
         Ok(())
+    }
+
+    /// Settles one due month again and emits what finality issues for it now.
+    fn issue(
+        &mut self,
+        key: &MonthKey,
+        month: BillingMonth,
+        now: DateTime<Utc>,
+        ctx: &mut Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let Some(mut state) = self.load(ctx, &key.month, &key.gsrn)? else {
+            DUE.unmark(ctx, key)?;
+            DUE_EARLY.unmark(ctx, key)?;
+            return Ok(());
+        };
+        // The lines are read from the sums (folded again if the reference data
+        // changed since); unchanged sums emit no new provisional version.
+        let settled = self.settle(&mut state, &[], now, ctx)?;
+        // Due again only when a later change completes it again.
+        DUE.unmark(ctx, key)?;
+        DUE_EARLY.unmark(ctx, key)?;
+        if let Err(reason) = settled {
+            metrics::counter!("afregning_settle_refused_total").increment(1);
+            tracing::warn!(gsrn = %key.gsrn, month = %key.month, %reason, "month not final");
+            return Ok(());
+        }
+        let statements = finality(&mut state, month, self.config.grace, now);
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let record_key = SettlementMonthKey {
+            gsrn: key.gsrn.clone(),
+            month_start: month.first_day(),
+        };
+        for s in statements {
+            let idempotency = s.idempotency_key.clone();
+            ctx.emit(self.topics.output(
+                topics::SETTLEMENT_STATEMENTS,
+                &record_key,
+                &s,
+                idempotency,
+            )?);
+            metrics::counter!("afregning_settle_statements_total", "kind" => s.kind.code())
+                .increment(1);
+        }
+        self.save(ctx, &state)
     }
 }
 
@@ -596,6 +645,14 @@ impl Processor for Settle {
                 self.topics
                     .catalogue
                     .spec(TopicId::Products)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default(),
+            ),
+            GlobalTableSpec::log(
+                supply::PORTFOLIO_TABLE,
+                self.topics
+                    .catalogue
+                    .spec(TopicId::PortfolioEvents)
                     .map(|t| t.name.clone())
                     .unwrap_or_default(),
             ),
@@ -663,6 +720,7 @@ impl Processor for Settle {
                         price_area: enriched.price_area.clone(),
                         supplier_gln: enriched.energy_supplier_gln.clone(),
                         supply_from: enriched.master_data_valid_from,
+                        portfolio_supply: None,
                         resolution,
                         version: 0,
                         known_totals: None,
@@ -696,6 +754,10 @@ impl Processor for Settle {
         change: &GlobalChange,
         ctx: &mut Context<'_>,
     ) -> Result<(), ProcessError> {
+        if change.table == supply::PORTFOLIO_TABLE {
+            // Prepared months are keyed by their supply: none is stale.
+            return self.portfolio_changed(change, ctx);
+        }
         // Every prepared month may hold the changed data.
         self.contexts.clear();
         let wire = &self.topics.wire;

@@ -219,6 +219,11 @@ fn expected(corrected_day: Option<u32>) -> MonthStatement {
 
 /// [`expected`] with another product catalogue.
 fn expected_with(corrected_day: Option<u32>, products: &ProductCatalogue) -> MonthStatement {
+    settle_month(&expected_input(corrected_day, products)).expect("settles")
+}
+
+/// The engine's input of [`expected_with`].
+fn expected_input(corrected_day: Option<u32>, products: &ProductCatalogue) -> MonthInput {
     let month = BillingMonth::new(2026, 2).unwrap();
     let mut positions = Vec::new();
     for day in 1..=28 {
@@ -243,7 +248,7 @@ fn expected_with(corrected_day: Option<u32>, products: &ProductCatalogue) -> Mon
             });
         }
     }
-    let input = MonthInput {
+    MonthInput {
         metering_point: EngineMeteringPoint {
             id: GSRN.into(),
             grid_area: "344".into(),
@@ -279,8 +284,7 @@ fn expected_with(corrected_day: Option<u32>, products: &ProductCatalogue) -> Mon
             .collect(),
         product: product_terms(products, Some("spot-plus"), GSRN, month),
         scope: Scope::Full,
-    };
-    settle_month(&input).expect("settles")
+    }
 }
 
 fn decode<T: afregning_topology::records::AvroRecord>(out: &OutputRecord) -> T {
@@ -484,4 +488,409 @@ fn a_product_change_re_settles_the_open_month_by_the_engines_difference() {
     assert_ne!(before.known_totals.excl_vat, after.known_totals.excl_vat);
     assert_eq!(p.total_excl_vat, after.known_totals.excl_vat.round_dp(6));
     assert!(t.tick(now).expect("tick").is_empty(), "re-settled once");
+}
+
+// Settlement follows the portfolio (issue 16, decision 0140).
+
+use afregning_portfolio::{
+    Command, CommandMeta, CustomerKey, CustomerRef, Event, Gln, MeteringPoint, ProcessDetails,
+    ProcessId, ProcessKind, decide,
+};
+
+/// Another supplier.
+const OTHER: &str = "5790000000012";
+
+/// A metering point's portfolio, driven by commands through the portfolio's own `decide`.
+struct Script {
+    state: MeteringPoint,
+    events: Vec<Event>,
+}
+
+impl Script {
+    fn new() -> Self {
+        let us = Gln::parse(examples::SUPPLIER_GLN).expect("gln");
+        let gsrn = afregning_cim::gsrn::Gsrn::parse(GSRN).expect("gsrn");
+        Self {
+            state: MeteringPoint::new(gsrn, us),
+            events: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, on: NaiveDate, command: Command) -> &mut Self {
+        let meta = CommandMeta {
+            at: local_day_bounds(on).0 + Duration::hours(9),
+            actor: "test".into(),
+            why: "settle follows the portfolio".into(),
+            message_id: None,
+        };
+        let event = decide(&self.state, &meta, &command).unwrap_or_else(|r| panic!("{r}"));
+        self.state = self.state.clone().apply(&event);
+        self.events.push(event);
+        self
+    }
+
+    fn details(
+        id: &str,
+        kind: ProcessKind,
+        supplier: &str,
+        effective: NaiveDate,
+    ) -> ProcessDetails {
+        ProcessDetails {
+            process: ProcessId(id.into()),
+            kind,
+            supplier: Gln::parse(supplier).expect("gln"),
+            effective,
+            customer: Some(CustomerRef {
+                key: CustomerKey(format!("customer-of-{id}")),
+                personal: None,
+            }),
+            corrects: None,
+            balance_responsible: None,
+            notified_reason: None,
+        }
+    }
+
+    /// Our change of supplier (BRS-001), requested three weeks ahead, accepted, in effect.
+    fn our_start(&mut self, id: &str, effective: NaiveDate) -> &mut Self {
+        let asked = effective - Duration::days(21);
+        let details = Self::details(
+            id,
+            ProcessKind::ChangeOfSupplier,
+            examples::SUPPLIER_GLN,
+            effective,
+        );
+        self.run(asked, Command::Request(details))
+            .run(
+                asked,
+                Command::Accept {
+                    process: ProcessId(id.into()),
+                    datahub_ref: None,
+                },
+            )
+            .effect(id, effective)
+    }
+
+    /// DataHub notifies a process we did not request (RSM-004 takeover, the other side's
+    /// BRS-003), in effect on its day.
+    fn notified(
+        &mut self,
+        id: &str,
+        kind: ProcessKind,
+        effective: NaiveDate,
+        corrects: Option<&str>,
+    ) -> &mut Self {
+        let mut details = Self::details(id, kind, OTHER, effective);
+        details.corrects = corrects.map(|c| ProcessId(c.into()));
+        // A takeover is announced ahead; a rollback comes after the day it undoes.
+        let told = if corrects.is_some() {
+            effective + Duration::days(10)
+        } else {
+            effective - Duration::days(5)
+        };
+        self.run(told, Command::Notify(details))
+            .effect(id, told.max(effective))
+    }
+
+    fn effect(&mut self, id: &str, on: NaiveDate) -> &mut Self {
+        self.run(
+            on,
+            Command::TakeEffect {
+                process: ProcessId(id.into()),
+                disconnected_on: None,
+            },
+        )
+    }
+
+    /// The events from `from` on as the portfolio table delivers them.
+    fn changes(&self, from: usize) -> Vec<GlobalChange> {
+        self.events[from..]
+            .iter()
+            .map(|e| GlobalChange {
+                table: supply::PORTFOLIO_TABLE.into(),
+                key: crate::runtime::log_entry_key(GSRN.as_bytes(), 0, e.sequence as i64),
+                value: Some(serde_json::to_vec(e).expect("json")),
+                partition: 0,
+                offset: e.sequence as i64,
+            })
+            .collect()
+    }
+
+    /// Puts every event into the task's table (before it processes anything).
+    fn load_into(&self, t: &mut MemoryTask<Settle>) {
+        for c in self.changes(0) {
+            t.globals.set(&c.table, &c.key, c.value.as_deref());
+        }
+    }
+}
+
+/// The statements and credit notes among a batch's outputs.
+fn issued(out: &[OutputRecord]) -> Vec<SettlementStatement> {
+    out.iter()
+        .filter(|o| o.topic == "afregning.settlement.statements.v1")
+        .map(decode)
+        .collect()
+}
+
+/// The pure engine's February for the supplied `[from, to)` days only.
+fn expected_supplied(days: &[(NaiveDate, NaiveDate)]) -> MonthStatement {
+    let month = BillingMonth::new(2026, 2).unwrap();
+    let mut input = expected_input(None, &catalogue());
+    input.supply = supply::engine_supply(days, month, EngineResolution::Pt1h);
+    settle_month(&input).expect("settles")
+}
+
+#[test]
+fn the_months_supply_is_the_portfolios_timeline_clipped_to_the_month() {
+    let month = BillingMonth::new(2026, 2).unwrap();
+    // Ours from 20 January, taken over by another supplier from 15 February (RSM-004).
+    let mut s = Script::new();
+    s.our_start("cos", feb(1) - Duration::days(12)).notified(
+        "takeover",
+        ProcessKind::ChangeOfSupplier,
+        feb(15),
+        None,
+    );
+    let events = &s.events;
+    let timeline = supply::timeline(GSRN, Some(examples::SUPPLIER_GLN), events).expect("events");
+    assert_eq!(timeline, s.state.supply, "the portfolio's own fold");
+    let days = supply::month_days(&timeline, month);
+    assert_eq!(days, vec![(feb(1), feb(15))]);
+    let engine = supply::engine_supply(&days, month, EngineResolution::Pt1h);
+    assert_eq!(engine.len(), 1);
+    assert_eq!(engine[0].from, month.start());
+    assert_eq!(engine[0].to, Some(local_day_bounds(feb(15)).0));
+    assert_eq!(
+        supply::supply_end(Some(&days), month),
+        Some(local_day_bounds(feb(15)).0)
+    );
+    // March is not supplied at all.
+    let march_month = BillingMonth::new(2026, 3).unwrap();
+    assert!(supply::month_days(&timeline, march_month).is_empty());
+
+    // A supply to the month's end stays open and ends nothing early.
+    let mut open = Script::new();
+    open.our_start("cos", feb(10));
+    let timeline = supply::timeline(GSRN, Some(examples::SUPPLIER_GLN), &open.events).unwrap();
+    let days = supply::month_days(&timeline, month);
+    assert_eq!(days, vec![(feb(10), feb(1) + Duration::days(28))]);
+    assert_eq!(
+        supply::engine_supply(&days, month, EngineResolution::Pt1h)[0].to,
+        None
+    );
+    assert_eq!(supply::supply_end(Some(&days), month), None);
+
+    // Rolled back (BRS-003 from the other side): nothing supplied, the period retired.
+    open.notified(
+        "brs003",
+        ProcessKind::IncorrectChangeOfSupplier,
+        feb(10),
+        Some("cos"),
+    );
+    let timeline = supply::timeline(GSRN, Some(examples::SUPPLIER_GLN), &open.events).unwrap();
+    assert!(supply::month_days(&timeline, month).is_empty());
+    assert_eq!(timeline.retired.len(), 1);
+    assert_eq!(supply::supply_end(Some(&[]), month), Some(month.start()));
+
+    // No events, or no GLN of ours: the master data's rule.
+    assert_eq!(
+        supply::timeline(GSRN, Some(examples::SUPPLIER_GLN), &[]),
+        None
+    );
+    assert_eq!(supply::timeline(GSRN, None, &open.events), None);
+    assert_eq!(supply::supply_end(None, month), None);
+
+    // The table's values: sorted by sequence, a repeat kept once, garbage counted.
+    let mut values: Vec<Vec<u8>> = open
+        .events
+        .iter()
+        .rev()
+        .map(|e| serde_json::to_vec(e).unwrap())
+        .collect();
+    values.push(values[0].clone());
+    values.push(b"{".to_vec());
+    let (decoded, refused) = supply::events(GSRN, values);
+    assert_eq!(decoded, open.events);
+    assert_eq!(refused, 1);
+    assert_eq!(
+        supply::gsrn_of(&crate::runtime::log_entry_key(GSRN.as_bytes(), 3, 7)).as_deref(),
+        Some(GSRN)
+    );
+}
+
+#[test]
+fn a_month_whose_supply_ends_inside_it_is_final_from_that_end_plus_grace() {
+    let month = BillingMonth::new(2026, 2).unwrap();
+    let grace = Duration::days(2);
+    let mut state = MonthState {
+        gsrn: GSRN.into(),
+        month: "2026-02".into(),
+        grid_area: "344".into(),
+        price_area: Some("DK2".into()),
+        supplier_gln: Some(examples::SUPPLIER_GLN.into()),
+        supply_from: month.start(),
+        portfolio_supply: None,
+        resolution: EngineResolution::Pt1h,
+        version: 1,
+        known_totals: None,
+        lines: Vec::new(),
+        digest: 0,
+        invoice_totals: Some([dec!(10), dec!(2.5), dec!(12.5)]),
+        days_settled: 14,
+        complete: true,
+        statement_version: 0,
+        issued: None,
+        days_received: 14,
+        fingerprint: 0,
+        sums: Vec::new(),
+    };
+    // No portfolio: the month's end plus grace.
+    assert_eq!(core::final_from(&state, month, grace), month.end() + grace);
+    // Supply ends on 15 February (Danish day): final from its midnight plus grace.
+    state.portfolio_supply = Some(vec![(feb(1), feb(15))]);
+    let end = local_day_bounds(feb(15)).0;
+    assert_eq!(core::final_from(&state, month, grace), end + grace);
+    let just_before = end + grace - Duration::milliseconds(1);
+    assert!(finality(&mut state, month, grace, just_before).is_empty());
+    let mut incomplete = state.clone();
+    incomplete.complete = false;
+    assert!(
+        finality(&mut incomplete, month, grace, end + grace).is_empty(),
+        "data first"
+    );
+    let out = finality(&mut state, month, grace, end + grace);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].kind, StatementKind::Statement);
+    assert!(
+        finality(&mut state, month, grace, month.end() + grace).is_empty(),
+        "once"
+    );
+
+    // Every period retired: the statement in force is credited, nothing replaces it.
+    state.portfolio_supply = Some(Vec::new());
+    assert_eq!(
+        core::final_from(&state, month, grace),
+        month.start() + grace
+    );
+    let out = finality(&mut state, month, grace, end + grace);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].kind, StatementKind::CreditNote);
+    assert_eq!(out[0].total_incl_vat, dec!(-12.5));
+    assert!(state.issued.is_none());
+    assert!(
+        finality(&mut state, month, grace, month.end() + grace).is_empty(),
+        "credited once"
+    );
+}
+
+#[test]
+fn a_supply_taken_over_mid_month_is_billed_for_its_days_and_final_before_the_months_end() {
+    let mut t = task();
+    let mut s = Script::new();
+    s.our_start("cos", feb(1) - Duration::days(12)).notified(
+        "takeover",
+        ProcessKind::ChangeOfSupplier,
+        feb(15),
+        None,
+    );
+    s.load_into(&mut t);
+    let now = at("2026-02-16T08:00:00Z");
+    // Readings for the whole month (DataHub keeps sending after the takeover): only the
+    // supplied days count.
+    for day in 1..=13 {
+        t.process(&[reading(day, i64::from(day), false)], now)
+            .expect("ok");
+    }
+    // 15 February + 2 days of grace has passed, but the 14th is missing: not final.
+    assert!(t.tick(at("2026-02-17T06:00:00Z")).expect("tick").is_empty());
+    for day in 14..=28 {
+        t.process(&[reading(day, i64::from(day), false)], now)
+            .expect("ok");
+    }
+    let want = expected_supplied(&[(feb(1), feb(15))]);
+    assert!(want.complete, "{:?}", want.issues);
+    // Before the supply's end plus grace: nothing.
+    assert!(t.tick(at("2026-02-16T22:59:59Z")).expect("tick").is_empty());
+    // From 17 February 00:00 Danish time, long before the month's end: one statement.
+    let out = t.tick(at("2026-02-16T23:00:00Z")).expect("tick");
+    let statements = issued(&out);
+    assert_eq!(statements.len(), 1, "{out:?}");
+    let invoice = want.invoice_totals.clone().expect("complete");
+    assert_eq!(statements[0].kind, StatementKind::Statement);
+    assert_eq!(statements[0].total_excl_vat, invoice.excl_vat);
+    assert_eq!(statements[0].total_incl_vat, invoice.incl_vat);
+    let full = expected(None).invoice_totals.expect("complete");
+    assert!(
+        invoice.incl_vat < full.incl_vat,
+        "fewer days than the month"
+    );
+    // The month's end changes nothing.
+    assert!(t.tick(at("2026-03-05T00:00:00Z")).expect("tick").is_empty());
+}
+
+#[test]
+fn a_rollback_credits_exactly_what_was_billed_for_the_retired_period() {
+    let mut t = task();
+    // Ours 1–4 February, taken over on the 5th, ours again from the 20th: then the 20th's
+    // change of supplier is rolled back (BRS-003 from the other side).
+    let mut s = Script::new();
+    s.our_start("first", feb(1) - Duration::days(12))
+        .notified("takeover", ProcessKind::ChangeOfSupplier, feb(5), None)
+        .our_start("back", feb(20));
+    s.load_into(&mut t);
+    let loaded = s.events.len();
+    let now = at("2026-03-05T00:00:00Z");
+    for day in 1..=28 {
+        t.process(&[reading(day, i64::from(day), false)], now)
+            .expect("ok");
+    }
+    let out = t.tick(now).expect("tick");
+    let billed = expected_supplied(&[(feb(1), feb(5)), (feb(20), feb(1) + Duration::days(28))]);
+    let statement: SettlementStatement = decode(out.last().expect("a statement"));
+    assert_eq!(statement.kind, StatementKind::Statement);
+    assert_eq!(
+        statement.total_incl_vat,
+        billed.invoice_totals.clone().expect("complete").incl_vat
+    );
+
+    s.notified(
+        "brs003",
+        ProcessKind::IncorrectChangeOfSupplier,
+        feb(20),
+        Some("back"),
+    );
+    for change in s.changes(loaded) {
+        assert!(t.global_change(change, now).expect("ok").is_empty());
+    }
+    let out = t.tick(now).expect("tick");
+    let statements = issued(&out);
+    assert_eq!(statements.len(), 2);
+    let remaining = expected_supplied(&[(feb(1), feb(5))])
+        .invoice_totals
+        .expect("complete");
+    let (credit, reissued) = (&statements[0], &statements[1]);
+    assert_eq!(credit.kind, StatementKind::CreditNote);
+    assert_eq!(credit.total_incl_vat, -statement.total_incl_vat);
+    assert_eq!(reissued.kind, StatementKind::Statement);
+    assert_eq!(reissued.total_incl_vat, remaining.incl_vat);
+    // Net: exactly the rolled-back days' amount credited.
+    let credited = statement.total_incl_vat - reissued.total_incl_vat;
+    let rolled_back_days = billed.invoice_totals.expect("complete").incl_vat - remaining.incl_vat;
+    assert_eq!(credited, rolled_back_days);
+    assert!(t.tick(now).expect("tick").is_empty(), "once");
+
+    // Rolling back the first start too leaves nothing: a credit note alone.
+    s.notified(
+        "brs003-first",
+        ProcessKind::IncorrectChangeOfSupplier,
+        feb(1) - Duration::days(12),
+        Some("first"),
+    );
+    for change in s.changes(loaded + 2) {
+        t.global_change(change, now).expect("ok");
+    }
+    let out = t.tick(now).expect("tick");
+    let statements = issued(&out);
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0].kind, StatementKind::CreditNote);
+    assert_eq!(statements[0].total_incl_vat, -remaining.incl_vat);
 }
