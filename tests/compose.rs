@@ -778,11 +778,14 @@ async fn prometheus_scrapes_every_service_where_it_serves_metrics() {
     }
 }
 
-/// Environment variables `src/` reads directly (`std::env::var("NAME")`)
-/// rather than through a clap option.
+/// Environment variables the binary's sources read directly (`std::env::var("NAME")`, or
+/// `std::env::var(NAME)` of a `const NAME: &str = "…"` in the same file) rather than through
+/// a clap option: the root crate and the libraries that read their own (the portfolio's
+/// keyring, which the connector opens requests with).
 fn variables_read_by_source() -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stack = vec![root.join("src"), root.join("portfolio/src")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("src is readable") {
             let path = entry.expect("entry").path();
@@ -793,6 +796,22 @@ fn variables_read_by_source() -> BTreeSet<String> {
                 for (at, _) in text.match_indices("env::var(\"") {
                     let rest = &text[at + "env::var(\"".len()..];
                     out.insert(rest[..rest.find('"').expect("closing quote")].to_string());
+                }
+                let consts: BTreeMap<&str, &str> = text
+                    .lines()
+                    .filter_map(|line| {
+                        let rest = line.trim().strip_prefix("pub ").unwrap_or(line.trim());
+                        let (name, value) =
+                            rest.strip_prefix("const ")?.split_once(": &str = \"")?;
+                        Some((name, value.strip_suffix("\";")?))
+                    })
+                    .collect();
+                for (at, _) in text.match_indices("env::var(") {
+                    let rest = &text[at + "env::var(".len()..];
+                    let name = &rest[..rest.find(')').unwrap_or(0)];
+                    if let Some(value) = consts.get(name) {
+                        out.insert((*value).to_string());
+                    }
                 }
             }
         }

@@ -335,6 +335,10 @@ pub struct OutboundConfig {
     pub group_id: String,
     /// POST attempts before a request is recorded as failed. Default 8.
     pub max_attempts: u32,
+    /// The portfolio's key file (`afregning_portfolio::personal::Keyring`), to open the
+    /// customer data our portfolio requests carry sealed. Default: none, then the keys of
+    /// `AFREGNING_PORTFOLIO_KEYS` or `AFREGNING_PORTFOLIO_KEY_FILE`, if set.
+    pub portfolio_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for OutboundConfig {
@@ -343,6 +347,7 @@ impl Default for OutboundConfig {
             enabled: true,
             group_id: "afregning-connect-outbound".into(),
             max_attempts: 8,
+            portfolio_key_file: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use afregning_cim::DocumentKind;
+use afregning_portfolio::personal::Keyring;
 use afregning_topology::records::{
     OutboundDocumentType, OutboundRequest, OutboundRequestKey, OutboundResponse, OutboundStatus,
 };
@@ -66,6 +67,23 @@ pub fn is_duplicate_refusal(status: u16, body: &str) -> bool {
     status == 400 && body.contains(&format!("\"{DUPLICATE_MESSAGE_CODE}\""))
 }
 
+/// `body` with the sealed customer data of a portfolio request opened
+/// ([`afregning_portfolio::outbound::open_placeholders`]); a body without any is returned
+/// as it is. `Err` says why it must not be sent (no keyring, an erased or unknown key).
+pub fn open_sealed(body: &str, keyring: Option<&Keyring>) -> Result<String, String> {
+    if !body.contains(afregning_portfolio::outbound::SEALED_IDENTITY)
+        && !body.contains(afregning_portfolio::outbound::SEALED_NAME)
+    {
+        return Ok(body.to_string());
+    }
+    let keyring = keyring.ok_or(
+        "not sent: the document carries sealed customer data and the connector has no keyring \
+         (set AFREGNING_PORTFOLIO_KEYS or AFREGNING_PORTFOLIO_KEY_FILE)",
+    )?;
+    afregning_portfolio::outbound::open_placeholders(body, keyring)
+        .map_err(|e| format!("not sent: the sealed customer data cannot be opened: {e}"))
+}
+
 /// The outbound task.
 pub struct OutboundSender {
     consumer: StreamConsumer,
@@ -74,6 +92,9 @@ pub struct OutboundSender {
     producer: FutureProducer,
     retry: BackoffConfig,
     max_attempts: u32,
+    /// Opens the customer data our portfolio requests carry sealed (decision 0145); `None`
+    /// when neither `AFREGNING_PORTFOLIO_KEYS` nor `AFREGNING_PORTFOLIO_KEY_FILE` is set.
+    keyring: Option<Arc<Keyring>>,
 }
 
 impl OutboundSender {
@@ -104,6 +125,15 @@ impl OutboundSender {
             producer,
             retry: config.retry,
             max_attempts: config.outbound.max_attempts.max(1),
+            keyring: match &config.outbound.portfolio_key_file {
+                Some(path) => Some(Arc::new(Keyring::load(path).map_err(|e| {
+                    ConnectError::Config(format!(
+                        "outbound.portfolio_key_file {}: {e}",
+                        path.display()
+                    ))
+                })?)),
+                None => Keyring::from_env().ok().map(Arc::new),
+            },
         })
     }
 
@@ -226,7 +256,21 @@ impl OutboundSender {
             responded_at: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3),
         };
         let expected = expected_kind(request.document_type);
-        match afregning_cim::parse(request.body.as_bytes()) {
+        // The customer's CPR/CVR and name exist in plaintext only here, in memory, on
+        // their way to DataHub: never logged, never written back to a topic.
+        let body = match open_sealed(&request.body, self.keyring.as_deref()) {
+            Ok(body) => body,
+            Err(reason) => {
+                return Some(respond(
+                    OutboundStatus::Rejected,
+                    None,
+                    Some(reason),
+                    None,
+                    0,
+                ));
+            }
+        };
+        match afregning_cim::parse(body.as_bytes()) {
             Ok(doc) if doc.kind() == expected => {}
             Ok(doc) => {
                 let body = format!(
@@ -254,7 +298,7 @@ impl OutboundSender {
             attempts += 1;
             match self
                 .client
-                .post(segment(request.document_type), &request.body)
+                .post(segment(request.document_type), &body)
                 .await
             {
                 Ok(answer) => {
@@ -320,6 +364,36 @@ async fn sleep_or_stop(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_customer_data_is_opened_only_with_the_keyring() {
+        use afregning_portfolio::personal::{Cpr, CustomerIdentity, PersonalData};
+        let mut keys = Keyring::default();
+        keys.generate("k1").expect("key");
+        let sealed = keys
+            .seal(&PersonalData {
+                identity: CustomerIdentity::Cpr(Cpr::parse("0801741527").expect("cpr")),
+                name: None,
+            })
+            .expect("seal");
+        let body = format!(
+            r#"{{"x": {{"codingScheme": "ARR", "value": "{}{}"}}}}"#,
+            afregning_portfolio::outbound::SEALED_IDENTITY,
+            sealed.encode()
+        );
+        assert!(
+            open_sealed(&body, Some(&keys))
+                .expect("opened")
+                .contains("0801741527")
+        );
+        let without = open_sealed(&body, None).expect_err("no keyring");
+        assert!(without.contains("AFREGNING_PORTFOLIO_KEYS"), "{without}");
+        assert!(!without.contains("0801741527"));
+        let mut other = Keyring::default();
+        other.generate("k2").expect("key");
+        assert!(open_sealed(&body, Some(&other)).is_err());
+        assert_eq!(open_sealed("{}", None).expect("nothing sealed"), "{}");
+    }
 
     #[test]
     fn a_duplicate_refusal_is_recognised_only_by_its_code() {

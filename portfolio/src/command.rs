@@ -2,6 +2,7 @@
 //! notifications, master data). [`crate::decide`] turns each into one event or a refusal.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::event::{ChargeLink, MasterData};
 use crate::ids::{CustomerKey, Gln, ProcessId};
@@ -10,7 +11,7 @@ use crate::process::ProcessKind;
 use crate::reason::Reason;
 
 /// Who asks, when, why and in which message: copied into the event.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandMeta {
     /// When the command is decided; deadlines are counted from its Danish calendar day.
     pub at: DateTime<Utc>,
@@ -23,7 +24,7 @@ pub struct CommandMeta {
 }
 
 /// A customer as the domain sees it: our pseudonymous number plus the sealed personal data.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerRef {
     /// Our customer number.
     pub key: CustomerKey,
@@ -32,7 +33,7 @@ pub struct CustomerRef {
 }
 
 /// The fields of a process we request or DataHub notifies.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessDetails {
     /// Its id.
     pub process: ProcessId,
@@ -53,7 +54,8 @@ pub struct ProcessDetails {
 }
 
 /// Everything that can happen to a metering point's portfolio state.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "body", rename_all = "snake_case")]
 pub enum Command {
     /// We send a request to DataHub.
     Request(ProcessDetails),

@@ -5,15 +5,19 @@
 //! Event sourced: [`decide`] turns a command into exactly one [`Event`] (or a [`Rejection`]
 //! with a reason code), [`MeteringPoint::apply`] folds events into the state, and the supply
 //! periods are part of that fold. Everything is pure except [`read_model`], the PostgreSQL
-//! edge. See `docs/portfolio.md`.
+//! edge, and [`projector`], which feeds it from the events topic. See `docs/portfolio.md`.
 
+pub mod answers;
 pub mod calendar;
 pub mod command;
 pub mod decide;
 pub mod event;
 pub mod ids;
+pub mod intake;
+pub mod outbound;
 pub mod personal;
 pub mod process;
+pub mod projector;
 pub mod read_model;
 pub mod reason;
 pub mod rules;
@@ -24,6 +28,7 @@ pub use command::{Command, CommandMeta, CustomerRef, ProcessDetails};
 pub use decide::decide;
 pub use event::{Change, ChargeLink, Event, MasterData};
 pub use ids::{CustomerKey, Gln, ProcessId};
+pub use intake::CommandRecord;
 pub use process::{Process, ProcessKind, ProcessStatus};
 pub use reason::{Reason, Rejection};
 pub use state::MeteringPoint;

@@ -15,6 +15,7 @@ pub mod runtime;
 pub mod aggregate;
 pub mod enrich;
 pub mod pipeline;
+pub mod portfolio;
 pub mod reconcile;
 pub mod replay;
 pub mod settle;

@@ -116,7 +116,9 @@ pub struct Watch {
     pub status: Option<tokio::sync::oneshot::Sender<RuntimeStatus>>,
 }
 
-async fn run_runtime<P: Processor, F>(
+/// Runs any processor with the runtime until `shutdown` resolves (the four of the
+/// pipeline through [`run_one`]; the portfolio processor on its own).
+pub async fn run_runtime<P: Processor, F>(
     processor: P,
     config: RuntimeConfig,
     watch: Watch,

@@ -27,6 +27,8 @@ pub enum EnqueueReason {
     Answer,
     /// Master data released on a supplier switch's effective date.
     SwitchMasterData,
+    /// A notification without a request of ours (RSM-004 takeover).
+    Notification,
 }
 
 /// A request-level fault the simulator answered with.

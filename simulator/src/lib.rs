@@ -34,6 +34,7 @@ pub mod events;
 pub mod expected;
 pub mod faults;
 pub mod ground_truth;
+pub mod notifications;
 pub mod queues;
 mod requests;
 mod result_requests;

@@ -28,6 +28,36 @@ pub struct StackArgs {
     pub database_url: String,
 }
 
+/// Which deployment's topics: its prefix and partition count, as `afregning topology apply`
+/// created them; and our GLN. Shared by the commands that talk to the portfolio's topics.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct PortfolioDeployment {
+    /// Our GLN.
+    #[arg(long, env = "AFREGNING_SUPPLIER_GLN")]
+    pub supplier_gln: String,
+    /// Topic prefix of the deployment.
+    #[arg(long, env = "AFREGNING_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// Partitions per topic, as `afregning topology apply` created them.
+    #[arg(long, env = "AFREGNING_TOPIC_PARTITIONS", default_value_t = afregning_topology::settings::DEFAULT_PARTITIONS)]
+    pub partitions: u32,
+    /// Broker, registry and database.
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+impl PortfolioDeployment {
+    /// The deployment's topic catalogue.
+    pub fn catalogue(&self) -> anyhow::Result<afregning_topology::Catalogue> {
+        Ok(afregning_topology::Catalogue::new(
+            afregning_topology::TopologySettings {
+                partitions: self.partitions,
+                ..afregning_topology::TopologySettings::with_prefix(self.topic_prefix.clone())
+            },
+        )?)
+    }
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what `stop`, systemd and Kubernetes send),
 /// so long-running commands drain and exit cleanly instead of being cut off.
 pub async fn shutdown_signal() {
@@ -49,4 +79,28 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// The admin endpoints of a service without a status of its own (the reconcile relay, the
+/// portfolio read model): `/health` answers while the process runs (it logs and retries its
+/// own failures), `/metrics` is the process's Prometheus registry.
+pub fn liveness_router() -> axum::Router {
+    let render = crate::telemetry::prometheus();
+    axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let text = render();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        )
 }

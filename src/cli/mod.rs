@@ -6,6 +6,7 @@ mod common;
 mod conformance;
 mod connect;
 mod demo;
+mod portfolio;
 mod prices;
 mod process;
 mod reconcile;
@@ -50,6 +51,8 @@ pub enum Command {
     Process(process::Args),
     /// Run a sink (TimescaleDB/PostgreSQL, ERP) or apply database migrations.
     Sink(sink::Args),
+    /// Request DataHub business processes for our portfolio (move-in, change of supplier, end of supply).
+    Portfolio(portfolio::Args),
     /// Reconcile our settlement with DataHub's wholesale results; report a month's discrepancies.
     Reconcile(reconcile::Args),
     /// Replay a topic from an offset or a time so that results are recalculated.
@@ -77,6 +80,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Connect(args) => connect::run(args).await,
         Command::Process(args) => process::run(args).await,
         Command::Sink(args) => sink::run(args).await,
+        Command::Portfolio(args) => portfolio::run(args).await,
         Command::Reconcile(args) => reconcile::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::Api(args) => api::run(args).await,

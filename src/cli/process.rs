@@ -203,6 +203,30 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     let _ = axum::serve(listener, app).await;
                 }
             });
+            let watch = Watch {
+                observer: print_events.then(event_printer),
+                status: Some(status_tx),
+            };
+            if processor == afregning_processors::portfolio::NAME {
+                let us = processor_args
+                    .supplier_gln
+                    .as_deref()
+                    .and_then(afregning_portfolio::Gln::parse)
+                    .context("the portfolio processor needs our GLN: --supplier-gln or AFREGNING_SUPPLIER_GLN (13 digits)")?;
+                let config = afregning_processors::portfolio::PortfolioConfig {
+                    us,
+                    tick_interval: std::time::Duration::from_millis(processor_args.tick_ms),
+                };
+                pipeline::run_runtime(
+                    afregning_processors::portfolio::Portfolio::new(topics, config),
+                    settings.runtime,
+                    watch,
+                    super::common::shutdown_signal(),
+                )
+                .await
+                .context("running the portfolio processor")?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let which = Processor::ALL
                 .into_iter()
                 .find(|w| w.name() == processor)
@@ -217,10 +241,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 which,
                 topics,
                 settings,
-                Watch {
-                    observer: print_events.then(event_printer),
-                    status: Some(status_tx),
-                },
+                watch,
                 super::common::shutdown_signal(),
             )
             .await?;

@@ -55,9 +55,12 @@ pub enum Component {
     ErpSink,
     /// `afregning api`: the operator API (requests to DataHub).
     Api,
-    /// `afregning portfolio`: the portfolio's processes (requests, answers, notifications) and
-    /// its PostgreSQL read model.
+    /// `afregning process run portfolio`: the portfolio's processes (requests, answers,
+    /// notifications) decided into its events, the one writer per metering point.
     Portfolio,
+    /// `afregning portfolio project`: the portfolio's PostgreSQL read model, projected from
+    /// its events.
+    PortfolioReadModel,
     /// The supplier's ERP (billing) system, outside afregning: it books what
     /// the ERP sink delivers. Named so the diagram shows who reads the ERP topic.
     Erp,
@@ -78,6 +81,7 @@ impl Component {
         Component::ErpSink,
         Component::Api,
         Component::Portfolio,
+        Component::PortfolioReadModel,
         Component::Erp,
     ];
 
@@ -96,6 +100,7 @@ impl Component {
             Component::ErpSink => "sink-erp",
             Component::Api => "api",
             Component::Portfolio => "portfolio",
+            Component::PortfolioReadModel => "portfolio-read-model",
             Component::Erp => "erp",
         }
     }
@@ -291,6 +296,8 @@ pub enum TopicId {
     ErpStatements,
     /// Records that could not be processed.
     DeadLetters,
+    /// Commands for the portfolio: our requests and DataHub's answers and notifications.
+    PortfolioCommands,
     /// The portfolio's events (business processes per metering point).
     PortfolioEvents,
     /// The supplier's own products (margin, subscription), by product id (table).
@@ -390,6 +397,12 @@ pub const STORES: &[StoreSpec] = &[
         inputs: &[TopicId::EnrichedReadings],
         doc: "Latest positions per metering point and local day and each metering point's master data, to settle a grid area's month with the engine's details.",
     },
+    StoreSpec {
+        processor: Component::Portfolio,
+        store: "state",
+        inputs: &[TopicId::PortfolioCommands],
+        doc: "Each metering point's portfolio state (the fold of its events) and which have a process waiting for its day.",
+    },
 ];
 
 /// The fixed part of a topic's definition.
@@ -466,9 +479,9 @@ const TOPICS: &[TopicDef] = &[
         partitioning: Partitioning::ByKey,
         key: KeyFormat::Avro(SchemaFile::OutboundRequestKey),
         value: ValueFormat::Avro(SchemaFile::OutboundRequest),
-        writers: &[ReconcileRelay],
+        writers: &[ReconcileRelay, Portfolio],
         readers: &[Connect],
-        doc: "Requests to send to DataHub (RSM-015/016/017), one per request id.",
+        doc: "Requests to send to DataHub, one per request id: RSM-016/017 from the reconcile relay, RSM-001/005 from the portfolio (customer data as sealed placeholders the connector opens, decision 0145).",
     },
     TopicDef {
         id: TopicId::OutboundResponses,
@@ -652,11 +665,24 @@ const TOPICS: &[TopicDef] = &[
             Aggregate,
             Settle,
             Reconcile,
+            Portfolio,
             PostgresSink,
             ErpSink,
         ],
         readers: &[PostgresSink],
         doc: "Records a component gave up on, with the raw bytes and source position; kept as long as raw data.",
+    },
+    TopicDef {
+        id: TopicId::PortfolioCommands,
+        name: "afregning.portfolio.commands.v1",
+        kind: TopicKind::Stream,
+        retention: Retention::Stream,
+        partitioning: Partitioning::ByKey,
+        key: KeyFormat::Opaque,
+        value: ValueFormat::Opaque,
+        writers: &[Validate, Api],
+        readers: &[Portfolio],
+        doc: "What should change a metering point's portfolio (decision 0145): key = GSRN as 18 ASCII digits, value = one JSON command record (`afregning_portfolio::CommandRecord`): our requests and cancellations (CLI, API) and DataHub's answers and notifications (validate); co-partitioned with the events, decided by the portfolio processor alone.",
     },
     TopicDef {
         id: TopicId::PortfolioEvents,
@@ -667,7 +693,7 @@ const TOPICS: &[TopicDef] = &[
         key: KeyFormat::Opaque,
         value: ValueFormat::Opaque,
         writers: &[Portfolio],
-        readers: &[Portfolio, Settle],
+        readers: &[Settle, PortfolioReadModel],
         doc: "The portfolio's event log (docs/portfolio.md): key = GSRN as 18 ASCII digits, value = one JSON event (personal data sealed); a metering point's events stay in order, kept forever because the state is their fold. Settle reads it whole (every record) for the supply timelines.",
     },
     TopicDef {

@@ -60,9 +60,10 @@ pub const PROCESSORS: &[ProcessorSpec] = &[
             TopicId::ChargePrices,
             TopicId::ChargeLinks,
             TopicId::WholesaleResults,
+            TopicId::PortfolioCommands,
             TopicId::DeadLetters,
         ],
-        doc: "Raw DataHub documents to typed topics; dead letters with reasons.",
+        doc: "Raw DataHub documents to typed topics (DataHub's answers and notifications of portfolio processes as portfolio commands); dead letters with reasons.",
     },
     ProcessorSpec {
         component: Component::Enrich,
@@ -106,6 +107,17 @@ pub const PROCESSORS: &[ProcessorSpec] = &[
         ],
         outputs: &[TopicId::Discrepancies, TopicId::DeadLetters],
         doc: "Per grid area and month: our settlement at DataHub's granularity against DataHub's wholesale results in force; every difference published.",
+    },
+    ProcessorSpec {
+        component: Component::Portfolio,
+        inputs: &[TopicId::PortfolioCommands],
+        global_tables: &[],
+        outputs: &[
+            TopicId::PortfolioEvents,
+            TopicId::OutboundRequests,
+            TopicId::DeadLetters,
+        ],
+        doc: "Requests, answers and notifications decided per metering point into portfolio events; our requests out to DataHub (decision 0145).",
     },
 ];
 
@@ -152,7 +164,15 @@ mod tests {
     fn every_processor_output_but_the_dead_letters_has_one_writer() {
         let catalogue = catalogue();
         for p in PROCESSORS {
-            for output in p.outputs.iter().filter(|t| **t != TopicId::DeadLetters) {
+            // Inboxes have several writers by design: each record is a request or command
+            // of its own, not a version of a result another writer could reorder.
+            let inbox = |t: &TopicId| {
+                matches!(
+                    t,
+                    TopicId::DeadLetters | TopicId::OutboundRequests | TopicId::PortfolioCommands
+                )
+            };
+            for output in p.outputs.iter().filter(|t| !inbox(t)) {
                 let spec = catalogue.spec(*output).expect("a fixed topic");
                 assert_eq!(
                     spec.writers,
@@ -175,7 +195,8 @@ mod tests {
                 Component::Enrich,
                 Component::Aggregate,
                 Component::Settle,
-                Component::Reconcile
+                Component::Reconcile,
+                Component::Portfolio
             ]
         );
         for store in STORES {

@@ -42,6 +42,9 @@ pub enum Typed {
     ChargeLink(ChargeLinkKey, ChargeLink),
     /// A series of DataHub's calculation results (RSM-019, RSM-014; `wholesale.rs`).
     WholesaleResult(WholesaleResultKey, WholesaleResult),
+    /// DataHub's answer to a portfolio request of ours (RSM-001/005 confirm or reject) or its
+    /// notification (RSM-004), for the portfolio processor ([`afregning_portfolio::answers`]).
+    PortfolioCommand(afregning_portfolio::CommandRecord),
 }
 
 /// The outcome of validating one raw record.
@@ -72,6 +75,13 @@ pub fn handled_elsewhere(kind: DocumentKind) -> Option<&'static str> {
     }
 }
 
+/// DataHub's answers and notifications of portfolio processes as commands for the
+/// portfolio processor; `Err` names what cannot be matched (dead-lettered).
+fn portfolio_commands(document: &Document) -> Result<Vec<Typed>, String> {
+    let commands = afregning_portfolio::answers::commands(document).unwrap_or(Ok(Vec::new()))?;
+    Ok(commands.into_iter().map(Typed::PortfolioCommand).collect())
+}
+
 /// The dedupe identity of a raw record: MessageId and part index.
 pub fn dedupe_id(message_id: &str, part_index: u32) -> String {
     format!("{message_id}\u{1f}{part_index}")
@@ -100,6 +110,12 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
         Document::NotifyWholesaleServices(doc) => super::wholesale::wholesale_services(doc)?,
         Document::NotifyAggregatedMeasureData(doc) => {
             super::wholesale::aggregated_measure_data(doc)?
+        }
+        other if afregning_portfolio::answers::commands(other).is_some() => {
+            portfolio_commands(other).map_err(|reason| {
+                Rejection::new(ErrorClass::Invalid, reason)
+                    .with_message_id(Some(message_id.clone()))
+            })?
         }
         other if handled_elsewhere(other.kind()).is_some() => {
             return Ok(Validated {
@@ -132,6 +148,7 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
             Typed::ChargePrice(_, p) => p.check_schema(),
             Typed::ChargeLink(_, l) => l.check_schema(),
             Typed::WholesaleResult(_, w) => w.check_schema(),
+            Typed::PortfolioCommand(_) => Ok(()),
         };
         checked.map_err(|e| {
             Rejection::new(

@@ -23,7 +23,7 @@ use afregning_topology::raw_headers;
 use afregning_topology::topics;
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::runtime::{Context, InputRecord, ProcessError, Processor, StoreSpec};
+use crate::runtime::{Context, InputRecord, OutputRecord, ProcessError, Processor, StoreSpec};
 use crate::shared::Topics;
 use crate::shared::dead_letter::dead_letter_output;
 use core::{RawMeta, Typed, dedupe_id, validate};
@@ -86,6 +86,31 @@ pub fn raw_meta(record: &InputRecord) -> RawMeta {
 
 fn seen_key(id: &str) -> Vec<u8> {
     id.as_bytes().to_vec()
+}
+
+/// A portfolio command on the commands topic: key and routing by GSRN (18 ASCII digits),
+/// co-partitioned with the portfolio's events, value JSON (decision 0145).
+fn portfolio_command_output(
+    topics: &Topics,
+    command: &afregning_portfolio::CommandRecord,
+    idempotency_key: String,
+) -> Result<OutputRecord, ProcessError> {
+    let spec = topics
+        .catalogue
+        .spec(afregning_topology::catalogue::TopicId::PortfolioCommands)
+        .map_err(|e| ProcessError::caused_by("the catalogue has no portfolio commands topic", e))?;
+    let gsrn = command.metering_point.to_string();
+    Ok(OutputRecord {
+        topic: spec.name.clone(),
+        partition: Some(afregning_topology::partitioner::partition_for_key(
+            &gsrn,
+            spec.partitions,
+        )),
+        key: gsrn.into_bytes(),
+        value: Some(command.to_json()),
+        headers: Vec::new(),
+        idempotency_key,
+    })
 }
 
 impl Processor for Validate {
@@ -173,6 +198,9 @@ impl Processor for Validate {
                         Typed::WholesaleResult(k, v) => {
                             self.topics
                                 .output(topics::WHOLESALE_RESULTS, k, v, idempotency_key)?
+                        }
+                        Typed::PortfolioCommand(command) => {
+                            portfolio_command_output(&self.topics, command, idempotency_key)?
                         }
                     };
                     ctx.emit(output);

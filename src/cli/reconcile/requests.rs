@@ -161,34 +161,11 @@ pub async fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("binding the admin address {}", args.admin_listen))?;
     tokio::spawn(async move {
-        let _ = axum::serve(listener, admin_router()).await;
+        let _ = axum::serve(listener, crate::cli::common::liveness_router()).await;
     });
     tracing::info!(admin_listen = %args.admin_listen, "relay: publishing DataHub requests and recording their answers; serving /health and /metrics");
     relay.run(crate::cli::common::shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The relay's admin endpoints: `/health` answers while the process runs (the relay logs
-/// and retries its own failures), `/metrics` is the process's Prometheus registry.
-fn admin_router() -> axum::Router {
-    let render = crate::telemetry::prometheus();
-    axum::Router::new()
-        .route("/health", axum::routing::get(|| async { "ok\n" }))
-        .route(
-            "/metrics",
-            axum::routing::get(move || {
-                let text = render();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4",
-                        )],
-                        text,
-                    )
-                }
-            }),
-        )
 }
 
 #[cfg(test)]
@@ -199,8 +176,9 @@ mod tests {
             .await
             .expect("a free port");
         let addr = listener.local_addr().expect("bound");
-        let server =
-            tokio::spawn(async move { axum::serve(listener, super::admin_router()).await });
+        let server = tokio::spawn(async move {
+            axum::serve(listener, crate::cli::common::liveness_router()).await
+        });
         let client = reqwest::Client::new();
         let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
         let health = get("/health").await.expect("health answers");

@@ -237,6 +237,15 @@ impl Wire {
             examples::settlement_statement(),
         )
         .await?;
+        // The portfolio processor's requests to DataHub (decision 0145).
+        both(
+            &mut wire,
+            codec,
+            topics::OUTBOUND_REQUESTS,
+            examples::outbound_request_key(),
+            examples::outbound_request(),
+        )
+        .await?;
         Ok(wire)
     }
 

@@ -1,0 +1,364 @@
+//! The CIM requests we send for our processes, and how personal data crosses the broker.
+//!
+//! A [`crate::Change::RequestSent`] event becomes one document: RSM-001
+//! `RequestChangeOfSupplier` for a change of supplier (E03) or move-in (E65), RSM-005
+//! `RequestEndOfSupply` for an end of supply (E20). The record's `mRID` is our process id, so
+//! DataHub's answer names it ([`crate::answers`]). Other requests (move-out, corrections,
+//! customer master data, change of BRP) have no document here yet: the processor refuses
+//! them with that reason rather than recording a request nobody sends.
+//!
+//! **Personal data never crosses the broker in plaintext.** The customer's CPR/CVR and name
+//! are written as *sealed placeholders* (`sealed:identity:<seal>`, `sealed:name:<seal>`,
+//! the seal as in the event); the connector, which posts the document to DataHub, replaces
+//! them with [`open_placeholders`] just before sending (decision 0145). Pure.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use afregning_cim::codes::{BusinessSector, CodingScheme, MessageType, ProcessType, Role};
+use afregning_cim::rsm001::{RequestChangeOfSupplier, SupplierChange};
+use afregning_cim::rsm005::{RequestEndOfSupply, SupplyEnd};
+use afregning_cim::{DATAHUB_GLN, DocumentKind, Gsrn, Header, Participant, PartyId};
+use afregning_settlement::calendar::local_midnight;
+
+use crate::ids::Gln;
+use crate::personal::{CustomerIdentity, Keyring, SealError, Sealed};
+use crate::process::{Process, ProcessKind};
+
+/// Prefix of a sealed customer identity (CPR or CVR) in an outbound document.
+pub const SEALED_IDENTITY: &str = "sealed:identity:";
+/// Prefix of a sealed customer name in an outbound document.
+pub const SEALED_NAME: &str = "sealed:name:";
+
+/// A request document ready for the outbound topic (placeholders still sealed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestDocument {
+    /// Which document (RSM-001 or RSM-005).
+    pub kind: DocumentKind,
+    /// The CIM JSON.
+    pub body: String,
+}
+
+/// The document for our request `process` on `metering_point`, sent by `us` under
+/// `message_id` at `created`, with the customer's `personal` data as placeholders; `Err`
+/// when we send no document for it.
+pub fn request_document(
+    metering_point: Gsrn,
+    process: &Process,
+    personal: Option<&Sealed>,
+    us: &Gln,
+    message_id: &str,
+    created: DateTime<Utc>,
+) -> Result<RequestDocument, String> {
+    let (process_type, kind) = match process.kind {
+        ProcessKind::ChangeOfSupplier => (
+            ProcessType::CHANGE_OF_SUPPLIER,
+            DocumentKind::RequestChangeOfSupplier,
+        ),
+        ProcessKind::MoveIn => (ProcessType::MOVE_IN, DocumentKind::RequestChangeOfSupplier),
+        ProcessKind::EndOfSupply => (ProcessType::END_OF_SUPPLY, DocumentKind::RequestEndOfSupply),
+        other => {
+            return Err(format!(
+                "afregning does not send {} ({other:?}) requests to DataHub yet",
+                other.brs().unwrap_or("this process's")
+            ));
+        }
+    };
+    let document_type = match kind {
+        DocumentKind::RequestEndOfSupply => MessageType::CONTRACT_TERMINATION,
+        _ => MessageType::REQUEST_CHANGE_OF_SUPPLIER,
+    };
+    let header = Header {
+        message_id: message_id.to_string(),
+        business_sector: Some(BusinessSector::ELECTRICITY),
+        created,
+        process_type,
+        reason_code: None,
+        sender: Participant {
+            id: PartyId::gln(us.as_str()),
+            role: Role::ENERGY_SUPPLIER,
+        },
+        receiver: Participant {
+            id: PartyId::gln(DATAHUB_GLN),
+            role: Role::METERING_POINT_ADMINISTRATOR,
+        },
+        document_type,
+    };
+    let day_start = local_midnight(process.effective);
+    let body = match kind {
+        DocumentKind::RequestEndOfSupply => afregning_cim::rsm005::write(&RequestEndOfSupply {
+            header,
+            records: vec![SupplyEnd {
+                transaction_id: process.id.0.clone(),
+                business_process_id: None,
+                metering_point,
+                balance_responsible: None,
+                shipper: None,
+                energy_supplier: Some(PartyId::gln(us.as_str())),
+                end: day_start,
+            }],
+        }),
+        _ => afregning_cim::rsm001::write(&RequestChangeOfSupplier {
+            header,
+            records: vec![SupplierChange {
+                transaction_id: process.id.0.clone(),
+                business_process_id: None,
+                balance_responsible: process
+                    .balance_responsible
+                    .as_ref()
+                    .map(|b| PartyId::gln(b.as_str())),
+                customer_id: personal.map(|p| PartyId {
+                    coding_scheme: CodingScheme::CPR,
+                    value: format!("{SEALED_IDENTITY}{}", p.encode()),
+                }),
+                customer_name: personal.map(|p| format!("{SEALED_NAME}{}", p.encode())),
+                energy_supplier: PartyId::gln(us.as_str()),
+                metering_point,
+                shipper: None,
+                start: day_start,
+            }],
+        }),
+    };
+    Ok(RequestDocument {
+        kind,
+        body: String::from_utf8(body)
+            .map_err(|e| format!("the CIM writer wrote non-UTF-8: {e}"))?,
+    })
+}
+
+/// `body` with every sealed placeholder opened with `keyring`: the identity object gets its
+/// coding scheme (ARR for a CPR, VAT for a CVR) and number, the name its text. A document
+/// without placeholders comes back unchanged. `Err` when a seal cannot be opened (unknown or
+/// erased key, tampered text): the document must not be sent half-filled.
+pub fn open_placeholders(body: &str, keyring: &Keyring) -> Result<String, SealError> {
+    if !body.contains("sealed:") {
+        return Ok(body.to_string());
+    }
+    let mut value: Value = serde_json::from_str(body).map_err(|_| SealError::Malformed)?;
+    open_value(&mut value, keyring)?;
+    Ok(value.to_string())
+}
+
+fn open_value(value: &mut Value, keyring: &Keyring) -> Result<(), SealError> {
+    match value {
+        Value::Object(map) => {
+            let identity = map
+                .get("value")
+                .and_then(Value::as_str)
+                .and_then(|v| v.strip_prefix(SEALED_IDENTITY))
+                .map(str::to_string);
+            if let Some(seal) = identity {
+                let data = keyring.open(&Sealed::decode(&seal)?)?;
+                let (scheme, number) = match &data.identity {
+                    CustomerIdentity::Cpr(cpr) => (CodingScheme::CPR, cpr.expose().to_string()),
+                    CustomerIdentity::Cvr(cvr) => (CodingScheme::CVR, cvr.expose().to_string()),
+                };
+                map.insert("codingScheme".into(), Value::from(scheme.as_str()));
+                map.insert("value".into(), Value::from(number));
+                return Ok(());
+            }
+            let names: Vec<(String, String)> = map
+                .iter()
+                .filter_map(|(k, v)| {
+                    let seal = v.as_str()?.strip_prefix(SEALED_NAME)?;
+                    Some((k.clone(), seal.to_string()))
+                })
+                .collect();
+            for (key, seal) in names {
+                let data = keyring.open(&Sealed::decode(&seal)?)?;
+                match data.name {
+                    Some(name) => map.insert(key, Value::from(name.expose())),
+                    // No name known: the property is left out, not sent empty.
+                    None => map.remove(&key),
+                };
+            }
+            for v in map.values_mut() {
+                open_value(v, keyring)?;
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                open_value(v, keyring)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{CustomerKey, ProcessId};
+    use crate::personal::{Cpr, Cvr, PersonName, PersonalData};
+    use crate::process::ProcessStatus;
+    use afregning_cim::Document;
+    use chrono::{NaiveDate, TimeZone};
+
+    const US: &str = "5790001330583";
+    const CPR: &str = "0801741527";
+
+    fn keyring() -> Keyring {
+        let mut k = Keyring::default();
+        k.generate("k1").unwrap();
+        k
+    }
+
+    fn process(kind: ProcessKind) -> Process {
+        Process {
+            id: ProcessId("p-42".into()),
+            kind,
+            supplier: Gln::parse(US).unwrap(),
+            effective: NaiveDate::from_ymd_opt(2026, 3, 29).unwrap(),
+            took_effect_on: None,
+            customer: Some(CustomerKey("c1".into())),
+            corrects: None,
+            balance_responsible: None,
+            notified_reason: None,
+            datahub_ref: None,
+            requested_by_us: true,
+            status: ProcessStatus::Sent,
+        }
+    }
+
+    fn gsrn() -> Gsrn {
+        Gsrn::parse("571313180400000011").unwrap()
+    }
+
+    fn created() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 20, 9, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_move_in_is_an_rsm001_without_plaintext_until_the_connector_opens_it() {
+        let keys = keyring();
+        let personal = keys
+            .seal(&PersonalData {
+                identity: crate::personal::CustomerIdentity::Cpr(Cpr::parse(CPR).unwrap()),
+                name: PersonName::new("Jan Hansen"),
+            })
+            .unwrap();
+        let us = Gln::parse(US).unwrap();
+        let doc = request_document(
+            gsrn(),
+            &process(ProcessKind::MoveIn),
+            Some(&personal),
+            &us,
+            "m-1",
+            created(),
+        )
+        .unwrap();
+        assert_eq!(doc.kind, DocumentKind::RequestChangeOfSupplier);
+        assert!(
+            !doc.body.contains(CPR) && !doc.body.contains("Jan Hansen"),
+            "{}",
+            doc.body
+        );
+        let opened = open_placeholders(&doc.body, &keys).unwrap();
+        assert!(!opened.contains("sealed:"));
+        let Document::RequestChangeOfSupplier(request) =
+            afregning_cim::parse(opened.as_bytes()).unwrap()
+        else {
+            panic!("not an RSM-001");
+        };
+        assert_eq!(request.header.process_type, ProcessType::MOVE_IN);
+        assert_eq!(request.header.message_id, "m-1");
+        let record = &request.records[0];
+        assert_eq!(record.transaction_id, "p-42");
+        assert_eq!(record.metering_point, gsrn());
+        let customer = record.customer_id.as_ref().unwrap();
+        assert_eq!(
+            (customer.coding_scheme, customer.value.as_str()),
+            (CodingScheme::CPR, CPR)
+        );
+        assert_eq!(record.customer_name.as_deref(), Some("Jan Hansen"));
+        // Midnight of 29 March 2026 in Copenhagen (the DST day) is 23:00 UTC the day before.
+        assert_eq!(
+            record.start,
+            Utc.with_ymd_and_hms(2026, 3, 28, 23, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_company_gets_the_vat_scheme_and_a_missing_name_is_left_out() {
+        let keys = keyring();
+        let personal = keys
+            .seal(&PersonalData {
+                identity: crate::personal::CustomerIdentity::Cvr(Cvr::parse("12345678").unwrap()),
+                name: None,
+            })
+            .unwrap();
+        let us = Gln::parse(US).unwrap();
+        let doc = request_document(
+            gsrn(),
+            &process(ProcessKind::ChangeOfSupplier),
+            Some(&personal),
+            &us,
+            "m-2",
+            created(),
+        )
+        .unwrap();
+        let opened = open_placeholders(&doc.body, &keys).unwrap();
+        let Document::RequestChangeOfSupplier(request) =
+            afregning_cim::parse(opened.as_bytes()).unwrap()
+        else {
+            panic!("not an RSM-001");
+        };
+        let record = &request.records[0];
+        assert_eq!(request.header.process_type, ProcessType::CHANGE_OF_SUPPLIER);
+        assert_eq!(
+            record.customer_id.as_ref().unwrap().coding_scheme,
+            CodingScheme::CVR
+        );
+        assert_eq!(record.customer_name, None);
+    }
+
+    #[test]
+    fn an_end_of_supply_is_an_rsm005_and_an_erased_key_stops_the_document() {
+        let keys = keyring();
+        let us = Gln::parse(US).unwrap();
+        let mut eos = process(ProcessKind::EndOfSupply);
+        eos.customer = None;
+        let doc = request_document(gsrn(), &eos, None, &us, "m-3", created()).unwrap();
+        assert_eq!(doc.kind, DocumentKind::RequestEndOfSupply);
+        assert_eq!(
+            open_placeholders(&doc.body, &keys).unwrap(),
+            doc.body,
+            "nothing to open"
+        );
+        let Document::RequestEndOfSupply(request) =
+            afregning_cim::parse(doc.body.as_bytes()).unwrap()
+        else {
+            panic!("not an RSM-005");
+        };
+        assert_eq!(request.records[0].transaction_id, "p-42");
+
+        let personal = keys
+            .seal(&PersonalData {
+                identity: crate::personal::CustomerIdentity::Cpr(Cpr::parse(CPR).unwrap()),
+                name: None,
+            })
+            .unwrap();
+        let doc = request_document(
+            gsrn(),
+            &process(ProcessKind::MoveIn),
+            Some(&personal),
+            &us,
+            "m-4",
+            created(),
+        )
+        .unwrap();
+        let mut erased = keyring();
+        erased.erase("k1");
+        assert!(open_placeholders(&doc.body, &erased).is_err());
+        let refused = request_document(
+            gsrn(),
+            &process(ProcessKind::MoveOut),
+            None,
+            &us,
+            "m-5",
+            created(),
+        );
+        assert!(refused.unwrap_err().contains("does not send BRS-010"));
+    }
+}

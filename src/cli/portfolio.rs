@@ -1,0 +1,300 @@
+//! `afregning portfolio`: our requests to DataHub's business processes (docs/portfolio.md).
+//!
+//! `request` puts a move-in (BRS-009), change of supplier (BRS-001) or end of supply
+//! (BRS-002) on the portfolio's commands topic; `cancel` cancels one of our pending
+//! requests. The portfolio processor (`afregning process run portfolio`) decides each by
+//! the rules, publishes the event and sends the CIM request through the connector; a
+//! refused request is a dead letter with the rule's code and text.
+//!
+//! `project` keeps the PostgreSQL read model (`portfolio_*` tables) in step with the events.
+//!
+//! The customer's CPR or CVR and name are read from standard input (never from the command
+//! line, where the shell history and `ps` would keep them) and sealed at once with the
+//! keyring of `AFREGNING_PORTFOLIO_KEYS` / `AFREGNING_PORTFOLIO_KEY_FILE`.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use afregning_portfolio::personal::{
+    Cpr, CustomerIdentity, Cvr, Keyring, PersonName, PersonalData,
+};
+use afregning_portfolio::{
+    Command, CommandMeta, CommandRecord, CustomerKey, CustomerRef, Gln, ProcessDetails, ProcessId,
+    ProcessKind,
+};
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Args as ClapArgs, Subcommand, ValueEnum};
+
+use super::common::PortfolioDeployment;
+
+/// Arguments of `afregning portfolio`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: PortfolioCommand,
+}
+
+/// The portfolio subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PortfolioCommand {
+    /// Request a move-in, change of supplier or end of supply for a metering point.
+    Request(Box<RequestArgs>),
+    /// Cancel one of our pending requests (before its cut-off).
+    Cancel(Box<CancelArgs>),
+    /// Project the portfolio's events into its PostgreSQL read model, until SIGINT/SIGTERM.
+    Project(Box<ProjectArgs>),
+}
+
+/// Arguments of `afregning portfolio project`.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ProjectArgs {
+    /// Where /health (the projector runs) and /metrics are served.
+    #[arg(
+        long,
+        env = "AFREGNING_PROCESSOR_ADMIN_LISTEN",
+        default_value = "127.0.0.1:9200"
+    )]
+    pub admin_listen: std::net::SocketAddr,
+    /// The deployment, our GLN, broker and database.
+    #[command(flatten)]
+    pub deployment: PortfolioDeployment,
+}
+
+/// Which request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RequestKind {
+    /// BRS-009 move-in (E65): the customer moves in; needs the customer on stdin.
+    MoveIn,
+    /// BRS-001 change of supplier (E03): needs the customer on stdin.
+    ChangeOfSupplier,
+    /// BRS-002 end of supply (E20).
+    EndOfSupply,
+}
+
+impl RequestKind {
+    fn process(self) -> ProcessKind {
+        match self {
+            RequestKind::MoveIn => ProcessKind::MoveIn,
+            RequestKind::ChangeOfSupplier => ProcessKind::ChangeOfSupplier,
+            RequestKind::EndOfSupply => ProcessKind::EndOfSupply,
+        }
+    }
+}
+
+/// Where the command goes and who sends it.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct Sender {
+    /// The metering point (GSRN, 18 digits).
+    #[arg(long)]
+    pub gsrn: String,
+    /// Why, for the audit trail (kept in the event).
+    #[arg(long)]
+    pub why: String,
+    /// Who asks (operator name); defaults to the login name.
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub actor: String,
+    /// The deployment, our GLN and the broker.
+    #[command(flatten)]
+    pub deployment: PortfolioDeployment,
+}
+
+/// Arguments of `afregning portfolio request`.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct RequestArgs {
+    /// Which process.
+    #[arg(value_enum)]
+    pub kind: RequestKind,
+    /// The day it takes effect (Danish calendar day, YYYY-MM-DD).
+    #[arg(long)]
+    pub effective: NaiveDate,
+    /// Our customer number (pseudonymous; the read model and statements use it).
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// The process id, also the request's transaction id at DataHub; a fresh UUID if absent.
+    #[arg(long)]
+    pub process_id: Option<String>,
+    /// Where and who.
+    #[command(flatten)]
+    pub sender: Sender,
+}
+
+/// Arguments of `afregning portfolio cancel`.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct CancelArgs {
+    /// The process to cancel.
+    #[arg(long)]
+    pub process_id: String,
+    /// Where and who.
+    #[command(flatten)]
+    pub sender: Sender,
+}
+
+/// Runs `afregning portfolio`.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        PortfolioCommand::Request(args) => {
+            let needs_customer = args.kind != RequestKind::EndOfSupply;
+            let customer = if needs_customer {
+                let key = args.customer.clone().context(
+                    "a move-in or change of supplier needs --customer (our customer number)",
+                )?;
+                let personal = read_personal(std::io::stdin().lock())?;
+                let keyring = Keyring::from_env()
+                    .context("sealing the customer's data needs the portfolio keyring")?;
+                Some(CustomerRef {
+                    key: CustomerKey(key),
+                    personal: Some(keyring.seal(&personal).context("sealing")?),
+                })
+            } else {
+                None
+            };
+            let process = args
+                .process_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let command = Command::Request(ProcessDetails {
+                process: ProcessId(process.clone()),
+                kind: args.kind.process(),
+                supplier: gln(&args.sender.deployment.supplier_gln)?,
+                effective: args.effective,
+                customer,
+                corrects: None,
+                balance_responsible: None,
+                notified_reason: None,
+            });
+            send(&args.sender, command).await?;
+            println!("{process}");
+            Ok(ExitCode::SUCCESS)
+        }
+        PortfolioCommand::Project(args) => project(*args).await,
+        PortfolioCommand::Cancel(args) => {
+            let command = Command::Cancel {
+                process: ProcessId(args.process_id.clone()),
+            };
+            send(&args.sender, command).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Runs the read model's projector (`afregning_portfolio::projector`) until a signal.
+async fn project(args: ProjectArgs) -> anyhow::Result<ExitCode> {
+    let deployment = &args.deployment;
+    let catalogue = deployment.catalogue()?;
+    let spec = catalogue.spec(afregning_topology::catalogue::TopicId::PortfolioEvents)?;
+    let pool = sqlx::PgPool::connect(&deployment.stack.database_url)
+        .await
+        .context("connecting to the database (--database-url / DATABASE_URL)")?;
+    let listener = tokio::net::TcpListener::bind(args.admin_listen)
+        .await
+        .with_context(|| format!("binding the admin address {}", args.admin_listen))?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, super::common::liveness_router()).await;
+    });
+    tracing::info!(topic = %spec.name, admin_listen = %args.admin_listen, "portfolio read model: projecting events");
+    let config = afregning_portfolio::projector::ProjectorConfig {
+        bootstrap_servers: deployment.stack.bootstrap_servers.clone(),
+        topic: spec.name.clone(),
+        partitions: spec.partitions,
+        us: gln(&deployment.supplier_gln)?,
+    };
+    let done = afregning_portfolio::projector::run(
+        &pool,
+        &config,
+        |p| {
+            metrics::gauge!("afregning_portfolio_projected_events").set(p.events as f64);
+            metrics::gauge!("afregning_portfolio_projected_written").set(p.written as f64);
+        },
+        super::common::shutdown_signal(),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        events = done.events,
+        written = done.written,
+        already = done.already,
+        "portfolio read model: stopped"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn gln(text: &str) -> anyhow::Result<Gln> {
+    Gln::parse(text).with_context(|| format!("{text:?} is not a GLN (13 digits)"))
+}
+
+/// The customer from `input`: the first line is the CPR (10 digits) or CVR (8 digits), the
+/// optional second line the name. The error never repeats what was read.
+pub fn read_personal(input: impl BufRead) -> anyhow::Result<PersonalData> {
+    let mut lines = input.lines();
+    let id = lines
+        .next()
+        .transpose()
+        .context("reading standard input")?
+        .context("the customer's CPR or CVR is expected on the first line of standard input")?;
+    let id = id.trim();
+    let identity = if let Some(cpr) = Cpr::parse(id) {
+        CustomerIdentity::Cpr(cpr)
+    } else if let Some(cvr) = Cvr::parse(id) {
+        CustomerIdentity::Cvr(cvr)
+    } else {
+        anyhow::bail!(
+            "the first line of standard input is neither a CPR number (10 digits) nor a CVR number (8 digits)"
+        );
+    };
+    let name = lines
+        .next()
+        .transpose()
+        .context("reading standard input")?
+        .and_then(|n| PersonName::new(n.trim()));
+    Ok(PersonalData { identity, name })
+}
+
+/// Puts `command` on the commands topic and waits for the broker's acknowledgement.
+async fn send(sender: &Sender, command: Command) -> anyhow::Result<()> {
+    let metering_point = afregning_cim::Gsrn::parse(&sender.gsrn).with_context(|| {
+        format!(
+            "{:?} is not a GSRN (18 digits, valid check digit)",
+            sender.gsrn
+        )
+    })?;
+    let catalogue = sender.deployment.catalogue()?;
+    let record = CommandRecord {
+        metering_point,
+        meta: CommandMeta {
+            at: chrono::Utc::now(),
+            actor: sender.actor.clone(),
+            why: sender.why.clone(),
+            message_id: None,
+        },
+        command,
+    };
+    afregning_processors::portfolio::inbox::send_command(
+        &sender.deployment.stack.bootstrap_servers,
+        &catalogue,
+        &record,
+    )
+    .await
+    .map_err(anyhow::Error::msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_customer_is_read_from_stdin_and_a_bad_number_is_not_echoed() {
+        let data = read_personal("0801741527\nJan Hansen\n".as_bytes()).expect("read");
+        assert!(matches!(data.identity, CustomerIdentity::Cpr(_)));
+        assert!(data.name.is_some());
+        let company = read_personal("12345678\n".as_bytes()).expect("read");
+        assert!(matches!(company.identity, CustomerIdentity::Cvr(_)));
+        assert!(company.name.is_none());
+        let error = read_personal("08017415\u{37}9x\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("0801741579x") && error.contains("neither a CPR"));
+        assert!(read_personal("".as_bytes()).is_err());
+    }
+}

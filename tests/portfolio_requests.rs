@@ -1,0 +1,391 @@
+//! Issue 16's requests end to end on the real broker and schema registry, with the real
+//! connector and the DataHub simulator (decision 0145): commands on the portfolio's commands
+//! topic (as `afregning portfolio request` puts them) are decided by the portfolio processor,
+//! sent as RSM-001 through the connector's outbound path with the customer's CPR and name
+//! sealed until the connector opens them, answered by the simulator on its MasterData queue,
+//! peeked onto the raw topic, mapped by validate into commands again and decided:
+//!
+//! - a move-in on a metering point nobody supplies is confirmed (the simulator's reader
+//!   refuses a document whose customer id is longer than 16 characters, so a confirm also
+//!   proves the placeholders were opened), and takes effect at the tick of its day, today;
+//! - a change of supplier on a metering point the simulator already has us supply is rejected
+//!   with E16, the reason kept verbatim;
+//! - a move-in the rules refuse (more than 5 working days late) is never sent: a dead letter
+//!   with E17;
+//! - DataHub's RSM-004 that another supplier takes the metering point tomorrow becomes a
+//!   notified change of supplier for tomorrow.
+//!
+//! Then every record of the commands, events, outbound-requests, outbound-responses and
+//! dead-letter topics is searched for the CPR and the name: none holds them in plaintext.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use afregning_connect::Connector;
+use afregning_portfolio::personal::{Cpr, CustomerIdentity, Keyring, PersonName, PersonalData};
+use afregning_portfolio::{
+    Command, CommandMeta, CommandRecord, CustomerKey, CustomerRef, Event, Gln, ProcessDetails,
+    ProcessId, ProcessKind,
+};
+use afregning_processors::pipeline::{self, Watch, Which};
+use afregning_processors::portfolio::inbox::send_command;
+use afregning_processors::portfolio::{Portfolio, PortfolioConfig};
+use afregning_settlement::calendar::local_date;
+use afregning_simulator::SimulatorConfig;
+use afregning_simulator::notifications::Takeover;
+use afregning_simulator::scenario::ScenarioConfig;
+use afregning_sinks::schema::{self, StorageSettings};
+use afregning_testkit::TestEnv;
+use afregning_topology::catalogue::TopicId;
+use afregning_topology::records::DeadLetter;
+use afregning_topology::{Codec, topics};
+use chrono::{NaiveDate, Utc};
+
+const SUPPLIER: &str = "5790002000000";
+const CPR: &str = "0801741527";
+const NAME: &str = "Jens Testesen";
+
+/// A GSRN with a valid check digit that the scenario does not have.
+fn fresh_gsrn() -> afregning_cim::Gsrn {
+    afregning_cim::Gsrn::with_check_digit("57131318049999999").expect("a GSRN")
+}
+
+fn request(
+    gsrn: afregning_cim::Gsrn,
+    id: &str,
+    kind: ProcessKind,
+    effective: NaiveDate,
+    keys: &Keyring,
+) -> CommandRecord {
+    let personal = keys
+        .seal(&PersonalData {
+            identity: CustomerIdentity::Cpr(Cpr::parse(CPR).expect("cpr")),
+            name: PersonName::new(NAME),
+        })
+        .expect("seal");
+    CommandRecord {
+        metering_point: gsrn,
+        meta: CommandMeta {
+            at: Utc::now(),
+            actor: "test-operator".into(),
+            why: "end-to-end test".into(),
+            message_id: None,
+        },
+        command: Command::Request(ProcessDetails {
+            process: ProcessId(id.into()),
+            kind,
+            supplier: Gln::parse(SUPPLIER).expect("gln"),
+            effective,
+            customer: Some(CustomerRef {
+                key: CustomerKey(format!("customer-{id}")),
+                personal: Some(personal),
+            }),
+            corrects: None,
+            balance_responsible: None,
+            notified_reason: None,
+        }),
+    }
+}
+
+fn events(env: &TestEnv, topic: &str) -> anyhow::Result<Vec<Event>> {
+    support::read_raw(env, topic)?
+        .into_iter()
+        .filter_map(|r| r.value)
+        .map(|v| serde_json::from_slice(&v).map_err(anyhow::Error::from))
+        .collect()
+}
+
+fn changes(events: &[Event], process: &str) -> Vec<&'static str> {
+    events
+        .iter()
+        .filter(|e| e.process.as_ref().is_some_and(|p| p.0 == process))
+        .map(|e| e.change.name())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> anyhow::Result<()> {
+    let env = TestEnv::start("portfolio_requests").await?;
+    let catalogue = support::deployment(&env, &env.namespace, 2).await?;
+    let work = tempfile::tempdir()?;
+    let mut keys = Keyring::default();
+    keys.generate("k1")?;
+    let key_file = work.path().join("portfolio.keys");
+    keys.save(&key_file)?;
+
+    let today = local_date(Utc::now());
+    let simulator = support::serve_simulator(SimulatorConfig {
+        scenario: ScenarioConfig {
+            metering_points: 2,
+            first_day: today - chrono::Days::new(2),
+            days: 1,
+            supplier_gln: SUPPLIER.into(),
+            grid_areas: vec!["344".into()],
+            aggregations: false,
+            ..ScenarioConfig::default()
+        },
+        faults: afregning_simulator::FaultConfig::none(),
+        ..SimulatorConfig::default()
+    })
+    .await?;
+    let supplied = simulator.handle().ground_truth().metering_points[0].gsrn;
+
+    let mut connect = support::connect_config(&env, &catalogue, &simulator, work.path());
+    connect.outbound.enabled = true;
+    connect.outbound.portfolio_key_file = Some(key_file);
+    let connector = Connector::new(connect).start().await?;
+
+    let codec = Codec::new(catalogue.clone(), &env.registry_url);
+    let topics_ = pipeline::topics(catalogue.clone(), &codec).await?;
+    let settings =
+        support::pipeline_settings(&env, &env.namespace, &work.path().join("state"), SUPPLIER);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let validate = tokio::spawn(pipeline::run_one(
+        Which::Validate,
+        topics_.clone(),
+        settings.clone(),
+        Watch::default(),
+        shutdown(stop_rx.clone()),
+    ));
+    let portfolio = tokio::spawn(pipeline::run_runtime(
+        Portfolio::new(
+            topics_.clone(),
+            PortfolioConfig {
+                us: Gln::parse(SUPPLIER).expect("gln"),
+                tick_interval: Duration::from_millis(500),
+            },
+        ),
+        settings.runtime.clone(),
+        Watch::default(),
+        shutdown(stop_rx.clone()),
+    ));
+
+    let moving_in = fresh_gsrn();
+    let commands = [
+        request(moving_in, "move-in-1", ProcessKind::MoveIn, today, &keys),
+        request(
+            supplied,
+            "switch-1",
+            ProcessKind::ChangeOfSupplier,
+            today + chrono::Days::new(1),
+            &keys,
+        ),
+        request(
+            moving_in,
+            "move-in-late",
+            ProcessKind::MoveIn,
+            today - chrono::Days::new(30),
+            &keys,
+        ),
+    ];
+    for c in &commands {
+        send_command(&env.bootstrap_servers, &catalogue, c)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
+
+    let events_topic = catalogue.spec(TopicId::PortfolioEvents)?.name.clone();
+    let started = Instant::now();
+    let all = loop {
+        let all = events(&env, &events_topic)?;
+        let move_in = changes(&all, "move-in-1");
+        let switch = changes(&all, "switch-1");
+        if move_in.contains(&"took_effect") && switch.contains(&"rejected") {
+            break all;
+        }
+        anyhow::ensure!(!validate.is_finished(), "validate stopped early");
+        anyhow::ensure!(
+            !portfolio.is_finished(),
+            "the portfolio processor stopped early"
+        );
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "not answered in 120 s: move-in {move_in:?}, switch {switch:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(
+        changes(&all, "move-in-1"),
+        ["request_sent", "accepted", "took_effect"]
+    );
+
+    // Another supplier takes the metering point from tomorrow: DataHub's RSM-004 becomes a
+    // notified process, in effect tomorrow (the in-memory test runs its tick).
+    let tomorrow = today + chrono::Days::new(1);
+    simulator
+        .handle()
+        .notify_takeover(moving_in, tomorrow, Takeover::ChangeOfSupplier);
+    let started = Instant::now();
+    let all = loop {
+        let all = events(&env, &events_topic)?;
+        if all.iter().any(|e| e.change.name() == "notified") {
+            break all;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "the RSM-004 takeover was not notified in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let notified = all
+        .iter()
+        .find(|e| e.change.name() == "notified")
+        .expect("notified");
+    assert_eq!(notified.metering_point, moving_in);
+    let afregning_portfolio::Change::Notified { process, .. } = &notified.change else {
+        unreachable!()
+    };
+    assert_eq!(
+        (process.kind, process.effective),
+        (ProcessKind::ChangeOfSupplier, tomorrow)
+    );
+    assert_eq!(process.notified_reason.as_deref(), Some("E03"));
+    assert_eq!(changes(&all, "switch-1"), ["request_sent", "rejected"]);
+    assert!(
+        changes(&all, "move-in-late").is_empty(),
+        "a refused request is no event"
+    );
+    let rejected = all
+        .iter()
+        .find(|e| e.change.name() == "rejected")
+        .expect("the reject");
+    let afregning_portfolio::Change::Rejected { reasons } = &rejected.change else {
+        unreachable!()
+    };
+    assert_eq!(reasons[0].code, "E16");
+    assert!(
+        reasons[0].text.contains("already supplies"),
+        "{}",
+        reasons[0].text
+    );
+    // Per metering point, the sequence numbers are 1, 2, 3 … without gaps or repeats.
+    for gsrn in [moving_in, supplied] {
+        let seqs: Vec<u64> = all
+            .iter()
+            .filter(|e| e.metering_point == gsrn)
+            .map(|e| e.sequence)
+            .collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{gsrn}");
+    }
+
+    // The refused move-in is a dead letter with the rule's code.
+    let wire = topics_.wire.clone();
+    let dead: Vec<DeadLetter> =
+        support::read_all(&env, codec.topic_name(topics::DEAD_LETTERS), &wire)?;
+    let refused: Vec<&DeadLetter> = dead.iter().filter(|d| d.component == "portfolio").collect();
+    assert_eq!(refused.len(), 1, "{dead:?}");
+    assert!(refused[0].reason.contains("E17") && refused[0].reason.contains("move-in-late"));
+
+    let _ = stop_tx.send(true);
+    validate.await??;
+    portfolio.await??;
+    connector.shutdown().await;
+
+    // No plaintext CPR or name on any topic the request and its answers crossed.
+    for id in [
+        TopicId::PortfolioCommands,
+        TopicId::PortfolioEvents,
+        TopicId::OutboundRequests,
+        TopicId::OutboundResponses,
+        TopicId::DeadLetters,
+    ] {
+        let name = catalogue.spec(id)?.name.clone();
+        let records = support::read_raw(&env, &name)?;
+        assert!(
+            !records.is_empty(),
+            "{name} is empty: the search would prove nothing"
+        );
+        for r in records {
+            let bytes = [r.key.unwrap_or_default(), r.value.unwrap_or_default()].concat();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains(CPR) && !text.contains(NAME),
+                "plaintext personal data on {name}"
+            );
+        }
+    }
+
+    // The read model, projected from the events (as `afregning portfolio project` does).
+    let mut conn = schema::connect(&env.database_url, "test").await?;
+    schema::migrate(
+        &mut conn,
+        &StorageSettings::default(),
+        Utc::now().date_naive(),
+    )
+    .await?;
+    let pool = env.pg_pool().await?;
+    let (seen_tx, mut seen_rx) = tokio::sync::watch::channel(0u64);
+    let expected = all.len() as u64;
+    let projector = afregning_portfolio::projector::ProjectorConfig {
+        bootstrap_servers: env.bootstrap_servers.clone(),
+        topic: events_topic.clone(),
+        partitions: 2,
+        us: Gln::parse(SUPPLIER).expect("gln"),
+    };
+    let done = tokio::time::timeout(
+        Duration::from_secs(60),
+        afregning_portfolio::projector::run(
+            &pool,
+            &projector,
+            move |p| {
+                let _ = seen_tx.send(p.events);
+            },
+            async move {
+                let _ = seen_rx.wait_for(|n| *n >= expected).await;
+            },
+        ),
+    )
+    .await?
+    .map_err(anyhow::Error::msg)?;
+    assert_eq!((done.events, done.written), (expected, expected));
+    let statuses: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT process_id, status, reasons FROM portfolio_processes ORDER BY process_id",
+    )
+    .fetch_all(&pool)
+    .await?;
+    // The move-in (in effect, customer data outstanding), the rejected switch and the
+    // takeover that waits for tomorrow.
+    assert_eq!(statuses.len(), 3, "{statuses:?}");
+    assert!(
+        statuses[0].0.starts_with("bp-") && statuses[0].1 == "accepted",
+        "{statuses:?}"
+    );
+    assert_eq!(
+        (statuses[1].0.as_str(), statuses[1].1.as_str()),
+        ("move-in-1", "effective")
+    );
+    assert_eq!(
+        (statuses[2].0.as_str(), statuses[2].1.as_str()),
+        ("switch-1", "rejected")
+    );
+    assert_eq!(statuses[2].2[0]["code"], "E16");
+    let supplied_from: Option<NaiveDate> = sqlx::query_scalar(
+        "SELECT valid_from FROM portfolio_supply_periods WHERE metering_point = $1",
+    )
+    .bind(moving_in.to_string())
+    .fetch_optional(&pool)
+    .await?;
+    assert_eq!(supplied_from, Some(today));
+    // Nor in any row of the read model.
+    for table in [
+        "portfolio_metering_points",
+        "portfolio_supply_periods",
+        "portfolio_processes",
+        "portfolio_process_history",
+    ] {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t"))
+            .fetch_all(&pool)
+            .await?;
+        assert!(!rows.is_empty(), "{table} is empty");
+        assert!(
+            rows.iter().all(|r| !r.contains(CPR) && !r.contains(NAME)),
+            "plaintext in {table}"
+        );
+    }
+    simulator.shutdown().await;
+    Ok(())
+}
