@@ -14,6 +14,7 @@
 //! | `manage_products` (create/change the supplier's products) | | ✓ | | |
 //! | `resolve_dead_letters` (resolve) | ✓ | | | |
 //! | `request_datahub_data` (ask DataHub for its results again) | ✓ | | | |
+//! | `replay` (re-submit dead letters, start replay runs) | ✓ | | | |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,17 +88,21 @@ pub enum Permission {
     /// Ask DataHub for its calculation results (RSM-016, RSM-017): a message to the market
     /// under the supplier's name, so the operators who run the pipeline's DataHub side.
     RequestDataHubData,
+    /// Re-submit dead letters and start replay runs: both put records into the
+    /// pipeline again, so the operators who run it.
+    Replay,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented matrix.
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Permission::Read,
         Permission::ReadOperations,
         Permission::ExportBilling,
         Permission::ManageProducts,
         Permission::ResolveDeadLetters,
         Permission::RequestDataHubData,
+        Permission::Replay,
     ];
 
     /// The role matrix (documented in this module and docs/api.md).
@@ -110,6 +115,7 @@ impl Permission {
             Permission::ManageProducts => role == Backoffice,
             Permission::ResolveDeadLetters => role == Operator,
             Permission::RequestDataHubData => role == Operator,
+            Permission::Replay => role == Operator,
         }
     }
 
@@ -122,6 +128,7 @@ impl Permission {
             Permission::ManageProducts => "manage_products",
             Permission::ResolveDeadLetters => "resolve_dead_letters",
             Permission::RequestDataHubData => "request_datahub_data",
+            Permission::Replay => "replay",
         }
     }
 }
@@ -373,6 +380,7 @@ mod tests {
             holders(Permission::RequestDataHubData),
             vec![Role::Operator]
         );
+        assert_eq!(holders(Permission::Replay), vec![Role::Operator]);
         assert_eq!(holders(Permission::ManageProducts), vec![Role::Backoffice]);
         assert_eq!(holders(Permission::ExportBilling), vec![Role::Billing]);
         assert!(!Permission::ReadOperations.allows(Role::Billing));

@@ -51,7 +51,9 @@ pub struct AppState {
     pub render_metrics: RenderMetrics,
     /// Checks bearer tokens.
     pub authenticator: Authenticator,
-    /// The broker, for lag; `None` answers from the database alone.
+    /// The broker and the deployment's topology, for lag and for replay
+    /// (re-submitting dead letters, replay runs); `None` answers lag from the
+    /// database alone and the replay calls with 503.
     pub broker: Option<broker::Broker>,
     /// The products topic (decision 0130); `None` (no broker) answers the
     /// product routes with 503.
@@ -171,6 +173,22 @@ pub fn router(state: AppState) -> Router {
             guarded(s, ResolveDeadLetters, post(dead_letters::resolve)),
         )
         .route(
+            "/v1/dead-letters/resubmit",
+            guarded(s, Replay, post(replay::resubmit)),
+        )
+        .route(
+            "/v1/replay-runs",
+            guarded(s, ReadOperations, get(replay::list)).merge(guarded(
+                s,
+                Replay,
+                post(replay::start),
+            )),
+        )
+        .route(
+            "/v1/replay-runs/{run_id}",
+            guarded(s, ReadOperations, get(replay::show)),
+        )
+        .route(
             "/v1/audit",
             guarded(s, ReadOperations, get(operations::audit_log)),
         )
@@ -203,12 +221,17 @@ pub struct RunningApi {
     pub addr: SocketAddr,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    broker: Option<broker::Broker>,
 }
 
 impl RunningApi {
-    /// Stops accepting, lets in-flight requests finish, and waits for the server.
+    /// Stops accepting, lets in-flight requests finish, stops following the
+    /// replay runs it started (recorded `interrupted`), and waits for the server.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.stop.send(());
+        if let Some(broker) = &self.broker {
+            broker.stop_following();
+        }
         self.task
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))
@@ -220,6 +243,7 @@ pub async fn spawn(state: AppState, addr: SocketAddr) -> std::io::Result<Running
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let broker = state.broker.clone();
     let app = router(state);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -229,5 +253,10 @@ pub async fn spawn(state: AppState, addr: SocketAddr) -> std::io::Result<Running
             .await
     });
     tracing::info!(%addr, "API listening");
-    Ok(RunningApi { addr, stop, task })
+    Ok(RunningApi {
+        addr,
+        stop,
+        task,
+        broker,
+    })
 }

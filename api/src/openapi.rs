@@ -44,6 +44,10 @@ use crate::routes::*;
         dead_letters::list,
         dead_letters::show,
         dead_letters::resolve,
+        replay::resubmit,
+        replay::start,
+        replay::list,
+        replay::show,
         products::list,
         products::get_product,
         products::create,
@@ -57,7 +61,7 @@ use crate::routes::*;
         (name = "settlement", description = "provisional settlements, statements, explanations, billing runs"),
         (name = "rates", description = "charges applied per grid area, the supplier's products"),
         (name = "reconciliation", description = "our settlement against DataHub's wholesale settlement (BRS-027), requests for DataHub's results"),
-        (name = "operations", description = "health, lag, dead letters, audit log"),
+        (name = "operations", description = "health, lag, dead letters, replay runs, audit log"),
     )
 )]
 pub struct ApiDoc;

@@ -8,11 +8,9 @@ mod support;
 
 use std::sync::Arc;
 
+use afregning_api::AppState;
 use afregning_api::product_log::ProductLog;
-use afregning_api::{AppState, spawn};
 use afregning_settlement::{Margin, Product};
-use afregning_topology::admin::Admin;
-use afregning_topology::{Catalogue, TopologySettings};
 use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -21,34 +19,17 @@ use support::{Harness, problem, token};
 /// The seeded harness, with its API replaced by one that has the products topic.
 async fn harness(label: &str) -> anyhow::Result<(Harness, ProductLog)> {
     let mut h = Harness::start(label).await?;
-    let catalogue = Catalogue::new(TopologySettings {
-        partitions: 2,
-        ..TopologySettings::with_prefix(h.env.namespace.clone())
-    })?;
-    let report = Admin::connect(
-        catalogue.clone(),
-        &h.env.bootstrap_servers,
-        &h.env.registry_url,
-    )?
-    .apply()
-    .await?;
-    anyhow::ensure!(report.problems.is_empty(), "{}", report.render());
+    let catalogue = h.apply_topology(2).await?;
     let log = ProductLog::new(&h.env.bootstrap_servers, &catalogue).map_err(anyhow::Error::msg)?;
-    let api = spawn(
-        AppState {
-            pool: h.pool.clone(),
-            render_metrics: Arc::new(String::new),
-            authenticator: support::authenticator().await,
-            broker: None,
-            supplier_gln: None,
-            products: Some(log.clone()),
-        },
-        "127.0.0.1:0".parse()?,
-    )
+    h.respawn(AppState {
+        pool: h.pool.clone(),
+        render_metrics: Arc::new(String::new),
+        authenticator: support::authenticator().await,
+        broker: None,
+        supplier_gln: None,
+        products: Some(log.clone()),
+    })
     .await?;
-    let old = std::mem::replace(&mut h.api, api);
-    old.shutdown().await?;
-    h.base = format!("http://{}", h.api.addr);
     Ok((h, log))
 }
 

@@ -40,12 +40,13 @@ pub struct Args {
     /// Required `aud` claim of tokens, if set.
     #[arg(long, env = "AFREGNING_API_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
-    /// Kafka bootstrap servers, to show lag against the log's end and to read
-    /// and change the supplier's products (their topic); without it the product
-    /// routes answer 503.
+    /// Kafka bootstrap servers, to show lag against the log's end, to read
+    /// and change the supplier's products (their topic), to re-submit dead
+    /// letters and to start replay runs; without it those routes answer 503.
     #[arg(long, env = "AFREGNING_API_BOOTSTRAP_SERVERS")]
     pub bootstrap_servers: Option<String>,
-    /// Topic prefix of the deployment (the topology's prefix), for the products topic.
+    /// Topic prefix of the deployment (the topology's prefix), for the products
+    /// topic and the replay topics.
     #[arg(long, env = "AFREGNING_TOPIC_PREFIX", default_value = "")]
     pub topic_prefix: String,
     /// Partitions per topic, as `afregning topology apply` created them.
@@ -77,16 +78,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         audience: set(&args.jwt_audience),
     })
     .map_err(anyhow::Error::msg)?;
-    let broker = set(&args.bootstrap_servers)
-        .as_deref()
-        .map(afregning_api::broker::Broker::new)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
     let catalogue = afregning_topology::Catalogue::new(afregning_topology::TopologySettings {
         partitions: args.partitions,
         ..afregning_topology::TopologySettings::with_prefix(args.topic_prefix.clone())
     })
     .context("the topology settings")?;
+    let broker = set(&args.bootstrap_servers)
+        .as_deref()
+        .map(|servers| afregning_api::broker::Broker::new(servers, &catalogue))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let products = set(&args.bootstrap_servers)
         .as_deref()
         .map(|servers| afregning_api::product_log::ProductLog::new(servers, &catalogue))

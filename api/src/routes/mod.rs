@@ -11,6 +11,7 @@ pub mod operations;
 pub mod products;
 pub mod rates;
 pub mod reconciliation;
+pub mod replay;
 pub mod request_id;
 pub mod settlements;
 

@@ -14,9 +14,11 @@ use afregning_api::auth::{AuthConfig, Authenticator, JwksSource};
 use afregning_api::{AppState, RunningApi, spawn};
 use afregning_sinks::schema::{self, StorageSettings};
 use afregning_testkit::TestEnv;
+use afregning_topology::admin::Admin;
 use afregning_topology::records::{
     SettlementComponent, SettlementLine, SettlementStatement, StatementKind, VatClass,
 };
+use afregning_topology::{Catalogue, TopologySettings};
 use chrono::{NaiveDate, TimeZone, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use rust_decimal::Decimal;
@@ -148,6 +150,45 @@ impl Harness {
             request = request.bearer_auth(token);
         }
         request.send().await.expect("the API answers")
+    }
+
+    /// POST `body` to `path` with `token`, expecting problem details with
+    /// `status`; the problem's body.
+    pub async fn refused(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+        status: u16,
+    ) -> serde_json::Value {
+        problem(self.post(path, token, body).await, status).await
+    }
+
+    /// Applies the topology under the harness's prefix, `partitions` per topic,
+    /// for the tests whose API uses the broker.
+    pub async fn apply_topology(&self, partitions: u32) -> anyhow::Result<Catalogue> {
+        let catalogue = Catalogue::new(TopologySettings {
+            partitions,
+            ..TopologySettings::with_prefix(self.env.namespace.clone())
+        })?;
+        let report = Admin::connect(
+            catalogue.clone(),
+            &self.env.bootstrap_servers,
+            &self.env.registry_url,
+        )?
+        .apply()
+        .await?;
+        anyhow::ensure!(report.problems.is_empty(), "{}", report.render());
+        Ok(catalogue)
+    }
+
+    /// Replaces the API by one serving `state` (on the same schema).
+    pub async fn respawn(&mut self, state: AppState) -> anyhow::Result<()> {
+        let api = spawn(state, "127.0.0.1:0".parse()?).await?;
+        let old = std::mem::replace(&mut self.api, api);
+        old.shutdown().await?;
+        self.base = format!("http://{}", self.api.addr);
+        Ok(())
     }
 
     /// Stops the server and drops the schema.

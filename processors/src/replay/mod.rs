@@ -14,11 +14,16 @@
 //! - [`offsets`]: offsets for times, verified against the records, with a
 //!   search over record timestamps where the broker answers wrongly;
 //! - [`topics`]: the two control topics, created when missing;
-//! - [`dead_letters`]: re-submitting resolved dead letters to their source.
+//! - [`dead_letters`]: re-submitting resolved dead letters to their source;
+//! - [`plan`], [`runs`], [`resubmit`]: starting a run and recording it in
+//!   PostgreSQL, shared by the CLI and the API.
 
 pub mod client;
 pub mod dead_letters;
 pub mod offsets;
+pub mod plan;
+pub mod resubmit;
+pub mod runs;
 pub mod topics;
 
 use std::collections::BTreeMap;

@@ -1,25 +1,21 @@
 //! `afregning replay start` and `resume`: resolve what to re-read, record the
 //! run, write the request, follow the tasks' reports and store the summary.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use afregning_processors::replay::client::{self, Followed, Progress};
-use afregning_processors::replay::offsets::{PartitionReader, offset_for_time};
-use afregning_processors::replay::{ReplayReport, ReplayRequest, ReplaySummary, TopicOffsets};
-use afregning_topology::catalogue::TopicId;
-use afregning_topology::processors::PROCESSORS;
+use afregning_processors::replay::ReplayRequest;
+use afregning_processors::replay::client::{self, Progress};
+use afregning_processors::replay::plan::{self, StartSpec};
+use afregning_processors::replay::runs::{self as record, Recorded};
 use afregning_topology::{Catalogue, TopologySettings};
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::ClientConfig;
-use rdkafka::consumer::BaseConsumer;
 
 use super::runs;
 use crate::cli::common::StackArgs;
@@ -104,88 +100,28 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         partitions: args.topic_partitions,
         ..TopologySettings::with_prefix(args.topic_prefix.clone())
     })?;
-    let spec = PROCESSORS
-        .iter()
-        .find(|p| p.component.name() == args.processor)
-        .with_context(|| {
-            let names: Vec<&str> = PROCESSORS.iter().map(|p| p.component.name()).collect();
-            format!("no processor {:?} (one of {names:?})", args.processor)
-        })?;
-    let inputs: Vec<String> = spec
-        .inputs
-        .iter()
-        .map(|id| Ok(catalogue.spec(*id)?.name.clone()))
-        .collect::<anyhow::Result<_>>()?;
-    let mut partitions: Vec<i32> = args.partitions.clone();
-    if !args.grid_areas.is_empty() {
-        anyhow::ensure!(
-            spec.primary() == TopicId::EnrichedReadings,
-            "{}'s inputs are partitioned by metering point, not grid area: give --partition",
-            args.processor
-        );
-        partitions.extend(afregning_topology::partitioner::partitions_for_grid_areas(
-            args.grid_areas.iter().map(String::as_str),
-            args.topic_partitions,
-        ));
-    }
-    if partitions.is_empty() {
-        partitions = (0..args.topic_partitions as i32).collect();
-    }
-    partitions.sort_unstable();
-    partitions.dedup();
-    anyhow::ensure!(
-        partitions
-            .iter()
-            .all(|p| (0..args.topic_partitions as i32).contains(p)),
-        "partitions {partitions:?} outside 0..{}",
-        args.topic_partitions
-    );
+    let spec = StartSpec {
+        processor: args.processor.clone(),
+        from_offset: args.from_offset,
+        from_time: args.from_time,
+        to_time: args.to_time,
+        recompute_from: args.recompute_from,
+        grid_areas: args.grid_areas.clone(),
+        partitions: args.partitions.clone(),
+        dry_run: args.dry_run,
+        search_offsets: args.search_offsets,
+    };
+    // Checked before anything is asked of the broker or the database.
+    let (partitions, _) = plan::partitions_and_inputs(&catalogue, &spec)?;
     let operator = runs::operator(args.operator.as_deref())?;
     anyhow::ensure!(!args.reason.trim().is_empty(), "--reason must say why");
 
-    // Where each input is re-read from, and where it ends now.
     let client = kafka(&args.stack);
-    let (start, sources) = {
-        let client = client.clone();
-        let inputs = inputs.clone();
-        let partitions = partitions.clone();
-        let (from_offset, from_time, search) =
-            (args.from_offset, args.from_time, args.search_offsets);
-        tokio::task::spawn_blocking(move || {
-            start_offsets(
-                &client,
-                &inputs,
-                &partitions,
-                from_offset,
-                from_time,
-                search,
-            )
-        })
-        .await??
-    };
-    let end = {
-        let client = client.clone();
-        let inputs = inputs.clone();
-        let partitions = partitions.clone();
-        tokio::task::spawn_blocking(move || {
-            client::ends(&client, &inputs, &partitions, Duration::from_secs(30))
-        })
-        .await??
-    };
-    let request = ReplayRequest {
-        run_id: new_run_id(),
-        processor: args.processor.clone(),
-        start,
-        end,
-        recompute_from: args.recompute_from.or(args.from_time),
-        recompute_to: args.to_time,
-        dry_run: args.dry_run,
-        requested_at: Utc::now(),
-    };
+    let (request, sources) = plan::request(&client, &catalogue, &spec).await?;
     let mut conn = runs::connect(&args.stack).await?;
-    runs::insert(
+    record::insert(
         &mut conn,
-        &runs::NewRun {
+        &record::NewRun {
             request: &request,
             operator: &operator,
             reason: &args.reason,
@@ -205,18 +141,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         request.start
     );
     tracing::info!(run = %request.run_id, processor = %request.processor, ?partitions, dry_run = request.dry_run, %operator, reason = %args.reason, "replay started");
-    if let Err(error) = client::publish(&client, &args.topic_prefix, &request).await {
-        runs::finish(
-            &mut conn,
-            &request.run_id,
-            "failed",
-            &serde_json::json!({}),
-            None,
-            Some(error.to_string().as_str()),
-        )
-        .await?;
-        return Err(error.into());
-    }
+    plan::publish_recorded(&mut conn, &client, &args.topic_prefix, &request).await?;
     follow_and_record(
         &mut conn,
         &client,
@@ -230,8 +155,8 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
 /// `afregning replay resume ID`.
 pub async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let mut conn = runs::connect(&args.stack).await?;
-    let request = runs::request_of(&mut conn, &args.id).await?;
-    runs::finish(
+    let request = record::request_of(&mut conn, &args.id).await?;
+    record::finish(
         &mut conn,
         &request.run_id,
         "running",
@@ -268,58 +193,6 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         args.timeout_secs,
     )
     .await
-}
-
-/// A run id: `r`, the time and a random part (no uuid dependency in this crate).
-pub(super) fn new_run_id() -> String {
-    let now = Utc::now();
-    format!("r{}-{:08x}", now.format("%Y%m%dT%H%M%S"), rand_u32())
-}
-
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(Utc::now().timestamp_nanos_opt().unwrap_or_default() as u128);
-    hasher.finish() as u32
-}
-
-type Starts = (BTreeMap<i32, TopicOffsets>, serde_json::Value);
-
-/// The start offsets per partition and input, and how each was found.
-fn start_offsets(
-    client: &ClientConfig,
-    inputs: &[String],
-    partitions: &[i32],
-    from_offset: Option<i64>,
-    from_time: Option<DateTime<Utc>>,
-    search: bool,
-) -> anyhow::Result<Starts> {
-    let mut start: BTreeMap<i32, TopicOffsets> = BTreeMap::new();
-    let mut sources = serde_json::Map::new();
-    let consumer: BaseConsumer = afregning_processors::replay::offsets::reader_consumer(client)?;
-    for &partition in partitions {
-        for topic in inputs {
-            let (offset, source) = match (from_offset, from_time) {
-                (Some(offset), _) => (offset.max(0), serde_json::json!("offset")),
-                (None, Some(time)) => {
-                    let reader =
-                        PartitionReader::new(&consumer, topic, partition, Duration::from_secs(30));
-                    let found = offset_for_time(&reader, time, search)?;
-                    (
-                        found.offset,
-                        serde_json::json!({"source": found.source, "broker_answer": found.broker_answer}),
-                    )
-                }
-                (None, None) => anyhow::bail!("--from-offset or --from-time"),
-            };
-            start
-                .entry(partition)
-                .or_default()
-                .insert(topic.clone(), offset);
-            sources.insert(format!("{topic}[{partition}]"), source);
-        }
-    }
-    Ok((start, serde_json::Value::Object(sources)))
 }
 
 /// Follows the run to its end (or Ctrl-C, or the timeout) and records the outcome.
@@ -390,53 +263,26 @@ async fn follow_and_record(
         .await?
     };
     signal.abort();
-    let (state, reports) = match followed {
-        Ok(Followed::Complete(reports)) => ("done", reports),
-        Ok(Followed::Interrupted(reports)) => ("interrupted", reports),
-        Err(error) => {
-            runs::finish(
-                conn,
-                &request.run_id,
-                "failed",
-                &serde_json::json!({}),
-                None,
-                Some(error.to_string().as_str()),
-            )
-            .await?;
+    let summary = match record::record_followed(conn, &request.run_id, followed).await? {
+        Recorded::Failed(error) => {
             eprintln!("replay {} failed: {error}", request.run_id);
             return Ok(ExitCode::FAILURE);
         }
+        Recorded::Done(summary) => summary,
+        Recorded::Interrupted(summary) => {
+            for line in summary.render() {
+                println!("{line}");
+            }
+            eprintln!(
+                "replay {} interrupted: the processors go on; `afregning replay resume {}` follows it to the end",
+                request.run_id, request.run_id
+            );
+            return Ok(ExitCode::from(130));
+        }
     };
-    let mut summary = summary_of(&reports);
-    runs::fill_before(conn, &mut summary).await?;
-    runs::finish(
-        conn,
-        &request.run_id,
-        state,
-        &serde_json::to_value(&reports)?,
-        Some(&summary),
-        None,
-    )
-    .await?;
     for line in summary.render() {
         println!("{line}");
     }
-    if state == "interrupted" {
-        eprintln!(
-            "replay {} interrupted: the processors go on; `afregning replay resume {}` follows it to the end",
-            request.run_id, request.run_id
-        );
-        return Ok(ExitCode::from(130));
-    }
-    eprintln!("replay {} {state}", request.run_id);
+    eprintln!("replay {} done", request.run_id);
     Ok(ExitCode::SUCCESS)
-}
-
-fn summary_of(reports: &BTreeMap<i32, Vec<ReplayReport>>) -> ReplaySummary {
-    ReplaySummary::of(
-        reports
-            .values()
-            .flatten()
-            .filter_map(|r| r.outcome.as_ref()),
-    )
 }
