@@ -15,8 +15,12 @@
 //! - DataHub's RSM-004 that another supplier takes the metering point tomorrow becomes a
 //!   notified change of supplier for tomorrow.
 //!
-//! Then every record of the commands, events, outbound-requests, outbound-responses and
-//! dead-letter topics is searched for the CPR and the name: none holds them in plaintext.
+//! The change of supplier goes through the real binary (`afregning portfolio request`, the
+//! customer on standard input), the read model is projected from the events and shown by
+//! `afregning portfolio show`. Then every record of the commands, events, outbound-requests,
+//! outbound-responses and dead-letter topics, every row of the read model, and every log line
+//! of this process and of the CLI is searched for the CPR and the name: none holds them in
+//! plaintext.
 
 mod support;
 
@@ -106,6 +110,7 @@ fn changes(events: &[Event], process: &str) -> Vec<&'static str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> anyhow::Result<()> {
+    let logs = afregning_testkit::capture_logs().expect("the first subscriber of this test binary");
     let env = TestEnv::start("portfolio_requests").await?;
     let catalogue = support::deployment(&env, &env.namespace, 2).await?;
     let work = tempfile::tempdir()?;
@@ -133,7 +138,7 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
 
     let mut connect = support::connect_config(&env, &catalogue, &simulator, work.path());
     connect.outbound.enabled = true;
-    connect.outbound.portfolio_key_file = Some(key_file);
+    connect.outbound.portfolio_key_file = Some(key_file.clone());
     let connector = Connector::new(connect).start().await?;
 
     let codec = Codec::new(catalogue.clone(), &env.registry_url);
@@ -168,13 +173,6 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
     let commands = [
         request(moving_in, "move-in-1", ProcessKind::MoveIn, today, &keys),
         request(
-            supplied,
-            "switch-1",
-            ProcessKind::ChangeOfSupplier,
-            today + chrono::Days::new(1),
-            &keys,
-        ),
-        request(
             moving_in,
             "move-in-late",
             ProcessKind::MoveIn,
@@ -187,6 +185,42 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
             .await
             .map_err(anyhow::Error::msg)?;
     }
+    // The change of supplier as an operator asks for it: the real binary, the customer on
+    // standard input, sealed with the key file's key.
+    let mut cli_stderr = String::new();
+    let tomorrow = today + chrono::Days::new(1);
+    let (status, _, stderr) = afregning(
+        &[
+            "portfolio",
+            "request",
+            "change-of-supplier",
+            "--gsrn",
+            &supplied.to_string(),
+            "--effective",
+            &tomorrow.to_string(),
+            "--customer",
+            "customer-switch-1",
+            "--process-id",
+            "switch-1",
+            "--why",
+            "end-to-end test",
+            "--supplier-gln",
+            SUPPLIER,
+            "--topic-prefix",
+            &catalogue.settings().prefix,
+            "--partitions",
+            "2",
+            "--bootstrap-servers",
+            &env.bootstrap_servers,
+        ],
+        &[(
+            "AFREGNING_PORTFOLIO_KEY_FILE",
+            key_file.to_string_lossy().as_ref(),
+        )],
+        &format!("{CPR}\n{NAME}\n"),
+    )?;
+    cli_stderr.push_str(&stderr);
+    anyhow::ensure!(status == 0, "afregning portfolio request: {stderr}");
 
     let events_topic = catalogue.spec(TopicId::PortfolioEvents)?.name.clone();
     let started = Instant::now();
@@ -215,7 +249,6 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
 
     // Another supplier takes the metering point from tomorrow: DataHub's RSM-004 becomes a
     // notified process, in effect tomorrow (the in-memory test runs its tick).
-    let tomorrow = today + chrono::Days::new(1);
     simulator
         .handle()
         .notify_takeover(moving_in, tomorrow, Takeover::ChangeOfSupplier);
@@ -347,6 +380,35 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
     )
     .fetch_all(&pool)
     .await?;
+    // `afregning portfolio show` prints the same from the read model.
+    let (status, stdout, stderr) = afregning(
+        &[
+            "portfolio",
+            "show",
+            "--gsrn",
+            &moving_in.to_string(),
+            "--json",
+            "--database-url",
+            &env.database_url,
+        ],
+        &[],
+        "",
+    )?;
+    cli_stderr.push_str(&stderr);
+    anyhow::ensure!(status == 0, "afregning portfolio show: {stderr}");
+    let shown: serde_json::Value = serde_json::from_str(&stdout)?;
+    assert_eq!(shown["periods"][0]["valid_from"], today.to_string());
+    let shown_changes: Vec<&str> = shown["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["change"].as_str())
+        .collect();
+    assert_eq!(
+        shown_changes,
+        ["request_sent", "accepted", "took_effect", "notified"]
+    );
+
     // The move-in (in effect, customer data outstanding), the rejected switch and the
     // takeover that waits for tomorrow.
     assert_eq!(statuses.len(), 3, "{statuses:?}");
@@ -387,5 +449,45 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
         );
     }
     simulator.shutdown().await;
+    // Nor in any log line: this process's (connector, processors, projector) and the CLI's.
+    let logged = logs.text();
+    assert!(
+        logged.contains("portfolio event"),
+        "the capture holds the processor's lines"
+    );
+    for text in [logged.as_str(), cli_stderr.as_str()] {
+        assert!(
+            !text.contains(CPR) && !text.contains(NAME),
+            "personal data in a log line"
+        );
+    }
     Ok(())
+}
+
+/// Runs the `afregning` binary with `args`, `env` and `stdin`; its exit code, stdout, stderr.
+fn afregning(
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> anyhow::Result<(i32, String, String)> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_afregning"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "debug,rdkafka=info,sqlx=info")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }

@@ -185,7 +185,7 @@ pub async fn supplied_in_grid_area(
 }
 
 /// One line of a process's history.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct HistoryLine {
     /// Event sequence number on the metering point.
     pub sequence: i64,
@@ -208,6 +208,33 @@ pub async fn history(pool: &PgPool, metering_point: &str) -> sqlx::Result<Vec<Hi
     sqlx::query_as(
         "SELECT sequence, process_id, change, recorded_at, actor, why, status_after \
          FROM portfolio_process_history WHERE metering_point = $1 ORDER BY sequence",
+    )
+    .bind(metering_point)
+    .fetch_all(pool)
+    .await
+}
+
+/// One of a metering point's supply periods as the read model holds it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct PeriodLine {
+    /// First day supplied (Danish calendar day).
+    pub valid_from: NaiveDate,
+    /// First day no longer supplied; none while open.
+    pub valid_to: Option<NaiveDate>,
+    /// Our customer number.
+    pub customer_key: Option<String>,
+    /// The process that started it.
+    pub started_by: String,
+    /// The correcting process, when the period was rolled back (to be credited).
+    pub retired_by: Option<String>,
+}
+
+/// A metering point's supply periods, retired ones included, oldest first: what
+/// `afregning portfolio show` prints beside the history.
+pub async fn periods(pool: &PgPool, metering_point: &str) -> sqlx::Result<Vec<PeriodLine>> {
+    sqlx::query_as(
+        "SELECT valid_from, valid_to, customer_key, started_by, retired_by \
+         FROM portfolio_supply_periods WHERE metering_point = $1 ORDER BY ordinal",
     )
     .bind(metering_point)
     .fetch_all(pool)

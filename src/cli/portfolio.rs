@@ -6,7 +6,8 @@
 //! the rules, publishes the event and sends the CIM request through the connector; a
 //! refused request is a dead letter with the rule's code and text.
 //!
-//! `project` keeps the PostgreSQL read model (`portfolio_*` tables) in step with the events.
+//! `project` keeps the PostgreSQL read model (`portfolio_*` tables) in step with the events;
+//! `show` prints a metering point's supply periods and process timeline from it.
 //!
 //! The customer's CPR or CVR and name are read from standard input (never from the command
 //! line, where the shell history and `ps` would keep them) and sealed at once with the
@@ -45,6 +46,22 @@ pub enum PortfolioCommand {
     Cancel(Box<CancelArgs>),
     /// Project the portfolio's events into its PostgreSQL read model, until SIGINT/SIGTERM.
     Project(Box<ProjectArgs>),
+    /// Show a metering point's supply periods and the timeline of its processes (read model).
+    Show {
+        /// The metering point (GSRN, 18 digits).
+        #[arg(long)]
+        gsrn: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// PostgreSQL connection URL.
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        )]
+        database_url: String,
+    },
 }
 
 /// Arguments of `afregning portfolio project`.
@@ -169,6 +186,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         PortfolioCommand::Project(args) => project(*args).await,
+        PortfolioCommand::Show {
+            gsrn,
+            json,
+            database_url,
+        } => show(&gsrn, json, &database_url).await,
         PortfolioCommand::Cancel(args) => {
             let command = Command::Cancel {
                 process: ProcessId(args.process_id.clone()),
@@ -218,6 +240,65 @@ async fn project(args: ProjectArgs) -> anyhow::Result<ExitCode> {
         "portfolio read model: stopped"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a metering point's periods and history from the read model. Exit 0 when it is
+/// known, 1 when the read model has nothing for it.
+async fn show(gsrn: &str, json: bool, database_url: &str) -> anyhow::Result<ExitCode> {
+    afregning_cim::Gsrn::parse(gsrn)
+        .with_context(|| format!("{gsrn:?} is not a GSRN (18 digits)"))?;
+    let pool = sqlx::PgPool::connect(database_url)
+        .await
+        .context("connecting to the database (--database-url / DATABASE_URL)")?;
+    let periods = afregning_portfolio::read_model::periods(&pool, gsrn)
+        .await
+        .context("reading the read model (is `afregning portfolio project` running?)")?;
+    let history = afregning_portfolio::read_model::history(&pool, gsrn)
+        .await
+        .context("reading the read model")?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "metering_point": gsrn, "periods": periods, "history": history,
+            }))?
+        );
+    } else {
+        println!("metering point {gsrn}");
+        println!("supply periods:");
+        for p in &periods {
+            let to = p.valid_to.map_or("open".to_string(), |d| d.to_string());
+            let retired = p
+                .retired_by
+                .as_deref()
+                .map_or(String::new(), |r| format!("  (rolled back by {r})"));
+            println!(
+                "  {} .. {to}  customer {}  started by {}{retired}",
+                p.valid_from,
+                p.customer_key.as_deref().unwrap_or("-"),
+                p.started_by
+            );
+        }
+        println!("history:");
+        for h in &history {
+            println!(
+                "  #{:<3} {}  {:<22} {:<24} {:<10} {} ({})",
+                h.sequence,
+                h.recorded_at.format("%Y-%m-%d %H:%M:%S"),
+                h.change,
+                h.process_id.as_deref().unwrap_or("-"),
+                h.status_after.as_deref().unwrap_or("-"),
+                h.why,
+                h.actor
+            );
+        }
+    }
+    Ok(if periods.is_empty() && history.is_empty() {
+        eprintln!("the read model has nothing for {gsrn}");
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn gln(text: &str) -> anyhow::Result<Gln> {

@@ -53,6 +53,52 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Every log line of the test process, kept in memory by [`capture_logs`], so a test can
+/// search them (e.g. for personal data, which must never be logged).
+#[derive(Debug, Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// What was logged so far.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// The writer [`capture_logs`] hands the subscriber.
+struct CaptureWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs a subscriber that keeps every line at `debug` and above (librdkafka and sqlx at
+/// `info`) in memory; call it first in a test, before anything logs. `None` when a
+/// subscriber was installed already (then nothing would be captured).
+pub fn capture_logs() -> Option<CapturedLogs> {
+    let logs = CapturedLogs::default();
+    let buffer = logs.0.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "debug,rdkafka=info,sqlx=info,hyper=info,reqwest=info,h2=info",
+        ))
+        .with_ansi(false)
+        .with_writer(move || CaptureWriter(buffer.clone()))
+        .try_init()
+        .ok()?;
+    Some(logs)
+}
+
 /// Everything an integration test needs, unique to that test.
 #[derive(Debug)]
 pub struct TestEnv {
