@@ -519,7 +519,42 @@ async fn lag(State(state): State<AppState>) -> Response {
         ));
     }
     body.push_str("</table>");
+    body.push_str(&processor_lag_table(&state).await);
     layout("Pipeline lag", &body).into_response()
+}
+
+/// The processors' groups' lag, or why it is not shown.
+async fn processor_lag_table(state: &AppState) -> String {
+    let rows = match operations::load_processor_lag(state).await {
+        Ok(rows) => rows,
+        Err(error) => {
+            return format!(
+                "<h2>Processors</h2><p id=\"processor-lag-missing\">{}</p>",
+                esc(&error.to_string())
+            );
+        }
+    };
+    let mut out = String::from(
+        "<h2>Processors</h2><p>Committed offsets of each processor's group (the runtime's mirror \
+         of the positions it commits with its state) against each input partition's end, read \
+         from the records.</p><table id=\"processor-lag\"><tr><th>Group</th><th>Topic</th>\
+         <th>Partition</th><th>Committed</th><th>End</th><th>Lag</th></tr>",
+    );
+    let shown = |v: Option<i64>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
+    for r in &rows {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&r.group),
+            esc(&r.topic),
+            r.partition,
+            shown(r.committed_offset),
+            r.end_offset,
+            shown(r.lag),
+        ));
+    }
+    out.push_str("</table>");
+    out
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod datahub_requests;
 pub mod error;
 pub mod limits;
 pub mod openapi;
+pub mod processor_lag;
 pub mod product_log;
 pub mod routes;
 
@@ -159,6 +160,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/operations/lag",
             guarded(s, ReadOperations, get(operations::lag)),
+        )
+        .route(
+            "/v1/operations/processor-lag",
+            guarded(s, ReadOperations, get(operations::processor_lag)),
         )
         .route(
             "/v1/dead-letters",

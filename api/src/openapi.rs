@@ -40,6 +40,7 @@ use crate::routes::*;
         reconciliation::requests,
         reconciliation::show_request,
         operations::lag,
+        operations::processor_lag,
         operations::audit_log,
         dead_letters::list,
         dead_letters::show,

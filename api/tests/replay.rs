@@ -22,67 +22,25 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use afregning_api::AppState;
-use afregning_api::broker::Broker;
-use afregning_processors::pipeline::{self, PipelineSettings, Which};
 use afregning_processors::replay::dead_letters::{RESUBMISSION_RUN, RESUBMITTED_FROM};
 use afregning_processors::replay::offsets::{PartitionReader, reader_consumer};
 use afregning_topology::catalogue::TopicId;
-use afregning_topology::{Catalogue, Codec, raw_headers};
+use afregning_topology::raw_headers;
 use rdkafka::Message;
-use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::{Headers, OwnedMessage};
 use serde_json::{Value, json};
-use support::{Harness, problem, token};
+use support::{Harness, broker, problem, token};
 
 const PARTITIONS: u32 = 3;
-
-/// The seeded harness with its API replaced by one that has the broker and the topology.
-async fn harness(label: &str) -> anyhow::Result<(Harness, Catalogue)> {
-    let mut h = Harness::start(label).await?;
-    let catalogue = h.apply_topology(PARTITIONS).await?;
-    let broker = Broker::new(&h.env.bootstrap_servers, &catalogue).map_err(anyhow::Error::msg)?;
-    h.respawn(AppState {
-        pool: h.pool.clone(),
-        render_metrics: Arc::new(String::new),
-        authenticator: support::authenticator().await,
-        broker: Some(broker),
-        supplier_gln: None,
-        products: None,
-    })
-    .await?;
-    Ok((h, catalogue))
-}
 
 /// Produces two records validate cannot read to partition 1 of `raw` and
 /// records a dead letter for each, as the sink would; their offsets.
 async fn dead_lettered(h: &Harness, raw: &str) -> anyhow::Result<Vec<i64>> {
-    let producer: FutureProducer = h.env.kafka_config().create()?;
     let mut offsets = Vec::new();
     for (id, payload) in [("m-bad-1", "this is not JSON"), ("m-bad-2", "{\"no\": 1}")] {
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: raw_headers::MESSAGE_ID,
-                value: Some(id),
-            })
-            .insert(Header {
-                key: raw_headers::QUEUE,
-                value: Some("timeseries"),
-            });
-        let delivered = producer
-            .send(
-                FutureRecord::to(raw)
-                    .partition(1)
-                    .key(id)
-                    .payload(payload)
-                    .headers(headers),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)?;
+        let offset = broker::produce_raw(h, raw, 1, id, payload).await?;
         sqlx::query(
             "INSERT INTO dead_letter (source_topic, source_partition, source_offset, source_key, \
              payload, source_message_id, component, error_class, reason, failed_at, attempts, \
@@ -90,14 +48,14 @@ async fn dead_lettered(h: &Harness, raw: &str) -> anyhow::Result<Vec<i64>> {
              VALUES ($1, 1, $2, $3, $4, $5, 'validate', 'malformed_json', $6, now(), 1, 0, $2)",
         )
         .bind(raw)
-        .bind(delivered.offset)
+        .bind(offset)
         .bind(id.as_bytes())
         .bind(payload.as_bytes())
         .bind(id)
         .bind(format!("not a document ({id})"))
         .execute(&h.pool)
         .await?;
-        offsets.push(delivered.offset);
+        offsets.push(offset);
     }
     Ok(offsets)
 }
@@ -129,33 +87,10 @@ async fn audit_row(
     .await?)
 }
 
-/// validate's committed offset of `topic[partition]` in its consumer group (-1: none).
-async fn committed(h: &Harness, topic: &str, partition: i32) -> anyhow::Result<i64> {
-    let group = format!("{}afregning.validate", h.env.namespace);
-    let config = h.env.kafka_config();
-    let topic = topic.to_string();
-    tokio::task::spawn_blocking(move || {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let consumer: BaseConsumer = config
-            .clone()
-            .set("group.id", &group)
-            .set("enable.auto.commit", "false")
-            .create()?;
-        let mut list = rdkafka::TopicPartitionList::new();
-        list.add_partition(&topic, partition);
-        let committed = consumer.committed_offsets(list, Duration::from_secs(10))?;
-        Ok(committed
-            .find_partition(&topic, partition)
-            .and_then(|p| p.offset().to_raw())
-            .unwrap_or(-1))
-    })
-    .await?
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dead_letters_are_resubmitted_and_replay_runs_started_and_read() -> anyhow::Result<()> {
     afregning_testkit::init_logging();
-    let (h, catalogue) = harness("api-replay").await?;
+    let (h, catalogue) = broker::harness("api-replay", PARTITIONS).await?;
     let raw = catalogue.spec(TopicId::TimeseriesRaw)?.name.clone();
     let offsets = dead_lettered(&h, &raw).await?;
     let (first, second) = (offsets[0], offsets[1]);
@@ -414,33 +349,14 @@ async fn dead_letters_are_resubmitted_and_replay_runs_started_and_read() -> anyh
     );
 
     // validate running: started, followed, recorded.
-    let work = tempfile::tempdir()?;
-    let codec = Codec::new(catalogue.clone(), &h.env.registry_url);
-    let pipeline_topics = pipeline::topics(catalogue.clone(), &codec).await?;
-    let settings = PipelineSettings::quick(
-        &h.env.bootstrap_servers,
-        &h.env.namespace,
-        &work.path().join("state"),
-        "5790000000005",
-        serde_json::from_str(include_str!("../../deploy/product-catalogue.json"))?,
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let validate = tokio::spawn(pipeline::run_one(
-        Which::Validate,
-        pipeline_topics,
-        settings,
-        pipeline::Watch::default(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let validate = broker::run_validate(&h, &catalogue).await?;
     // A replay concerns a running processor: one published while a task's
     // first restore reads the request topic is taken as that topic's initial
     // state and not acted on. So wait until validate committed partition 1's
     // records (the runtime mirrors its commits to the group).
     let end_now = again["resubmitted"][0]["offset"].as_i64().expect("offset") + 1;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while committed(&h, &raw, 1).await? < end_now {
+    while broker::committed(&h, "validate", &raw, 1).await? < end_now {
         anyhow::ensure!(
             Instant::now() < deadline,
             "validate did not commit partition 1"
@@ -494,8 +410,7 @@ async fn dead_letters_are_resubmitted_and_replay_runs_started_and_read() -> anyh
         "{done}"
     );
     assert!(done["summary"].is_object(), "{done}");
-    let _ = stop.send(());
-    validate.await??;
+    validate.stop().await?;
     h.stop().await?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Operations: where each sink's consumer is per topic partition and how far
-//! behind the log's end, and the audit log of changes made through the API.
+//! behind the log's end, the same for the processors' consumer groups
+//! ([`crate::processor_lag`]), and the audit log of changes made through the API.
 //!
 //! The sinks keep their positions in the database with their data (decision
 //! 0061), so positions come from `sink_progress`; the log end comes from the
@@ -69,6 +70,35 @@ pub async fn load_lag(state: &AppState) -> Result<Vec<PartitionLag>, ApiError> {
         }
     }
     Ok(rows)
+}
+
+/// `GET /v1/operations/processor-lag`: each processor's consumer group's
+/// committed offset per input partition against the partition's end (read
+/// from the records: the local broker's ListOffsets is too low), and the
+/// lag. The committed offsets are the runtime's mirror of the positions it
+/// commits with its state (they may trail by one commit round). 503 without
+/// a broker.
+#[utoipa::path(get, path = "/v1/operations/processor-lag", tag = "operations",
+    responses((status = 200, body = Vec<crate::processor_lag::GroupPartitionLag>),
+        (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn processor_lag(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<crate::processor_lag::GroupPartitionLag>>, ApiError> {
+    Ok(Json(load_processor_lag(&state).await?))
+}
+
+/// The processors' lag (the console's pipeline page shows it too).
+pub async fn load_processor_lag(
+    state: &AppState,
+) -> Result<Vec<crate::processor_lag::GroupPartitionLag>, ApiError> {
+    let broker = state.broker.clone().ok_or_else(|| {
+        ApiError::Unavailable("the API has no broker configured (--bootstrap-servers)".into())
+    })?;
+    tokio::task::spawn_blocking(move || crate::processor_lag::read(&broker))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(ApiError::Unavailable)
 }
 
 /// Query of `GET /v1/audit`.

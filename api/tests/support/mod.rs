@@ -7,6 +7,8 @@
 //! pair made for these tests only (openssl genrsa 2048); they protect nothing.
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
