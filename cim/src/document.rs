@@ -214,6 +214,8 @@ documents! {
     ConfirmRequestEndOfSupply(crate::answer::Confirmation) = "RSM-005", "ConfirmRequestEndOfSupply_MarketDocument", "MktActivityRecord", DerivedFromXsd;
     /// RSM-005 reject.
     RejectRequestEndOfSupply(crate::answer::Rejection) = "RSM-005", "RejectRequestEndOfSupply_MarketDocument", "MktActivityRecord", DerivedFromXsd;
+    /// RSM-024, request cancellation of a pending process (E67).
+    RequestCancellation(crate::rsm024::RequestCancellation) = "RSM-024", "RequestCancellation_MarketDocument", "MktActivityRecord", DerivedFromXsd;
     /// RSM-015, request validated metered data (E73).
     RequestValidatedMeasureData(crate::rsm015::RequestValidatedMeasureData) = "RSM-015", "RequestValidatedMeasureData_MarketDocument", "Series", JsonSchema;
     /// RSM-015 reject.

@@ -34,6 +34,7 @@ pub mod rsm016;
 pub mod rsm017;
 pub mod rsm019;
 pub mod rsm022;
+pub mod rsm024;
 pub mod rsm031;
 pub mod rsm034;
 pub mod ser;

@@ -43,6 +43,7 @@ pub fn segment(document_type: OutboundDocumentType) -> &'static str {
         OutboundDocumentType::RequestWholesaleSettlement => "requestwholesalesettlement",
         OutboundDocumentType::RequestChangeOfSupplier => "requestchangeofsupplier",
         OutboundDocumentType::RequestEndOfSupply => "requestendofsupply",
+        OutboundDocumentType::RequestCancellation => "requestcancellation",
     }
 }
 
@@ -59,6 +60,7 @@ fn expected_kind(document_type: OutboundDocumentType) -> DocumentKind {
         }
         OutboundDocumentType::RequestChangeOfSupplier => DocumentKind::RequestChangeOfSupplier,
         OutboundDocumentType::RequestEndOfSupply => DocumentKind::RequestEndOfSupply,
+        OutboundDocumentType::RequestCancellation => DocumentKind::RequestCancellation,
     }
 }
 

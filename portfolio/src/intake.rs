@@ -4,7 +4,7 @@
 //!
 //! Every change of a metering point's portfolio goes through one writer: the operator's
 //! requests (CLI, API) and DataHub's answers and notifications (mapped by validate,
-//! [`crate::answers`]) are [`CommandRecord`]s on `afregning.portfolio.commands.v1`, keyed by
+//! [`crate::answers`]) are [`CommandRecord`]s on the commands topic (`TopicId::PortfolioCommands`), keyed by
 //! metering point; the processor decides each against the state it keeps and publishes the
 //! event. Two writers deciding on the same stale state cannot happen (decision 0145).
 

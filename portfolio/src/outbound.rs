@@ -2,7 +2,8 @@
 //!
 //! A [`crate::Change::RequestSent`] event becomes one document: RSM-001
 //! `RequestChangeOfSupplier` for a change of supplier (E03) or move-in (E65), RSM-005
-//! `RequestEndOfSupply` for an end of supply (E20). The record's `mRID` is our process id, so
+//! `RequestEndOfSupply` for an end of supply (E20); our cancellation of one of them becomes
+//! an RSM-024 `RequestCancellation`. The record's `mRID` is our process id, so
 //! DataHub's answer names it ([`crate::answers`]). Other requests (move-out, corrections,
 //! customer master data, change of BRP) have no document here yet: the processor refuses
 //! them with that reason rather than recording a request nobody sends.
@@ -18,6 +19,7 @@ use serde_json::Value;
 use afregning_cim::codes::{BusinessSector, CodingScheme, MessageType, ProcessType, Role};
 use afregning_cim::rsm001::{RequestChangeOfSupplier, SupplierChange};
 use afregning_cim::rsm005::{RequestEndOfSupply, SupplyEnd};
+use afregning_cim::rsm024::{Cancellation, RequestCancellation};
 use afregning_cim::{DATAHUB_GLN, DocumentKind, Gsrn, Header, Participant, PartyId};
 use afregning_settlement::calendar::local_midnight;
 
@@ -33,8 +35,10 @@ pub const SEALED_NAME: &str = "sealed:name:";
 /// A request document ready for the outbound topic (placeholders still sealed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestDocument {
-    /// Which document (RSM-001 or RSM-005).
+    /// Which document (RSM-001, RSM-005 or RSM-024).
     pub kind: DocumentKind,
+    /// Its (single) record's transaction `mRID`: our process id, or `<process id>-cancel`.
+    pub transaction_id: String,
     /// The CIM JSON.
     pub body: String,
 }
@@ -121,6 +125,61 @@ pub fn request_document(
     };
     Ok(RequestDocument {
         kind,
+        transaction_id: process.id.0.clone(),
+        body: String::from_utf8(body)
+            .map_err(|e| format!("the CIM writer wrote non-UTF-8: {e}"))?,
+    })
+}
+
+/// The RSM-024 `RequestCancellation` of our pending `process` on `metering_point`: it names
+/// DataHub's process reference (when the confirm gave one) and our original transaction (the
+/// process id). Its transaction `mRID` is `<process id>-cancel`, so a re-sent cancellation
+/// repeats its id and DataHub refuses the duplicate.
+pub fn cancellation_document(
+    metering_point: Gsrn,
+    process: &Process,
+    us: &Gln,
+    message_id: &str,
+    created: DateTime<Utc>,
+) -> Result<RequestDocument, String> {
+    let process_type = match process.kind {
+        ProcessKind::ChangeOfSupplier => ProcessType::CHANGE_OF_SUPPLIER,
+        ProcessKind::MoveIn => ProcessType::MOVE_IN,
+        ProcessKind::EndOfSupply => ProcessType::END_OF_SUPPLY,
+        other => {
+            return Err(format!(
+                "afregning does not cancel {} ({other:?}) processes at DataHub",
+                other.brs().unwrap_or("these")
+            ));
+        }
+    };
+    let body = afregning_cim::rsm024::write(&RequestCancellation {
+        header: Header {
+            message_id: message_id.to_string(),
+            business_sector: Some(BusinessSector::ELECTRICITY),
+            created,
+            process_type,
+            reason_code: None,
+            sender: Participant {
+                id: PartyId::gln(us.as_str()),
+                role: Role::ENERGY_SUPPLIER,
+            },
+            receiver: Participant {
+                id: PartyId::gln(DATAHUB_GLN),
+                role: Role::METERING_POINT_ADMINISTRATOR,
+            },
+            document_type: MessageType::REQUEST_CANCELLATION,
+        },
+        records: vec![Cancellation {
+            transaction_id: format!("{}-cancel", process.id),
+            business_process_id: process.datahub_ref.clone(),
+            metering_point,
+            original_transaction_id: Some(process.id.0.clone()),
+        }],
+    });
+    Ok(RequestDocument {
+        kind: DocumentKind::RequestCancellation,
+        transaction_id: format!("{}-cancel", process.id),
         body: String::from_utf8(body)
             .map_err(|e| format!("the CIM writer wrote non-UTF-8: {e}"))?,
     })
@@ -360,5 +419,57 @@ mod tests {
             created(),
         );
         assert!(refused.unwrap_err().contains("does not send BRS-010"));
+    }
+}
+
+#[cfg(test)]
+mod cancellation_tests {
+    use super::*;
+    use crate::ids::ProcessId;
+    use crate::process::ProcessStatus;
+    use afregning_cim::Document;
+    use chrono::{NaiveDate, TimeZone};
+
+    #[test]
+    fn a_cancellation_names_datahubs_process_and_our_transaction() {
+        let us = Gln::parse("5790001330583").expect("gln");
+        let gsrn = Gsrn::parse("571313180400000011").expect("gsrn");
+        let process = Process {
+            id: ProcessId("eos-1".into()),
+            kind: ProcessKind::EndOfSupply,
+            supplier: us.clone(),
+            effective: NaiveDate::from_ymd_opt(2026, 4, 15).expect("day"),
+            took_effect_on: None,
+            customer: None,
+            corrects: None,
+            balance_responsible: None,
+            notified_reason: None,
+            datahub_ref: Some("bp-77".into()),
+            requested_by_us: true,
+            status: ProcessStatus::Accepted,
+        };
+        let created = Utc.with_ymd_and_hms(2026, 4, 7, 9, 0, 0).unwrap();
+        let doc = cancellation_document(gsrn, &process, &us, "eos-1-cancel", created).expect("doc");
+        assert_eq!(doc.kind, DocumentKind::RequestCancellation);
+        let Document::RequestCancellation(parsed) =
+            afregning_cim::parse(doc.body.as_bytes()).expect("the CIM reader reads it")
+        else {
+            panic!("not an RSM-024");
+        };
+        assert_eq!(
+            parsed.header.document_type,
+            MessageType::REQUEST_CANCELLATION
+        );
+        assert_eq!(parsed.header.process_type, ProcessType::END_OF_SUPPLY);
+        let record = &parsed.records[0];
+        assert_eq!(record.transaction_id, "eos-1-cancel");
+        assert_eq!(record.business_process_id.as_deref(), Some("bp-77"));
+        assert_eq!(record.original_transaction_id.as_deref(), Some("eos-1"));
+        assert_eq!(record.metering_point, gsrn);
+        let move_out = Process {
+            kind: ProcessKind::MoveOut,
+            ..process
+        };
+        assert!(cancellation_document(gsrn, &move_out, &us, "x", created).is_err());
     }
 }

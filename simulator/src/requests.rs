@@ -33,6 +33,7 @@ pub fn kind_of_segment(segment: &str) -> Option<DocumentKind> {
     Some(match segment.to_ascii_lowercase().as_str() {
         "requestchangeofsupplier" => DocumentKind::RequestChangeOfSupplier,
         "requestendofsupply" => DocumentKind::RequestEndOfSupply,
+        "requestcancellation" => DocumentKind::RequestCancellation,
         "requestvalidatedmeasurements" | "requestvalidatedmeasuredata" => {
             DocumentKind::RequestValidatedMeasureData
         }

@@ -118,6 +118,8 @@ code_list! {
         CONTRACT_TERMINATION = "432",
         /// E44, notification to supplier of contract termination (RSM-004).
         SUPPLIER_CONTRACT_TERMINATION = "E44",
+        /// E67, request regarding cancellation (RSM-024).
+        REQUEST_CANCELLATION = "E67",
         /// E07, master data, metering point (RSM-022).
         MASTER_DATA_METERING_POINT = "E07",
         /// D12, notify charge information (RSM-034).

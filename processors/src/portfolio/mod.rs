@@ -1,7 +1,7 @@
 //! The portfolio processor: the one writer of each metering point's portfolio events
 //! (docs/portfolio.md, decision 0145).
 //!
-//! It reads the commands topic (`afregning.portfolio.commands.v1`, key = GSRN): the
+//! It reads the commands topic (`TopicId::PortfolioCommands`, key = GSRN): the
 //! operator's requests and cancellations (`afregning portfolio request|cancel`) and
 //! DataHub's answers and notifications, which validate maps from the raw MasterData topic
 //! ([`afregning_portfolio::answers`]). Each command is decided against the state it keeps
@@ -25,7 +25,7 @@ mod state;
 use std::time::Duration;
 
 use afregning_portfolio::intake::{due, has_pending};
-use afregning_portfolio::outbound::request_document;
+use afregning_portfolio::outbound::{cancellation_document, request_document};
 use afregning_portfolio::{
     Change, Command, CommandMeta, CommandRecord, Event, Gln, MeteringPoint, decide,
 };
@@ -103,44 +103,50 @@ impl Portfolio {
                 return Ok(Err(format!("{} {refused}", command_name(command))));
             }
         };
-        let request = match &event.change {
-            Change::RequestSent { process, personal } => {
-                let message_id = process.id.0.clone();
-                match request_document(
-                    state.gsrn,
-                    process,
-                    personal.as_ref(),
-                    &state.us,
-                    &message_id,
-                    meta.at,
-                ) {
-                    Ok(doc) => Some(doc),
-                    Err(reason) => return Ok(Err(reason)),
-                }
-            }
-            _ => None,
+        let outbound = match (&event.change, command) {
+            (Change::RequestSent { process, personal }, _) => request_document(
+                state.gsrn,
+                process,
+                personal.as_ref(),
+                &state.us,
+                &process.id.0,
+                meta.at,
+            )
+            .map(Some),
+            // Our cancellation goes to DataHub too; DataHub's own cancellation does not.
+            (Change::Cancelled { .. }, Command::Cancel { process }) => state
+                .processes
+                .get(process)
+                .ok_or_else(|| format!("process {process} is not known"))
+                .and_then(|p| {
+                    cancellation_document(
+                        state.gsrn,
+                        p,
+                        &state.us,
+                        &format!("{}-cancel", p.id),
+                        meta.at,
+                    )
+                })
+                .map(Some),
+            _ => Ok(None),
+        };
+        let outbound = match outbound {
+            Ok(doc) => doc,
+            Err(reason) => return Ok(Err(reason)),
         };
         let after = state.apply(&event);
         ctx.emit(self.event_output(&event)?);
-        if let Some(doc) = request {
-            let key = OutboundRequestKey {
-                request_id: format!(
-                    "portfolio-{}",
-                    event.process.as_ref().map_or("", |p| p.0.as_str())
-                ),
-            };
+        if let Some(doc) = outbound {
             let value = OutboundRequest {
-                request_id: key.request_id.clone(),
-                document_type: match doc.kind {
-                    afregning_cim::DocumentKind::RequestEndOfSupply => {
-                        OutboundDocumentType::RequestEndOfSupply
-                    }
-                    _ => OutboundDocumentType::RequestChangeOfSupplier,
-                },
+                request_id: format!("portfolio-{}", doc.transaction_id),
+                document_type: document_type(doc.kind)?,
                 body: doc.body,
                 requested_by: meta.actor.clone(),
                 requested_at: millis(meta.at),
                 reason: Some(meta.why.clone()),
+            };
+            let key = OutboundRequestKey {
+                request_id: value.request_id.clone(),
             };
             let idempotency = format!("portfolio-request:{}", key.request_id);
             ctx.emit(
@@ -182,6 +188,21 @@ impl Portfolio {
             headers: Vec::new(),
         })
     }
+}
+
+/// The outbound topic's name for a document we send.
+fn document_type(kind: afregning_cim::DocumentKind) -> Result<OutboundDocumentType, ProcessError> {
+    use afregning_cim::DocumentKind as K;
+    Ok(match kind {
+        K::RequestChangeOfSupplier => OutboundDocumentType::RequestChangeOfSupplier,
+        K::RequestEndOfSupply => OutboundDocumentType::RequestEndOfSupply,
+        K::RequestCancellation => OutboundDocumentType::RequestCancellation,
+        other => {
+            return Err(ProcessError::failed(format!(
+                "the portfolio does not send {other} documents"
+            )));
+        }
+    })
 }
 
 /// Avro keeps whole milliseconds.

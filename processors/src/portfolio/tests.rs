@@ -288,3 +288,76 @@ fn the_same_batch_decided_again_from_the_same_state_gives_the_same_outputs() {
     };
     assert_eq!(bytes(&first), bytes(&again));
 }
+
+#[test]
+fn our_cancellation_before_the_day_goes_to_datahub_and_nothing_takes_effect() {
+    let keys = keyring();
+    let mut t = task();
+    let day = NaiveDate::from_ymd_opt(2026, 3, 10).expect("day");
+    t.process(
+        &[
+            record(0, "2026-03-03T09:00:00Z", move_in(&keys, day)),
+            record(
+                1,
+                "2026-03-03T10:00:00Z",
+                Command::Accept {
+                    process: ProcessId("move-in-1".into()),
+                    datahub_ref: Some("bp-1".into()),
+                },
+            ),
+        ],
+        at("2026-03-03T10:00:00Z"),
+    )
+    .expect("process");
+    let cancel = Command::Cancel {
+        process: ProcessId("move-in-1".into()),
+    };
+    let out = t
+        .process(
+            &[record(2, "2026-03-05T10:00:00Z", cancel)],
+            at("2026-03-05T10:00:00Z"),
+        )
+        .expect("process");
+    assert_eq!(event(&on(&out, EVENTS)[0]).change.name(), "cancelled");
+    let requests = on(&out, OUTBOUND);
+    assert_eq!(requests.len(), 1);
+    let request: OutboundRequest = Wire::local()
+        .decode(requests[0].value.as_deref().expect("value"))
+        .expect("outbound request");
+    assert_eq!(
+        request.document_type,
+        OutboundDocumentType::RequestCancellation
+    );
+    assert_eq!(request.request_id, "portfolio-move-in-1-cancel");
+    assert!(request.body.contains("\"bp-1\""), "names DataHub's process");
+    // The day comes: nothing takes effect, nothing is pending.
+    assert!(t.tick(at("2026-03-10T12:00:00Z")).expect("tick").is_empty());
+    // Too late to cancel after the cut-off: refused, a dead letter, nothing sent.
+    let mut t = task();
+    t.process(
+        &[
+            record(0, "2026-03-03T09:00:00Z", move_in(&keys, day)),
+            record(
+                1,
+                "2026-03-03T10:00:00Z",
+                Command::Accept {
+                    process: ProcessId("move-in-1".into()),
+                    datahub_ref: None,
+                },
+            ),
+        ],
+        at("2026-03-03T10:00:00Z"),
+    )
+    .expect("process");
+    let late = Command::Cancel {
+        process: ProcessId("move-in-1".into()),
+    };
+    let out = t
+        .process(
+            &[record(2, "2026-03-10T08:00:00Z", late)],
+            at("2026-03-10T08:00:00Z"),
+        )
+        .expect("process");
+    assert!(on(&out, OUTBOUND).is_empty() && on(&out, EVENTS).is_empty());
+    assert_eq!(on(&out, DEAD).len(), 1);
+}

@@ -1,7 +1,7 @@
 //! Settlement follows the portfolio (issue 16, decision 0140): which days of a month we
 //! supply a metering point, from its portfolio events.
 //!
-//! The portfolio's event log (`afregning.portfolio.events.v1`, key = GSRN) is a global table
+//! The portfolio's event log (`TopicId::PortfolioEvents`, key = GSRN) is a global table
 //! that keeps every record ([`crate::runtime::GlobalTableSpec::log`]); a metering point's
 //! timeline is the portfolio crate's own fold of its events ([`MeteringPoint::fold`]), so
 //! settle and the portfolio can never disagree on a day. Everything here is pure: decoding,

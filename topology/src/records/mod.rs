@@ -261,6 +261,8 @@ avro::avro_enum! {
         RequestChangeOfSupplier = "REQUEST_CHANGE_OF_SUPPLIER",
         /// RSM-005.
         RequestEndOfSupply = "REQUEST_END_OF_SUPPLY",
+        /// RSM-024 (cancellation of a pending process).
+        RequestCancellation = "REQUEST_CANCELLATION",
     }
 }
 
