@@ -72,22 +72,7 @@ pub fn request_document(
         DocumentKind::RequestEndOfSupply => MessageType::CONTRACT_TERMINATION,
         _ => MessageType::REQUEST_CHANGE_OF_SUPPLIER,
     };
-    let header = Header {
-        message_id: message_id.to_string(),
-        business_sector: Some(BusinessSector::ELECTRICITY),
-        created,
-        process_type,
-        reason_code: None,
-        sender: Participant {
-            id: PartyId::gln(us.as_str()),
-            role: Role::ENERGY_SUPPLIER,
-        },
-        receiver: Participant {
-            id: PartyId::gln(DATAHUB_GLN),
-            role: Role::METERING_POINT_ADMINISTRATOR,
-        },
-        document_type,
-    };
+    let header = header(us, message_id, created, process_type, document_type);
     let day_start = local_midnight(process.effective);
     let body = match kind {
         DocumentKind::RequestEndOfSupply => afregning_cim::rsm005::write(&RequestEndOfSupply {
@@ -131,6 +116,32 @@ pub fn request_document(
     })
 }
 
+/// The header of a document from us (DDQ) to DataHub (DDZ).
+fn header(
+    us: &Gln,
+    message_id: &str,
+    created: DateTime<Utc>,
+    process_type: ProcessType,
+    document_type: MessageType,
+) -> Header {
+    Header {
+        message_id: message_id.to_string(),
+        business_sector: Some(BusinessSector::ELECTRICITY),
+        created,
+        process_type,
+        reason_code: None,
+        sender: Participant {
+            id: PartyId::gln(us.as_str()),
+            role: Role::ENERGY_SUPPLIER,
+        },
+        receiver: Participant {
+            id: PartyId::gln(DATAHUB_GLN),
+            role: Role::METERING_POINT_ADMINISTRATOR,
+        },
+        document_type,
+    }
+}
+
 /// The RSM-024 `RequestCancellation` of our pending `process` on `metering_point`: it names
 /// DataHub's process reference (when the confirm gave one) and our original transaction (the
 /// process id). Its transaction `mRID` is `<process id>-cancel`, so a re-sent cancellation
@@ -154,22 +165,13 @@ pub fn cancellation_document(
         }
     };
     let body = afregning_cim::rsm024::write(&RequestCancellation {
-        header: Header {
-            message_id: message_id.to_string(),
-            business_sector: Some(BusinessSector::ELECTRICITY),
+        header: header(
+            us,
+            message_id,
             created,
             process_type,
-            reason_code: None,
-            sender: Participant {
-                id: PartyId::gln(us.as_str()),
-                role: Role::ENERGY_SUPPLIER,
-            },
-            receiver: Participant {
-                id: PartyId::gln(DATAHUB_GLN),
-                role: Role::METERING_POINT_ADMINISTRATOR,
-            },
-            document_type: MessageType::REQUEST_CANCELLATION,
-        },
+            MessageType::REQUEST_CANCELLATION,
+        ),
         records: vec![Cancellation {
             transaction_id: format!("{}-cancel", process.id),
             business_process_id: process.datahub_ref.clone(),

@@ -289,26 +289,33 @@ fn the_same_batch_decided_again_from_the_same_state_gives_the_same_outputs() {
     assert_eq!(bytes(&first), bytes(&again));
 }
 
+/// A move-in for `day` requested on 3 March and confirmed by DataHub (with `reference`).
+fn accepted_move_in(
+    t: &mut MemoryTask<Portfolio>,
+    keys: &Keyring,
+    day: NaiveDate,
+    reference: Option<&str>,
+) {
+    let confirm = Command::Accept {
+        process: ProcessId("move-in-1".into()),
+        datahub_ref: reference.map(str::to_string),
+    };
+    t.process(
+        &[
+            record(0, "2026-03-03T09:00:00Z", move_in(keys, day)),
+            record(1, "2026-03-03T10:00:00Z", confirm),
+        ],
+        at("2026-03-03T10:00:00Z"),
+    )
+    .expect("process");
+}
+
 #[test]
 fn our_cancellation_before_the_day_goes_to_datahub_and_nothing_takes_effect() {
     let keys = keyring();
     let mut t = task();
     let day = NaiveDate::from_ymd_opt(2026, 3, 10).expect("day");
-    t.process(
-        &[
-            record(0, "2026-03-03T09:00:00Z", move_in(&keys, day)),
-            record(
-                1,
-                "2026-03-03T10:00:00Z",
-                Command::Accept {
-                    process: ProcessId("move-in-1".into()),
-                    datahub_ref: Some("bp-1".into()),
-                },
-            ),
-        ],
-        at("2026-03-03T10:00:00Z"),
-    )
-    .expect("process");
+    accepted_move_in(&mut t, &keys, day, Some("bp-1"));
     let cancel = Command::Cancel {
         process: ProcessId("move-in-1".into()),
     };
@@ -334,21 +341,7 @@ fn our_cancellation_before_the_day_goes_to_datahub_and_nothing_takes_effect() {
     assert!(t.tick(at("2026-03-10T12:00:00Z")).expect("tick").is_empty());
     // Too late to cancel after the cut-off: refused, a dead letter, nothing sent.
     let mut t = task();
-    t.process(
-        &[
-            record(0, "2026-03-03T09:00:00Z", move_in(&keys, day)),
-            record(
-                1,
-                "2026-03-03T10:00:00Z",
-                Command::Accept {
-                    process: ProcessId("move-in-1".into()),
-                    datahub_ref: None,
-                },
-            ),
-        ],
-        at("2026-03-03T10:00:00Z"),
-    )
-    .expect("process");
+    accepted_move_in(&mut t, &keys, day, None);
     let late = Command::Cancel {
         process: ProcessId("move-in-1".into()),
     };
