@@ -526,6 +526,7 @@ async fn router_of(command: &[String]) -> Option<axum::Router> {
                 broker: None,
                 products: None,
                 supplier_gln: None,
+                connector_metrics_url: None,
             }))
         }
         _ => None,

@@ -177,6 +177,7 @@ async fn a_margin_changed_through_the_api_re_settles_by_the_engines_difference()
             .map_err(anyhow::Error::msg)?,
             broker: None,
             supplier_gln: None,
+            connector_metrics_url: None,
             products: Some(
                 ProductLog::new(&env.bootstrap_servers, &catalogue).map_err(anyhow::Error::msg)?,
             ),

@@ -17,6 +17,7 @@
 pub mod audit;
 pub mod auth;
 pub mod broker;
+pub mod connector_metrics;
 pub mod console;
 pub mod datahub_requests;
 pub mod error;
@@ -62,6 +63,9 @@ pub struct AppState {
     /// Our GLN, the sender of requests to DataHub (`AFREGNING_SUPPLIER_GLN`); `None`
     /// answers such requests 503.
     pub supplier_gln: Option<String>,
+    /// The connector's `/metrics` URL, for DataHub's queues as it sees them;
+    /// `None` answers that route 503.
+    pub connector_metrics_url: Option<String>,
 }
 
 /// `method_router` behind the permission layer: 401/403 before the handler runs.
@@ -160,6 +164,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/operations/lag",
             guarded(s, ReadOperations, get(operations::lag)),
+        )
+        .route(
+            "/v1/operations/datahub-queues",
+            guarded(s, ReadOperations, get(operations::datahub_queues)),
         )
         .route(
             "/v1/operations/processor-lag",

@@ -41,6 +41,7 @@ use crate::routes::*;
         reconciliation::show_request,
         operations::lag,
         operations::processor_lag,
+        operations::datahub_queues,
         operations::audit_log,
         dead_letters::list,
         dead_letters::show,

@@ -52,6 +52,7 @@ async fn the_document_parses_and_lists_every_route() {
         broker: None,
         products: None,
         supplier_gln: None,
+        connector_metrics_url: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -27,6 +27,7 @@ async fn harness(label: &str) -> anyhow::Result<(Harness, ProductLog)> {
         authenticator: support::authenticator().await,
         broker: None,
         supplier_gln: None,
+        connector_metrics_url: None,
         products: Some(log.clone()),
     })
     .await?;

@@ -56,6 +56,11 @@ pub struct Args {
     /// (`POST /v1/datahub-requests`); without it they answer 503.
     #[arg(long, env = "AFREGNING_SUPPLIER_GLN")]
     pub supplier_gln: Option<String>,
+    /// The connector's Prometheus endpoint (its admin port's `/metrics`, e.g.
+    /// `http://connect:9100/metrics`), for DataHub's queues as the connector
+    /// sees them (`/v1/operations/datahub-queues`); without it that route answers 503.
+    #[arg(long, env = "AFREGNING_API_CONNECTOR_METRICS_URL")]
+    pub connector_metrics_url: Option<String>,
 }
 
 /// Runs `afregning api` until SIGINT/SIGTERM.
@@ -107,6 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         broker,
         products,
         supplier_gln: set(&args.supplier_gln),
+        connector_metrics_url: set(&args.connector_metrics_url),
     };
     let api = afregning_api::spawn(state, args.listen)
         .await

@@ -101,6 +101,43 @@ pub async fn load_processor_lag(
         .map_err(ApiError::Unavailable)
 }
 
+/// DataHub's queues as the connector reports them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DataHubQueues {
+    /// Where they were read (the connector's `/metrics`).
+    pub source: String,
+    /// When.
+    pub scraped_at: DateTime<Utc>,
+    /// Per queue, since the connector started.
+    pub queues: Vec<crate::connector_metrics::QueueMetrics>,
+}
+
+/// `GET /v1/operations/datahub-queues`: per DataHub queue what the connector
+/// received, produced and dequeued since it started, its errors, its backoff
+/// and whether the queue is stopped, scraped from the connector's Prometheus
+/// endpoint (DataHub itself reports no queue depth). 503 when the API has no
+/// `--connector-metrics-url` or the connector does not answer.
+#[utoipa::path(get, path = "/v1/operations/datahub-queues", tag = "operations",
+    responses((status = 200, body = DataHubQueues), (status = 503, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn datahub_queues(
+    State(state): State<AppState>,
+) -> Result<Json<DataHubQueues>, ApiError> {
+    let url = state.connector_metrics_url.clone().ok_or_else(|| {
+        ApiError::Unavailable(
+            "the API has no connector metrics URL configured (--connector-metrics-url)".into(),
+        )
+    })?;
+    let text = crate::connector_metrics::scrape(&url)
+        .await
+        .map_err(ApiError::Unavailable)?;
+    Ok(Json(DataHubQueues {
+        source: url,
+        scraped_at: Utc::now(),
+        queues: crate::connector_metrics::queues(&text),
+    }))
+}
+
 /// Query of `GET /v1/audit`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

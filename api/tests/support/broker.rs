@@ -27,6 +27,7 @@ pub async fn harness(label: &str, partitions: u32) -> anyhow::Result<(Harness, C
         authenticator: super::authenticator().await,
         broker: Some(broker),
         supplier_gln: None,
+        connector_metrics_url: None,
         products: None,
     })
     .await?;

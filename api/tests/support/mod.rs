@@ -117,6 +117,7 @@ impl Harness {
                 broker: None,
                 products: None,
                 supplier_gln: Some("5790002000000".into()),
+                connector_metrics_url: None,
             },
             "127.0.0.1:0".parse()?,
         )
