@@ -11,7 +11,7 @@
 //! | `read` (metering points, metering data, settlements, statements, rates, products) | ✓ | ✓ | ✓ | ✓ |
 //! | `read_operations` (lag, dead letters, audit log) | ✓ | ✓ | | ✓ |
 //! | `export_billing` (billing run export) | | | ✓ | |
-//! | `manage_products` (create/change the supplier's products) | | ✓ | | |
+//! | `manage_products` (create/change the supplier's products, assignments, the default product) | | ✓ | | |
 //! | `resolve_dead_letters` (resolve) | ✓ | | | |
 //! | `request_datahub_data` (ask DataHub for its results again) | ✓ | | | |
 //! | `replay` (re-submit dead letters, start replay runs) | ✓ | | | |

@@ -218,6 +218,22 @@ pub fn router(state: AppState) -> Router {
             guarded(s, Read, get(products::get_product)),
         )
         .route(
+            "/v1/metering-points/{gsrn}/product-assignments",
+            guarded(s, Read, get(assignments::get_assignments)).merge(guarded(
+                s,
+                ManageProducts,
+                axum::routing::put(assignments::set_assignments),
+            )),
+        )
+        .route(
+            "/v1/product-default",
+            guarded(s, Read, get(assignments::get_default)).merge(guarded(
+                s,
+                ManageProducts,
+                axum::routing::put(assignments::set_default),
+            )),
+        )
+        .route(
             "/v1/products/{product_id}/versions",
             guarded(s, ManageProducts, post(products::change)),
         )

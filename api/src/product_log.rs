@@ -14,7 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use afregning_settlement::Product;
+use afregning_processors::settle::products::{
+    ASSIGNMENTS_PREFIX, DEFAULT_PRODUCT_KEY, DefaultProduct, Entry, decode_entry,
+};
+use afregning_settlement::{Product, ProductAssignment};
 use afregning_topology::Catalogue;
 use afregning_topology::catalogue::TopicId;
 use afregning_topology::partitioner::partition_for_key;
@@ -91,6 +94,12 @@ impl ProductLog {
     /// Every product on the topic, the latest record per id (a record that is
     /// not a product is skipped and logged; settle skips it too).
     pub async fn read(&self) -> Result<BTreeMap<String, Product>, String> {
+        Ok(self.read_all().await?.products)
+    }
+
+    /// Everything on the topic: products, assignments per metering point and
+    /// the default product, the latest record per key.
+    pub async fn read_all(&self) -> Result<TopicState, String> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || read_to_end(&inner))
             .await
@@ -100,11 +109,36 @@ impl ProductLog {
     /// Publishes `product` under its id and waits for the broker's acknowledgement.
     pub async fn publish(&self, product: &Product) -> Result<Position, String> {
         let payload = serde_json::to_vec(product).map_err(|e| e.to_string())?;
-        let partition = partition_for_key(&product.id, self.inner.partitions);
+        self.publish_record(&product.id, &payload).await
+    }
+
+    /// Publishes every product assignment of metering point `gsrn` (replacing
+    /// the ones before; empty: none) and waits for the acknowledgement.
+    pub async fn publish_assignments(
+        &self,
+        gsrn: &str,
+        periods: &[ProductAssignment],
+    ) -> Result<Position, String> {
+        let payload = serde_json::to_vec(periods).map_err(|e| e.to_string())?;
+        self.publish_record(&format!("{ASSIGNMENTS_PREFIX}{gsrn}"), &payload)
+            .await
+    }
+
+    /// Publishes the default product and waits for the acknowledgement.
+    pub async fn publish_default(&self, product_id: &str) -> Result<Position, String> {
+        let payload = serde_json::to_vec(&DefaultProduct {
+            product_id: product_id.to_string(),
+        })
+        .map_err(|e| e.to_string())?;
+        self.publish_record(DEFAULT_PRODUCT_KEY, &payload).await
+    }
+
+    async fn publish_record(&self, key: &str, payload: &[u8]) -> Result<Position, String> {
+        let partition = partition_for_key(key, self.inner.partitions);
         let record = FutureRecord::to(&self.inner.topic)
             .partition(partition)
-            .key(product.id.as_bytes())
-            .payload(&payload);
+            .key(key.as_bytes())
+            .payload(payload);
         let delivery = self
             .inner
             .producer
@@ -118,7 +152,7 @@ impl ProductLog {
     }
 }
 
-fn read_to_end(inner: &Inner) -> Result<BTreeMap<String, Product>, String> {
+fn read_to_end(inner: &Inner) -> Result<TopicState, String> {
     let consumer: BaseConsumer<ReadToEndContext> = ClientConfig::new()
         .set("bootstrap.servers", &inner.bootstrap_servers)
         .set("group.id", "afregning-api-products")
@@ -136,7 +170,7 @@ fn read_to_end(inner: &Inner) -> Result<BTreeMap<String, Product>, String> {
     }
     consumer.assign(&assignment).map_err(|e| e.to_string())?;
     let mut open: BTreeSet<i32> = (0..partitions).collect();
-    let mut products = BTreeMap::new();
+    let mut state = TopicState::default();
     let deadline = Instant::now() + READ_TIMEOUT;
     while !open.is_empty() {
         if Instant::now() > deadline {
@@ -147,20 +181,17 @@ fn read_to_end(inner: &Inner) -> Result<BTreeMap<String, Product>, String> {
         }
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(message)) => {
-                let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+                let key = message.key().unwrap_or_default();
                 match message.payload() {
-                    None => {
-                        products.remove(&key);
-                    }
-                    Some(bytes) => match serde_json::from_slice::<Product>(bytes) {
-                        Ok(product) if product.id == key => {
-                            products.insert(key, product);
-                        }
-                        _ => tracing::warn!(
+                    None => state.remove(&String::from_utf8_lossy(key)),
+                    Some(bytes) => match decode_entry(key, bytes) {
+                        Ok(entry) => state.apply(entry),
+                        Err(reason) => tracing::warn!(
                             topic = %inner.topic,
                             partition = message.partition(),
                             offset = message.offset(),
-                            "a record on the products topic is not a product under its id"
+                            %reason,
+                            "a record on the products topic is not used"
                         ),
                     },
                 }
@@ -172,5 +203,40 @@ fn read_to_end(inner: &Inner) -> Result<BTreeMap<String, Product>, String> {
             None => {}
         }
     }
-    Ok(products)
+    Ok(state)
+}
+
+/// What the products topic holds, the latest record per key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicState {
+    /// Products by id.
+    pub products: BTreeMap<String, Product>,
+    /// Product assignments per metering point.
+    pub assignments: BTreeMap<String, Vec<ProductAssignment>>,
+    /// The default product, when the topic sets one.
+    pub default_product: Option<String>,
+}
+
+impl TopicState {
+    fn apply(&mut self, entry: Entry) {
+        match entry {
+            Entry::Product(p) => {
+                self.products.insert(p.id.clone(), p);
+            }
+            Entry::Assignments { gsrn, periods } => {
+                self.assignments.insert(gsrn, periods);
+            }
+            Entry::Default(id) => self.default_product = Some(id),
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(gsrn) = key.strip_prefix(ASSIGNMENTS_PREFIX) {
+            self.assignments.remove(gsrn);
+        } else if key == DEFAULT_PRODUCT_KEY {
+            self.default_product = None;
+        } else {
+            self.products.remove(key);
+        }
+    }
 }

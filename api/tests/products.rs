@@ -253,3 +253,120 @@ async fn products_are_created_and_changed_on_the_topic_with_an_audit_row() -> an
     );
     h.stop().await
 }
+
+/// PUT `body` to `path` with `token`.
+async fn put(h: &Harness, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut request = h.http.put(format!("{}{path}", h.base)).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("the API answers")
+}
+
+#[tokio::test]
+async fn assignments_and_the_default_product_go_to_the_topic_with_an_audit_row()
+-> anyhow::Result<()> {
+    let (h, log) = harness("api_product_assignments").await?;
+    let backoffice = token("backoffice");
+    let created = h
+        .post("/v1/products", Some(&backoffice), &spot_plus())
+        .await;
+    assert_eq!(created.status(), 201);
+    let gsrn = support::GSRN;
+    let path = format!("/v1/metering-points/{gsrn}/product-assignments");
+    let periods = json!({
+        "periods": [{"product_id": "spot-plus", "valid_from": "2026-03-15"}],
+        "reason": "the customer chose spot-plus",
+    });
+
+    // Refusals: no token, the wrong role, bad input; nothing on the topic, no audit row.
+    problem(put(&h, &path, None, &periods).await, 401).await;
+    problem(
+        put(&h, &path, Some(&token("operator")), &periods).await,
+        403,
+    )
+    .await;
+    problem(
+        put(
+            &h,
+            "/v1/metering-points/123/product-assignments",
+            Some(&backoffice),
+            &periods,
+        )
+        .await,
+        400,
+    )
+    .await;
+    for bad in [
+        json!({"periods": [{"product_id": "nope", "valid_from": "2026-03-15"}], "reason": "x"}),
+        json!({"periods": [{"product_id": "spot-plus", "valid_from": "2026-03-15",
+            "valid_to": "2026-03-15"}], "reason": "x"}),
+        json!({"periods": [{"product_id": "spot-plus", "valid_from": "2026-03-01"},
+            {"product_id": "spot-plus", "valid_from": "2026-03-15"}], "reason": "x"}),
+        json!({"periods": [{"product_id": "spot-plus", "valid_from": "2026-03-15"}]}),
+    ] {
+        problem(put(&h, &path, Some(&backoffice), &bad).await, 422).await;
+    }
+    problem(
+        put(
+            &h,
+            "/v1/product-default",
+            Some(&backoffice),
+            &json!({"product_id": "nope", "reason": "x"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(
+        log.read_all()
+            .await
+            .map_err(anyhow::Error::msg)?
+            .assignments
+            .is_empty()
+    );
+
+    // Accepted: on the topic as settle reads it, audited, and shown.
+    let answer = put(&h, &path, Some(&backoffice), &periods).await;
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await?;
+    let on_topic = log.read_all().await.map_err(anyhow::Error::msg)?;
+    let assigned = &on_topic.assignments[gsrn];
+    assert_eq!(assigned.len(), 1);
+    assert_eq!(assigned[0].product_id, "spot-plus");
+    assert_eq!(assigned[0].metering_point_id, gsrn);
+    assert_eq!(assigned[0].valid_to, None);
+    let shown: Value = h.get(&path, Some(&token("readonly"))).await.json().await?;
+    assert_eq!(shown["periods"], answer["value"]["periods"]);
+    assert_eq!(shown["periods"][0]["valid_from"], "2026-03-15");
+
+    let default = put(
+        &h,
+        "/v1/product-default",
+        Some(&backoffice),
+        &json!({"product_id": "spot-plus", "reason": "everyone else on spot-plus"}),
+    )
+    .await;
+    assert_eq!(default.status(), 200);
+    let shown: Value = h
+        .get("/v1/product-default", Some(&token("billing")))
+        .await
+        .json()
+        .await?;
+    assert_eq!(shown["product_id"], "spot-plus");
+    let rows = audit_rows(&h).await?;
+    let actions: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(_, action, target, _)| (action.as_str(), target.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("product.create", "product:spot-plus"),
+            ("product.assign", format!("metering_point:{gsrn}").as_str()),
+            ("product.default", "product_default"),
+        ]
+    );
+    h.stop().await?;
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! The handlers, one module per resource, and the request-id middleware.
 
+pub mod assignments;
 pub mod billing;
 pub mod completeness;
 pub mod dead_letters;

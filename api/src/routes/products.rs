@@ -135,7 +135,7 @@ pub struct ProductChanged {
     pub audit_id: i64,
 }
 
-fn log(state: &AppState) -> Result<&ProductLog, ApiError> {
+pub(crate) fn log(state: &AppState) -> Result<&ProductLog, ApiError> {
     state.products.as_ref().ok_or_else(|| {
         ApiError::Unavailable(
             "products live on the products topic; this API was started without a broker \
@@ -146,7 +146,7 @@ fn log(state: &AppState) -> Result<&ProductLog, ApiError> {
 }
 
 /// An id from a path: the id rule, else 400.
-fn parse_id(text: &str) -> Result<String, ApiError> {
+pub(crate) fn parse_id(text: &str) -> Result<String, ApiError> {
     let ok = !text.is_empty()
         && text.len() <= MAX_ID_CHARS
         && text

@@ -138,9 +138,9 @@ pub struct Settle {
     contexts: HashMap<String, Arc<MonthContext>>,
     /// Months prepared so far (cache misses), for benchmarks and tests.
     contexts_prepared: u64,
-    /// The static catalogue with the products topic on top ([`products::merged`]);
-    /// dropped whenever a product changes.
-    products: Option<Arc<ProductCatalogue>>,
+    /// The static catalogue and default product with the products topic on top
+    /// ([`products::in_force`]); dropped whenever a record of that topic changes.
+    products: Option<Arc<products::InForce>>,
     /// Supply timelines per metering point (`None`: no portfolio events), folded once;
     /// dropped per metering point when one of its events arrives.
     timelines: HashMap<String, portfolio::CachedTimeline>,
@@ -178,35 +178,42 @@ impl Settle {
         }
     }
 
-    /// The catalogue in force: the settings' file with the products topic's global
-    /// table on top. A product on the topic that does not decode is left out (the
-    /// file's product of that id, if any, applies) and logged.
-    fn catalogue(&mut self, ctx: &Context<'_>) -> Result<Arc<ProductCatalogue>, ProcessError> {
+    /// The catalogue in force: the settings' file and default product with the
+    /// products topic's global table on top ([`products::in_force`]). A record
+    /// on the topic that does not decode, or names an unknown product, is left
+    /// out (the file's terms apply) and logged.
+    fn catalogue(&mut self, ctx: &Context<'_>) -> Result<Arc<products::InForce>, ProcessError> {
         if let Some(catalogue) = &self.products {
             return Ok(catalogue.clone());
         }
-        let mut topic = Vec::new();
+        let mut entries = Vec::new();
+        let mut refused = Vec::new();
         for (key, value) in ctx.global_scan_prefix(products::PRODUCTS_TABLE, b"")? {
-            match products::decode(&key, &value) {
-                Ok(product) => topic.push(product),
-                Err(reason) => {
-                    metrics::counter!("afregning_settle_products_refused_total").increment(1);
-                    tracing::warn!(
-                        product = %String::from_utf8_lossy(&key),
-                        %reason,
-                        "a product on the products topic is not used"
-                    );
-                }
+            match products::decode_entry(&key, &value) {
+                Ok(entry) => entries.push(entry),
+                Err(reason) => refused.push(format!("{}: {reason}", String::from_utf8_lossy(&key))),
             }
         }
-        let catalogue = Arc::new(products::merged(&self.config.catalogue, topic));
+        let (in_force, unknown) = products::in_force(
+            &self.config.catalogue,
+            self.config.default_product.as_deref(),
+            entries,
+        );
+        for reason in refused.into_iter().chain(unknown) {
+            metrics::counter!("afregning_settle_products_refused_total").increment(1);
+            tracing::warn!(%reason, "a record on the products topic is not used");
+        }
+        let catalogue = Arc::new(in_force);
         self.products = Some(catalogue.clone());
         Ok(catalogue)
     }
 
-    /// Marks the months a product change can touch: every held month from the
-    /// product's first version before or after the change
-    /// ([`products::affected_from`]); months whose terms did not change emit nothing.
+    /// Marks the months a change on the products topic can touch: for a
+    /// product, every held month from its first version before or after the
+    /// change ([`products::affected_from`]); for a metering point's
+    /// assignments, its held months from the earliest period before or after;
+    /// for the default product, every held month. Months whose terms did not
+    /// change emit nothing.
     fn product_changed(
         &mut self,
         change: &GlobalChange,
@@ -215,17 +222,52 @@ impl Settle {
         let before = self.products.take();
         let after = self.catalogue(ctx)?;
         let id = String::from_utf8_lossy(&change.key).into_owned();
-        let find = |c: &ProductCatalogue| c.products.iter().find(|p| p.id == id).cloned();
-        let old = before.as_ref().and_then(|b| find(b.as_ref()));
-        let from =
-            products::affected_from(old.as_ref(), find(after.as_ref()).as_ref()).map(|day| {
-                if day == NaiveDate::MIN {
-                    DateTime::<Utc>::MIN_UTC
-                } else {
-                    afregning_settlement::calendar::local_midnight(day)
+        let midnight = |day: NaiveDate| {
+            if day == NaiveDate::MIN {
+                DateTime::<Utc>::MIN_UTC
+            } else {
+                afregning_settlement::calendar::local_midnight(day)
+            }
+        };
+        if let Some(gsrn) = id.strip_prefix(products::ASSIGNMENTS_PREFIX) {
+            let of =
+                |c: Option<&products::InForce>| -> Vec<afregning_settlement::ProductAssignment> {
+                    c.map(|c| {
+                        c.catalogue
+                            .assignments
+                            .iter()
+                            .filter(|a| a.metering_point_id == gsrn)
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default()
+                };
+            let Some(from) = products::assignments_affected_from(
+                &of(before.as_deref()),
+                &of(Some(after.as_ref())),
+            ) else {
+                return Ok(());
+            };
+            let months = self.months_between(midnight(from), None, ctx)?;
+            tracing::info!(%gsrn, %from, "product assignments changed; the metering point's months marked");
+            for month in months {
+                if ctx
+                    .get(MONTHS_STORE, &month_key(&month, gsrn).to_key())?
+                    .is_some()
+                {
+                    self.mark(ctx, &month, gsrn)?;
                 }
-            });
-        let Some(from) = from else {
+            }
+            return Ok(());
+        }
+        let from = if id == products::DEFAULT_PRODUCT_KEY {
+            Some(NaiveDate::MIN)
+        } else {
+            let find = |c: &ProductCatalogue| c.products.iter().find(|p| p.id == id).cloned();
+            let old = before.as_ref().and_then(|b| find(&b.catalogue));
+            products::affected_from(old.as_ref(), find(&after.catalogue).as_ref())
+        };
+        let Some(from) = from.map(midnight) else {
             tracing::info!(product = %id, "product changed; it has no versions");
             return Ok(());
         };
@@ -304,8 +346,8 @@ impl Settle {
         });
         let catalogue = self.catalogue(ctx)?;
         let terms = product_terms(
-            &catalogue,
-            self.config.default_product.as_deref(),
+            &catalogue.catalogue,
+            catalogue.default_product.as_deref(),
             &state.gsrn,
             month,
         );

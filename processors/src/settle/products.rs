@@ -1,15 +1,17 @@
 //! The supplier's products as settle sees them: the static catalogue of its
 //! settings (`--product-catalogue`, products and assignments) with the products
 //! topic on top (decision 0130). A product on the topic replaces the file's
-//! product of the same id entirely; assignments and the default product stay
-//! the file's. The topic is a global table keyed by product id (UTF-8) whose
-//! values are one [`Product`] as JSON, written by the API.
+//! product of the same id entirely. The topic is a global table written by the
+//! API: keyed by product id (UTF-8), one [`Product`] as JSON; keyed
+//! `assignments:{gsrn}`, every product assignment of that metering point
+//! (replacing the file's for it); keyed `default-product:`, the default
+//! product (replacing the file's `--default-product`). See [`in_force`].
 //!
 //! Everything here is pure: the merge, the decoding, and which day a change
 //! can matter from, so that settle re-settles only the months a product
 //! change can touch.
 
-use afregning_settlement::{Product, ProductCatalogue};
+use afregning_settlement::{Product, ProductAssignment, ProductCatalogue};
 use chrono::NaiveDate;
 
 /// Global table of the supplier's products (`afregning.settlement.products`).
@@ -75,6 +77,153 @@ pub fn affected_from(old: Option<&Product>, new: Option<&Product>) -> Option<Nai
         .flatten()
         .flat_map(|p| p.versions.iter().map(|v| v.valid_from))
         .min()
+}
+
+/// Key prefix of a metering point's product assignments on the products topic
+/// (`assignments:{gsrn}`); ':' is outside a product id's alphabet as the API
+/// writes them, so the two kinds of keys never meet.
+pub const ASSIGNMENTS_PREFIX: &str = "assignments:";
+/// Key of the default product on the products topic.
+pub const DEFAULT_PRODUCT_KEY: &str = "default-product:";
+
+/// The default product as the topic carries it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DefaultProduct {
+    /// The product of a metering point no assignment covers.
+    pub product_id: String,
+}
+
+/// One record of the products topic, by its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A product (key: its id).
+    Product(Product),
+    /// Every assignment of one metering point (key: [`ASSIGNMENTS_PREFIX`] + GSRN);
+    /// they replace the file's assignments of that metering point.
+    Assignments {
+        /// The metering point.
+        gsrn: String,
+        /// Its periods (empty: none on the topic, the default product applies).
+        periods: Vec<ProductAssignment>,
+    },
+    /// The default product (key: [`DEFAULT_PRODUCT_KEY`]).
+    Default(String),
+}
+
+/// Any record of the products topic, or why it is not usable (settle then
+/// ignores it and says so). Assignments must all be of the key's metering
+/// point and must not overlap.
+pub fn decode_entry(key: &[u8], value: &[u8]) -> Result<Entry, String> {
+    let text = String::from_utf8_lossy(key);
+    if let Some(gsrn) = text.strip_prefix(ASSIGNMENTS_PREFIX) {
+        let periods: Vec<ProductAssignment> = serde_json::from_slice(value)
+            .map_err(|e| format!("not product assignments as JSON: {e}"))?;
+        if let Some(other) = periods.iter().find(|a| a.metering_point_id != gsrn) {
+            return Err(format!(
+                "an assignment of {} under the key of {gsrn}",
+                other.metering_point_id
+            ));
+        }
+        let mut check = periods.clone();
+        check.sort_by_key(|a| a.valid_from);
+        if check
+            .iter()
+            .any(|a| a.valid_to.is_some_and(|to| to <= a.valid_from))
+            || check
+                .windows(2)
+                .any(|w| w[0].valid_to.is_none_or(|to| to > w[1].valid_from))
+        {
+            return Err(format!("the assignments of {gsrn} overlap or are empty"));
+        }
+        return Ok(Entry::Assignments {
+            gsrn: gsrn.to_string(),
+            periods,
+        });
+    }
+    if text == DEFAULT_PRODUCT_KEY {
+        let default: DefaultProduct = serde_json::from_slice(value)
+            .map_err(|e| format!("not a default product as JSON: {e}"))?;
+        return Ok(Entry::Default(default.product_id));
+    }
+    decode(key, value).map(Entry::Product)
+}
+
+/// The products, assignments and default product in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InForce {
+    /// Products and assignments.
+    pub catalogue: ProductCatalogue,
+    /// The product of a metering point no assignment covers.
+    pub default_product: Option<String>,
+}
+
+/// What settle uses: [`merged`] products; the file's assignments except for
+/// each metering point the topic has assignments of (the topic's replace
+/// them); the topic's default product, else the file's. An assignment or a
+/// default naming a product neither has is dropped (and logged by settle):
+/// the metering point then has no terms from it.
+pub fn in_force(
+    file: &ProductCatalogue,
+    file_default: Option<&str>,
+    entries: Vec<Entry>,
+) -> (InForce, Vec<String>) {
+    let mut products = Vec::new();
+    let mut assigned: std::collections::BTreeMap<String, Vec<ProductAssignment>> =
+        std::collections::BTreeMap::new();
+    let mut default_product = file_default.map(str::to_string);
+    let mut topic_default = None;
+    for entry in entries {
+        match entry {
+            Entry::Product(p) => products.push(p),
+            Entry::Assignments { gsrn, periods } => {
+                assigned.insert(gsrn, periods);
+            }
+            Entry::Default(id) => topic_default = Some(id),
+        }
+    }
+    let mut catalogue = merged(file, products);
+    let known = |id: &str| catalogue.products.iter().any(|p| p.id == id);
+    let mut refused = Vec::new();
+    let mut topic_assignments = Vec::new();
+    for periods in assigned.values() {
+        for a in periods {
+            if known(&a.product_id) {
+                topic_assignments.push(a.clone());
+            } else {
+                refused.push(format!(
+                    "{} is assigned to unknown product {}",
+                    a.metering_point_id, a.product_id
+                ));
+            }
+        }
+    }
+    if let Some(id) = topic_default {
+        if known(&id) {
+            default_product = Some(id);
+        } else {
+            refused.push(format!("the default product {id} is unknown"));
+        }
+    }
+    catalogue
+        .assignments
+        .retain(|a| !assigned.contains_key(&a.metering_point_id));
+    catalogue.assignments.extend(topic_assignments);
+    (
+        InForce {
+            catalogue,
+            default_product,
+        },
+        refused,
+    )
+}
+
+/// The first local day a change of one metering point's assignments can
+/// affect: the earliest start among its periods before and after.
+pub fn assignments_affected_from(
+    old: &[ProductAssignment],
+    new: &[ProductAssignment],
+) -> Option<NaiveDate> {
+    old.iter().chain(new).map(|a| a.valid_from).min()
 }
 
 #[cfg(test)]
@@ -164,5 +313,58 @@ mod tests {
         assert!(decode(b"a", b"{").is_err());
         let empty = serde_json::to_vec(&product("a", Vec::new())).expect("json");
         assert!(decode(b"a", &empty).is_err());
+    }
+
+    #[test]
+    fn the_topics_assignments_replace_the_files_for_their_metering_point() {
+        let a = product("a", vec![version(day(1, 1), dec!(0.1))]);
+        let b = product("b", vec![version(day(1, 1), dec!(0.2))]);
+        let assign = |gsrn: &str, id: &str, from: NaiveDate| ProductAssignment {
+            metering_point_id: gsrn.into(),
+            product_id: id.into(),
+            valid_from: from,
+            valid_to: None,
+        };
+        let file = ProductCatalogue {
+            products: vec![a.clone()],
+            assignments: vec![assign("1", "a", day(1, 1)), assign("2", "a", day(1, 1))],
+        };
+        let json = serde_json::to_vec(&vec![assign("2", "b", day(3, 1))]).expect("json");
+        let entry = decode_entry(b"assignments:2", &json).expect("assignments");
+        let default =
+            decode_entry(b"default-product:", br#"{"product_id": "b"}"#).expect("default");
+        let unknown = Entry::Assignments {
+            gsrn: "3".into(),
+            periods: vec![assign("3", "zz", day(1, 1))],
+        };
+        let (got, refused) = in_force(
+            &file,
+            Some("a"),
+            vec![Entry::Product(b.clone()), entry, default, unknown],
+        );
+        assert_eq!(got.catalogue.products, vec![a, b]);
+        assert_eq!(
+            got.catalogue.assignments,
+            vec![assign("1", "a", day(1, 1)), assign("2", "b", day(3, 1))]
+        );
+        assert_eq!(got.default_product.as_deref(), Some("b"));
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(
+            decode_entry(b"assignments:9", &json).is_err(),
+            "another metering point's"
+        );
+        let overlapping = serde_json::to_vec(&vec![
+            assign("2", "b", day(3, 1)),
+            assign("2", "a", day(3, 5)),
+        ])
+        .expect("json");
+        assert!(decode_entry(b"assignments:2", &overlapping).is_err());
+        assert_eq!(
+            assignments_affected_from(
+                &[assign("2", "a", day(1, 1))],
+                &[assign("2", "b", day(3, 1))]
+            ),
+            Some(day(1, 1))
+        );
     }
 }
