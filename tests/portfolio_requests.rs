@@ -10,6 +10,7 @@
 //!   proves the placeholders were opened), and takes effect at the tick of its day, today;
 //! - a change of supplier on a metering point the simulator already has us supply is rejected
 //!   with E16, the reason kept verbatim;
+//! - a change of supplier DataHub rejects with E17 is submitted again and confirmed;
 //! - a move-in the rules refuse (more than 5 working days late) is never sent: a dead letter
 //!   with E17;
 //! - DataHub's RSM-004 that another supplier takes the metering point tomorrow becomes a
@@ -98,6 +99,28 @@ fn events(env: &TestEnv, topic: &str) -> anyhow::Result<Vec<Event>> {
         .filter_map(|r| r.value)
         .map(|v| serde_json::from_slice(&v).map_err(anyhow::Error::from))
         .collect()
+}
+
+/// The events once `process` has a `change`; fails after 60 s.
+async fn wait_for(
+    env: &TestEnv,
+    topic: &str,
+    process: &str,
+    change: &str,
+) -> anyhow::Result<Vec<Event>> {
+    let started = Instant::now();
+    loop {
+        let all = events(env, topic)?;
+        if changes(&all, process).contains(&change) {
+            return Ok(all);
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "{process}: no {change} in 60 s ({:?})",
+            changes(&all, process)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 fn changes(events: &[Event], process: &str) -> Vec<&'static str> {
@@ -245,6 +268,40 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
     assert_eq!(
         changes(&all, "move-in-1"),
         ["request_sent", "accepted", "took_effect"]
+    );
+
+    // DataHub rejects a change of supplier with E17 (a rule of its own our checks passed);
+    // the operator submits it again and DataHub confirms it.
+    let second = afregning_cim::Gsrn::with_check_digit("57131318049999998").expect("a GSRN");
+    simulator
+        .handle()
+        .reject_next_switch("E17", "Startdato er ikke korrekt");
+    let switch = |id: &str| request(second, id, ProcessKind::ChangeOfSupplier, tomorrow, &keys);
+    send_command(&env.bootstrap_servers, &catalogue, &switch("switch-2"))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    wait_for(&env, &events_topic, "switch-2", "rejected").await?;
+    send_command(
+        &env.bootstrap_servers,
+        &catalogue,
+        &switch("switch-2-again"),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let all = wait_for(&env, &events_topic, "switch-2-again", "accepted").await?;
+    let rejected = all
+        .iter()
+        .find(|e| {
+            e.change.name() == "rejected" && e.process.as_ref().is_some_and(|p| p.0 == "switch-2")
+        })
+        .expect("the reject of switch-2");
+    let afregning_portfolio::Change::Rejected { reasons } = &rejected.change else {
+        unreachable!()
+    };
+    assert_eq!(reasons[0].code, "E17");
+    assert_eq!(
+        changes(&all, "switch-2-again"),
+        ["request_sent", "accepted"]
     );
 
     // Another supplier takes the metering point from tomorrow: DataHub's RSM-004 becomes a
@@ -409,22 +466,26 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
         ["request_sent", "accepted", "took_effect", "notified"]
     );
 
-    // The move-in (in effect, customer data outstanding), the rejected switch and the
-    // takeover that waits for tomorrow.
-    assert_eq!(statuses.len(), 3, "{statuses:?}");
+    // The move-in (in effect, customer data outstanding), the two rejected switches, the one
+    // confirmed after its E17, and the takeover that waits for tomorrow.
+    assert_eq!(statuses.len(), 5, "{statuses:?}");
+    let status = |id: &str| {
+        statuses
+            .iter()
+            .find(|s| s.0 == id)
+            .map(|s| (s.1.as_str(), s.2.clone()))
+            .unwrap_or_else(|| panic!("no process {id}: {statuses:?}"))
+    };
     assert!(
         statuses[0].0.starts_with("bp-") && statuses[0].1 == "accepted",
         "{statuses:?}"
     );
-    assert_eq!(
-        (statuses[1].0.as_str(), statuses[1].1.as_str()),
-        ("move-in-1", "effective")
-    );
-    assert_eq!(
-        (statuses[2].0.as_str(), statuses[2].1.as_str()),
-        ("switch-1", "rejected")
-    );
-    assert_eq!(statuses[2].2[0]["code"], "E16");
+    assert_eq!(status("move-in-1").0, "effective");
+    assert_eq!(status("switch-1").0, "rejected");
+    assert_eq!(status("switch-1").1[0]["code"], "E16");
+    assert_eq!(status("switch-2").0, "rejected");
+    assert_eq!(status("switch-2").1[0]["code"], "E17");
+    assert_eq!(status("switch-2-again").0, "accepted");
     let supplied_from: Option<NaiveDate> = sqlx::query_scalar(
         "SELECT valid_from FROM portfolio_supply_periods WHERE metering_point = $1",
     )

@@ -111,6 +111,9 @@ pub(crate) struct Shared {
     pub(crate) messages: Mutex<HashMap<String, Arc<Message>>>,
     pub(crate) received: Mutex<HashSet<String>>,
     pub(crate) supplied: Mutex<HashSet<Gsrn>>,
+    /// Rejects DataHub gives the next supplier switches (RSM-001) instead of a confirm
+    /// (`SimulatorHandle::reject_next_switch`): reason code and text.
+    pub(crate) switch_rejects: Mutex<std::collections::VecDeque<(String, String)>>,
     pub(crate) ids: Mutex<Rng>,
 }
 
@@ -183,6 +186,7 @@ impl Simulator {
             messages: Mutex::new(HashMap::new()),
             received: Mutex::new(HashSet::new()),
             supplied: Mutex::new(supplied),
+            switch_rejects: Mutex::new(std::collections::VecDeque::new()),
             ids: Mutex::new(Rng::derive(seed, 10, 0, 0)),
             config,
         });

@@ -1,8 +1,10 @@
-//! DataHub's notifications that change a supplier's portfolio without a request of ours:
-//! RSM-004 `GenericNotification` (E44) when another supplier's change of supplier (process
-//! type E03) or a customer's move-in (E01, stop of supply) takes one of our metering points (lifecycle NOTES §1, §2.1, §2.6). A test
-//! or the operator of the simulator says when; the document goes on the MasterData queue at
-//! once, and the simulator no longer counts the metering point as ours.
+//! What a test or the simulator's operator makes DataHub do to a supplier's portfolio: reject
+//! the next switch with a given reason (a rule of DataHub's our checks did not catch), or
+//! notify that another supplier takes one of our metering points: RSM-004
+//! `GenericNotification` (E44) for their change of supplier (process type E03) or a
+//! customer's move-in (E01, stop of supply) (lifecycle NOTES §1, §2.1, §2.6). The document
+//! goes on the MasterData queue at once, and the simulator no longer counts the metering point
+//! as ours.
 
 use afregning_cim::Gsrn;
 use afregning_cim::codes::{MessageType, ProcessType, Role};
@@ -26,6 +28,13 @@ pub enum Takeover {
 }
 
 impl SimulatorHandle {
+    /// DataHub rejects the next supplier switch (RSM-001) it receives with `reason` and
+    /// `text` (e.g. E17 "Startdato … er ikke korrekt"), whatever its content: a rule of
+    /// DataHub's our own checks did not catch. Later switches are judged as usual.
+    pub fn reject_next_switch(&self, reason: &str, text: &str) {
+        lock(&self.shared.switch_rejects).push_back((reason.to_string(), text.to_string()));
+    }
+
     /// Another supplier takes `gsrn` from the start of `day` (a Danish calendar day): an
     /// RSM-004 to us on the MasterData queue now. Returns its MessageId.
     pub fn notify_takeover(&self, gsrn: Gsrn, day: NaiveDate, how: Takeover) -> String {

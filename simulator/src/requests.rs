@@ -139,7 +139,16 @@ fn switch(
     let supplier = shared.config.scenario.supplier_gln.clone();
     let code = |c: &str| ReasonCode::parse(c).unwrap_or(ReasonCode::REJECTED);
     let transaction_id = shared.guid();
-    let answer = if !gsrn.has_valid_check_digit() {
+    let injected = lock(&shared.switch_rejects).pop_front();
+    let answer = if let Some((reason, text)) = injected {
+        SwitchAnswer::Reject {
+            transaction_id,
+            gsrn: Some(gsrn),
+            original: original.to_string(),
+            code: code(&reason),
+            text,
+        }
+    } else if !gsrn.has_valid_check_digit() {
         SwitchAnswer::Reject {
             transaction_id,
             gsrn: None,
