@@ -11,6 +11,7 @@
 //! - a change of supplier on a metering point the simulator already has us supply is rejected
 //!   with E16, the reason kept verbatim;
 //! - a change of supplier DataHub rejects with E17 is submitted again and confirmed;
+//! - an end of supply requested, confirmed and then cancelled (RSM-024 sent) changes nothing;
 //! - a move-in the rules refuse (more than 5 working days late) is never sent: a dead letter
 //!   with E17;
 //! - DataHub's RSM-004 that another supplier takes the metering point tomorrow becomes a
@@ -43,7 +44,7 @@ use afregning_simulator::scenario::ScenarioConfig;
 use afregning_sinks::schema::{self, StorageSettings};
 use afregning_testkit::TestEnv;
 use afregning_topology::catalogue::TopicId;
-use afregning_topology::records::DeadLetter;
+use afregning_topology::records::{DeadLetter, OutboundDocumentType, OutboundRequest};
 use afregning_topology::{Codec, topics};
 use chrono::{NaiveDate, Utc};
 
@@ -304,6 +305,60 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
         ["request_sent", "accepted"]
     );
 
+    // An end of supply requested, confirmed by DataHub and then cancelled by us (RSM-024)
+    // changes nothing: the supply stays open.
+    let end = CommandRecord {
+        command: Command::Request(ProcessDetails {
+            process: ProcessId("end-1".into()),
+            kind: ProcessKind::EndOfSupply,
+            supplier: Gln::parse(SUPPLIER).expect("gln"),
+            effective: today + chrono::Days::new(20),
+            customer: None,
+            corrects: None,
+            balance_responsible: None,
+            notified_reason: None,
+        }),
+        ..request(moving_in, "unused", ProcessKind::MoveIn, today, &keys)
+    };
+    send_command(&env.bootstrap_servers, &catalogue, &end)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    wait_for(&env, &events_topic, "end-1", "accepted").await?;
+    let cancel = CommandRecord {
+        command: Command::Cancel {
+            process: ProcessId("end-1".into()),
+        },
+        ..end.clone()
+    };
+    send_command(&env.bootstrap_servers, &catalogue, &cancel)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let all = wait_for(&env, &events_topic, "end-1", "cancelled").await?;
+    assert_eq!(
+        changes(&all, "end-1"),
+        ["request_sent", "accepted", "cancelled"]
+    );
+    let state = afregning_portfolio::MeteringPoint::fold(
+        moving_in,
+        Gln::parse(SUPPLIER).expect("gln"),
+        all.iter().filter(|e| e.metering_point == moving_in),
+    );
+    assert!(
+        state.supply.supplies_on(today + chrono::Days::new(30)),
+        "the cancelled end of supply changed nothing"
+    );
+    let sent: Vec<OutboundRequest> = support::read_all(
+        &env,
+        codec.topic_name(topics::OUTBOUND_REQUESTS),
+        &topics_.wire,
+    )?;
+    assert!(
+        sent.iter().any(|r| r.request_id == "portfolio-end-1-cancel"
+            && r.document_type == OutboundDocumentType::RequestCancellation),
+        "the cancellation went out: {:?}",
+        sent.iter().map(|r| &r.request_id).collect::<Vec<_>>()
+    );
+
     // Another supplier takes the metering point from tomorrow: DataHub's RSM-004 becomes a
     // notified process, in effect tomorrow (the in-memory test runs its tick).
     simulator
@@ -463,12 +518,21 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
         .collect();
     assert_eq!(
         shown_changes,
-        ["request_sent", "accepted", "took_effect", "notified"]
+        [
+            "request_sent", // move-in-1
+            "accepted",
+            "took_effect",
+            "request_sent", // end-1
+            "accepted",
+            "cancelled",
+            "notified", // the takeover
+        ]
     );
 
     // The move-in (in effect, customer data outstanding), the two rejected switches, the one
-    // confirmed after its E17, and the takeover that waits for tomorrow.
-    assert_eq!(statuses.len(), 5, "{statuses:?}");
+    // confirmed after its E17, the cancelled end of supply, and the takeover that waits for
+    // tomorrow.
+    assert_eq!(statuses.len(), 6, "{statuses:?}");
     let status = |id: &str| {
         statuses
             .iter()
@@ -486,6 +550,7 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
     assert_eq!(status("switch-2").0, "rejected");
     assert_eq!(status("switch-2").1[0]["code"], "E17");
     assert_eq!(status("switch-2-again").0, "accepted");
+    assert_eq!(status("end-1").0, "cancelled");
     let supplied_from: Option<NaiveDate> = sqlx::query_scalar(
         "SELECT valid_from FROM portfolio_supply_periods WHERE metering_point = $1",
     )

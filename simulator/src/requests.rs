@@ -1,7 +1,8 @@
 //! Outbound documents (`POST /v1.0/cim/{documenttype}`): validated with the CIM reader,
 //! answered 202 or 400 with an error document, and — for a supplier switch (RSM-001) — answered
 //! on the MasterData queue with a confirm or reject and, on the switch's effective date, the
-//! metering point's master data (RSM-022); a request for results (RSM-016, RSM-017) is
+//! metering point's master data (RSM-022); an end of supply (RSM-005) is confirmed; a
+//! cancellation (RSM-024) is accepted and has no effect; a request for results (RSM-016, RSM-017) is
 //! answered on the Aggregations queue ([`crate::result_requests`]).
 //!
 //! DataHub's synchronous error document is not public; the simulator answers
@@ -110,6 +111,11 @@ fn answer(shared: &Shared, expected: DocumentKind, body: &[u8]) -> (Response, Op
     ) {
         crate::result_requests::answer(shared, &document);
     }
+    if let Document::RequestEndOfSupply(request) = &document {
+        for record in &request.records {
+            confirm_end_of_supply(shared, &record.transaction_id, record.metering_point);
+        }
+    }
     if let Document::RequestChangeOfSupplier(request) = &document {
         for record in &request.records {
             switch(
@@ -127,6 +133,33 @@ fn answer(shared: &Shared, expected: DocumentKind, body: &[u8]) -> (Response, Op
         .body(Body::empty())
         .unwrap_or_default();
     (response, id)
+}
+
+/// DataHub confirms an end of supply (RSM-005) on the MasterData queue. The simulator does
+/// not check BRS-002's dates, nor end the supply on the day.
+fn confirm_end_of_supply(shared: &Shared, original: &str, gsrn: Gsrn) {
+    let id = shared.guid();
+    let transaction_id = shared.guid();
+    let body = documents::rsm005_confirm(
+        &id,
+        &shared.config.scenario.supplier_gln,
+        Utc::now(),
+        &transaction_id,
+        gsrn,
+        original,
+    );
+    shared.enqueue(
+        Message {
+            id,
+            queue: Queue::MasterData,
+            body: Bytes::from(body),
+            kind: Some(DocumentKind::ConfirmRequestEndOfSupply),
+            transactions: 1,
+            visible_at: std::time::Instant::now(),
+            fault: None,
+        },
+        EnqueueReason::Answer,
+    );
 }
 
 fn switch(

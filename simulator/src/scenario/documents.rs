@@ -492,6 +492,36 @@ pub fn rsm001_answer(
     afregning_cim::write(&doc)
 }
 
+/// The RSM-005 confirm of an end of supply. The document type code of DataHub's RSM-005
+/// answers is not public (XSD only); the simulator uses RSM-001's 414, which the reader
+/// accepts for any answer **[UNVERIFIED]**.
+pub fn rsm005_confirm(
+    message_id: &str,
+    supplier: &str,
+    created: DateTime<Utc>,
+    transaction_id: &str,
+    gsrn: Gsrn,
+    original: &str,
+) -> Vec<u8> {
+    afregning_cim::write(&Document::ConfirmRequestEndOfSupply(Confirmation {
+        header: header(
+            message_id,
+            MessageType::CONFIRMATION_OF_START_OF_SUPPLY,
+            ProcessType::END_OF_SUPPLY,
+            Role::METERING_POINT_ADMINISTRATOR,
+            supplier,
+            created,
+            Some(ReasonCode::ACCEPTED),
+        ),
+        records: vec![ConfirmedRecord {
+            transaction_id: transaction_id.to_string(),
+            business_process_id: Some(format!("bp-{transaction_id}")),
+            metering_point: gsrn,
+            original_transaction_id: Some(original.to_string()),
+        }],
+    }))
+}
+
 /// Whether a charge kind is a tariff (per kWh).
 pub fn is_tariff(kind: ChargeKind) -> bool {
     kind == ChargeKind::Tariff
