@@ -58,6 +58,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             page(Permission::ResolveDeadLetters, post(resolve)),
         )
         .route("/console/lag", page(Permission::ReadOperations, get(lag)))
+        .route(
+            "/console/replay-runs",
+            page(Permission::ReadOperations, get(replay_runs)),
+        )
 }
 
 /// A page without a valid token goes to the login page instead of showing JSON.
@@ -96,6 +100,7 @@ fn layout(title: &str, body: &str) -> Html<String> {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · afregning</title>\
          <style>{STYLE}</style></head><body><nav><a href=\"/console/metering-points\">Metering points</a>\
          <a href=\"/console/dead-letters\">Dead letters</a><a href=\"/console/lag\">Pipeline lag</a>\
+         <a href=\"/console/replay-runs\">Replay runs</a>\
          <a href=\"/docs\">API reference</a><a href=\"/console\" id=\"logout\">Token</a></nav>\
          <main><h1>{}</h1>{body}</main></body></html>",
         esc(title),
@@ -521,6 +526,44 @@ async fn lag(State(state): State<AppState>) -> Response {
     body.push_str("</table>");
     body.push_str(&processor_lag_table(&state).await);
     layout("Pipeline lag", &body).into_response()
+}
+
+/// The replay runs, newest first (the API starts them: `POST /v1/replay-runs`,
+/// `POST /v1/dead-letters/resubmit`).
+async fn replay_runs(State(state): State<AppState>) -> Response {
+    let runs = match state.pool.acquire().await {
+        Ok(mut conn) => afregning_processors::replay::runs::list(&mut conn, 100)
+            .await
+            .map_err(ApiError::from),
+        Err(error) => Err(ApiError::from(error)),
+    };
+    let runs = match runs {
+        Ok(runs) => runs,
+        Err(error) => return page_error(error),
+    };
+    let mut body = String::from(
+        "<table id=\"replay-runs\"><tr><th>Run</th><th>Kind</th><th>State</th><th>Processor</th>\
+         <th>Partitions</th><th>By</th><th>Why</th><th>Started</th><th>Ended</th></tr>",
+    );
+    for r in &runs {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            esc(&r.run_id),
+            esc(&r.kind),
+            esc(&r.state),
+            esc(&r.processor),
+            r.partitions,
+            esc(&r.operator),
+            esc(&r.reason),
+            r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            r.ended_at
+                .map(|e| e.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default(),
+        ));
+    }
+    body.push_str("</table>");
+    layout("Replay runs", &body).into_response()
 }
 
 /// The processors' groups' lag, or why it is not shown.

@@ -290,6 +290,26 @@ async fn dead_letters_are_resubmitted_and_replay_runs_started_and_read() -> anyh
     assert_eq!(shown["resubmissions"][0]["source_offset"], first);
     problem(h.get("/v1/replay-runs/r-none", Some(&operator)).await, 404).await;
 
+    // The console's page lists them too.
+    let page = h
+        .http
+        .get(format!("{}/console/replay-runs", h.base))
+        .header("cookie", format!("afregning_token={}", token("readonly")))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let table = page
+        .split("id=\"replay-runs\"")
+        .nth(1)
+        .expect("the runs' table");
+    assert!(
+        table.contains(&format!(
+            "<tr><td>{run_id}</td><td>dead-letters</td><td>done</td>"
+        )),
+        "{table}"
+    );
+
     // Starting a recalculation: refusals first.
     let runs_path = "/v1/replay-runs";
     let start = |extra: Value| {
