@@ -52,6 +52,34 @@ pub struct GroupPartitionLag {
     pub lag: Option<i64>,
 }
 
+/// The ends of `partitions` (topic, partition), each read from the records
+/// or why not (blocking): the sinks' lag uses them.
+pub fn ends_of(
+    broker: &Broker,
+    partitions: &[(String, i32)],
+) -> BTreeMap<(String, i32), Result<i64, String>> {
+    partitions
+        .iter()
+        .map(|(topic, partition)| {
+            let end = ends(
+                broker.client(),
+                std::slice::from_ref(topic),
+                &[*partition],
+                TIMEOUT,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|found| {
+                found
+                    .get(partition)
+                    .and_then(|t| t.get(topic))
+                    .copied()
+                    .ok_or_else(|| format!("no end for {topic}[{partition}]"))
+            });
+            ((topic.clone(), *partition), end)
+        })
+        .collect()
+}
+
 /// Lag of every processor group over every input partition (blocking: run
 /// it on a blocking thread).
 pub fn read(broker: &Broker) -> Result<Vec<GroupPartitionLag>, String> {

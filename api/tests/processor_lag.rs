@@ -9,6 +9,7 @@
 //! - a partition validate has nothing on: no commit, end 0, no lag figure;
 //! - every processor of the topology is listed with its group, enrich's never
 //!   committed (it never ran);
+//! - the sinks' lag (`/v1/operations/lag`) reads its ends the same way;
 //! - the console's pipeline page shows the same rows;
 //! - without a broker the route answers 503.
 
@@ -79,6 +80,30 @@ async fn each_processor_group_shows_its_committed_offsets_against_the_ends() -> 
             processor.component.name()
         );
     }
+
+    // The sinks' lag takes its ends from the records too: a sink at offset 2 of
+    // partition 1 is 3 behind.
+    sqlx::query(
+        "INSERT INTO sink_offset (consumer, topic, partition, next_offset) \
+         VALUES ('sink-test', $1, 1, 2)",
+    )
+    .bind(&raw)
+    .execute(&h.pool)
+    .await?;
+    let sinks: Vec<Value> = h
+        .get("/v1/operations/lag", Some(&token("operator")))
+        .await
+        .json()
+        .await?;
+    let sink = sinks
+        .iter()
+        .find(|r| r["consumer"] == "sink-test")
+        .expect("the sink's row");
+    assert_eq!(
+        (sink["end_offset"].clone(), sink["lag"].clone()),
+        (5.into(), 3.into()),
+        "{sink}"
+    );
 
     // The console's pipeline page: the same row.
     let page = h

@@ -4,8 +4,10 @@
 //!
 //! The sinks keep their positions in the database with their data (decision
 //! 0061), so positions come from `sink_progress`; the log end comes from the
-//! broker when the API is given one (`--bootstrap-servers`), else lag is
-//! absent and the age of the last move says whether a sink is stuck.
+//! broker when the API is given one (`--bootstrap-servers`), read from the
+//! records as for the processors (the local broker's ListOffsets is too low,
+//! decision 0057), else lag is absent and the age of the last move says
+//! whether a sink is stuck.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -56,16 +58,26 @@ pub async fn load_lag(state: &AppState) -> Result<Vec<PartitionLag>, ApiError> {
     .fetch_all(&state.pool)
     .await?;
     if let Some(broker) = &state.broker {
+        let wanted: Vec<(String, i32)> = rows
+            .iter()
+            .map(|r| (r.topic.clone(), r.partition))
+            .collect();
+        let broker = broker.clone();
+        let ends =
+            tokio::task::spawn_blocking(move || crate::processor_lag::ends_of(&broker, &wanted))
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         for row in &mut rows {
-            match broker.end_offset(&row.topic, row.partition).await {
-                Ok(end) => {
-                    row.end_offset = Some(end);
+            match ends.get(&(row.topic.clone(), row.partition)) {
+                Some(Ok(end)) => {
+                    row.end_offset = Some(*end);
                     row.lag = Some((end - row.next_offset).max(0));
                 }
-                Err(error) => {
+                Some(Err(error)) => {
                     tracing::warn!(%error, topic = %row.topic, partition = row.partition,
                         "cannot read the partition's end for the lag")
                 }
+                None => {}
             }
         }
     }
