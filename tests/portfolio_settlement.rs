@@ -1,7 +1,8 @@
 //! Issue 16's settlement follows the portfolio, on the real broker and schema registry: a
 //! simulated DataHub March 2026 goes through the connector and the four processors while the
-//! portfolio's events for two of its metering points are on the portfolio topic (produced the
-//! way the portfolio's `decide` makes them):
+//! portfolio's commands for two of its metering points go through the portfolio processor
+//! (decision 0145; dated as they would have been sent, its tick makes each take effect),
+//! whose events settle follows:
 //!
 //! - (a) one is ours until another supplier takes it over on 15 March (RSM-004): exactly one
 //!   final statement, for 1–14 March, with the pure engine's amounts for those days only;
@@ -17,10 +18,12 @@ use std::time::{Duration, Instant};
 
 use afregning_cim::gsrn::Gsrn;
 use afregning_portfolio::{
-    Command, CommandMeta, CustomerKey, CustomerRef, Event, Gln, MeteringPoint, ProcessDetails,
-    ProcessId, ProcessKind, decide,
+    Command, CommandMeta, CommandRecord, CustomerKey, CustomerRef, Gln, MeteringPoint,
+    ProcessDetails, ProcessId, ProcessKind, decide,
 };
 use afregning_processors::pipeline;
+use afregning_processors::portfolio::inbox::send_command;
+use afregning_processors::portfolio::{Portfolio, PortfolioConfig};
 use afregning_processors::shared::Topics;
 use afregning_settlement::calendar::local_midnight;
 use afregning_settlement::{BillingMonth, Resolution, SupplyPeriod, Totals, settle_month};
@@ -29,11 +32,9 @@ use afregning_simulator::ground_truth::MeteringPointTruth;
 use afregning_testkit::TestEnv;
 use afregning_topology::catalogue::TopicId;
 use afregning_topology::records::{SettlementStatement, StatementKind};
-use afregning_topology::{Codec, topics};
+use afregning_topology::{Catalogue, Codec, topics};
 use anyhow::Context;
 use chrono::NaiveDate;
-use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 
 /// Another supplier.
 const OTHER: &str = "5790000000012";
@@ -42,10 +43,12 @@ fn march(day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, day).expect("date")
 }
 
-/// One metering point's portfolio, driven through the portfolio's own `decide`.
+/// One metering point's portfolio commands, checked with the portfolio's own `decide` as they
+/// are written (so the script cannot ask for what the processor would refuse).
 struct Script {
     state: MeteringPoint,
-    events: Vec<Event>,
+    commands: Vec<CommandRecord>,
+    events: usize,
     us: String,
 }
 
@@ -54,7 +57,8 @@ impl Script {
         let gln = Gln::parse(us).context("our GLN")?;
         Ok(Self {
             state: MeteringPoint::new(gsrn, gln),
-            events: Vec::new(),
+            commands: Vec::new(),
+            events: 0,
             us: us.to_string(),
         })
     }
@@ -64,11 +68,19 @@ impl Script {
             at: local_midnight(on) + chrono::Duration::hours(10),
             actor: "portfolio e2e".into(),
             why: "settlement follows the portfolio".into(),
-            message_id: Some(format!("m-{}", self.events.len())),
+            message_id: Some(format!("m-{}", self.events)),
         };
         let event = decide(&self.state, &meta, &command).map_err(|r| anyhow::anyhow!("{r}"))?;
         self.state = self.state.clone().apply(&event);
-        self.events.push(event);
+        self.events += 1;
+        // The processor's tick makes a process take effect on its day; the rest is sent.
+        if !matches!(command, Command::TakeEffect { .. }) {
+            self.commands.push(CommandRecord {
+                metering_point: self.state.gsrn,
+                meta,
+                command,
+            });
+        }
         Ok(self)
     }
 
@@ -140,24 +152,34 @@ impl Script {
     }
 }
 
-/// Produces `events` to the portfolio topic, keyed by GSRN.
-async fn produce(env: &TestEnv, topic: &str, events: &[Event]) -> anyhow::Result<()> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &env.bootstrap_servers)
-        .set("enable.idempotence", "true")
-        .create()?;
-    for e in events {
-        let key = e.metering_point.to_string();
-        let value = serde_json::to_vec(e)?;
-        producer
-            .send(
-                FutureRecord::to(topic).key(&key).payload(&value),
-                Duration::from_secs(30),
-            )
+/// Sends `commands` to the portfolio's commands topic.
+async fn send(
+    env: &TestEnv,
+    catalogue: &Catalogue,
+    commands: &[CommandRecord],
+) -> anyhow::Result<()> {
+    for c in commands {
+        send_command(&env.bootstrap_servers, catalogue, c)
             .await
-            .map_err(|(e, _)| e)?;
+            .map_err(anyhow::Error::msg)?;
     }
     Ok(())
+}
+
+/// Waits until the portfolio processor has published `count` events.
+async fn events_published(env: &TestEnv, topic: &str, count: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let n = support::read_raw(env, topic)?.len();
+        if n >= count {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "{n} of {count} portfolio events in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// The pure engine's March of `mp` for the supplied days `[from, to)` only (`None`: the
@@ -287,10 +309,12 @@ async fn settlement_follows_the_portfolio_takeover_rollback_and_fallback() -> an
         )?;
     let mut b = Script::new(rolled.gsrn, &truth.supplier_gln)?;
     b.our_start("b-cos", march(10))?;
-    produce(&env, &portfolio_topic, &a.events).await?;
-    produce(&env, &portfolio_topic, &b.events).await?;
+    send(&env, &catalogue, &a.commands).await?;
+    send(&env, &catalogue, &b.commands).await?;
 
-    // 3. The four processors, kept running.
+    // 3. The portfolio processor decides them (its events on the topic before settle starts,
+    //    so no statement is issued on a supply the portfolio has not told yet), then the
+    //    four processors, kept running.
     let codec = Codec::new(catalogue.clone(), &env.registry_url);
     let topics = pipeline::topics(catalogue.clone(), &codec).await?;
     let settings = support::pipeline_settings(
@@ -299,6 +323,22 @@ async fn settlement_follows_the_portfolio_takeover_rollback_and_fallback() -> an
         &work.path().join("state"),
         &truth.supplier_gln,
     );
+    let (stop_portfolio, portfolio_stopped) = tokio::sync::oneshot::channel::<()>();
+    let portfolio = tokio::spawn(pipeline::run_runtime(
+        Portfolio::new(
+            topics.clone(),
+            PortfolioConfig {
+                us: Gln::parse(&truth.supplier_gln).context("our GLN")?,
+                tick_interval: Duration::from_millis(300),
+            },
+        ),
+        settings.runtime.clone(),
+        pipeline::Watch::default(),
+        async move {
+            let _ = portfolio_stopped.await;
+        },
+    ));
+    events_published(&env, &portfolio_topic, a.events + b.events).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(pipeline::run_all(topics.clone(), settings, async move {
         let _ = stopped.await;
@@ -336,7 +376,7 @@ async fn settlement_follows_the_portfolio_takeover_rollback_and_fallback() -> an
     assert_eq!(issued_b[0].total_incl_vat, billed_b.incl_vat, "(b) billed");
 
     // 4. (b) rolled back: BRS-003 from the other side on 20 March.
-    let before = b.events.len();
+    let before = b.commands.len();
     b.notified(
         "b-brs003",
         ProcessKind::IncorrectChangeOfSupplier,
@@ -344,13 +384,15 @@ async fn settlement_follows_the_portfolio_takeover_rollback_and_fallback() -> an
         Some("b-cos"),
         march(20),
     )?;
-    produce(&env, &portfolio_topic, &b.events[before..]).await?;
+    send(&env, &catalogue, &b.commands[before..]).await?;
     let after = until(&env, &topics, "the rollback credited", |by| {
         by.get(&gsrn(rolled)).is_some_and(|l| l.len() >= 2)
     })
     .await?;
     let _ = stop.send(());
     running.await??;
+    let _ = stop_portfolio.send(());
+    portfolio.await??;
     let issued_b = &after[&gsrn(rolled)];
     let kinds: Vec<StatementKind> = issued_b.iter().map(|s| s.kind).collect();
     assert_eq!(
