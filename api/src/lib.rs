@@ -102,6 +102,10 @@ pub fn router(state: AppState) -> Router {
             guarded(s, Read, get(metering_points::get_metering_point)),
         )
         .route(
+            "/v1/metering-points/{gsrn}/portfolio",
+            guarded(s, Read, get(portfolio::get_portfolio)),
+        )
+        .route(
             "/v1/metering-points/{gsrn}/metering-data",
             guarded(s, Read, get(metering_data::series)),
         )

@@ -24,6 +24,7 @@ use crate::routes::*;
         health::metrics,
         metering_points::list,
         metering_points::get_metering_point,
+        portfolio::get_portfolio,
         metering_data::series,
         metering_data::compare,
         completeness::per_grid_area,

@@ -9,6 +9,7 @@ pub mod health;
 pub mod metering_data;
 pub mod metering_points;
 pub mod operations;
+pub mod portfolio;
 pub mod products;
 pub mod rates;
 pub mod reconciliation;
