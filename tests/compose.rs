@@ -527,6 +527,7 @@ async fn router_of(command: &[String]) -> Option<axum::Router> {
                 products: None,
                 supplier_gln: None,
                 connector_metrics_url: None,
+                portfolio_keys: None,
             }))
         }
         _ => None,

@@ -244,6 +244,7 @@ async fn deployed(label: &str) -> anyhow::Result<Deployed> {
             broker: None,
             supplier_gln: None,
             connector_metrics_url: None,
+            portfolio_keys: None,
             products: Some(
                 ProductLog::new(&env.bootstrap_servers, &catalogue).map_err(anyhow::Error::msg)?,
             ),

@@ -15,6 +15,8 @@
 //! | `resolve_dead_letters` (resolve) | ✓ | | | |
 //! | `request_datahub_data` (ask DataHub for its results again) | ✓ | | | |
 //! | `replay` (re-submit dead letters, start replay runs) | ✓ | | | |
+//! | `request_processes` (move-in, change of supplier, end of supply, cancel … at DataHub) | | ✓ | | |
+//! | `read_personal_data` (customers' CPR/CVR and names; every read audited) | | ✓ | | |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -91,11 +93,15 @@ pub enum Permission {
     /// Re-submit dead letters and start replay runs: both put records into the
     /// pipeline again, so the operators who run it.
     Replay,
+    /// Start and cancel DataHub business processes for a customer: customer service's work.
+    RequestProcesses,
+    /// Read customers' CPR/CVR and names: only those who serve customers.
+    ReadPersonalData,
 }
 
 impl Permission {
     /// Every permission, in the order of the documented matrix.
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 9] = [
         Permission::Read,
         Permission::ReadOperations,
         Permission::ExportBilling,
@@ -103,6 +109,8 @@ impl Permission {
         Permission::ResolveDeadLetters,
         Permission::RequestDataHubData,
         Permission::Replay,
+        Permission::RequestProcesses,
+        Permission::ReadPersonalData,
     ];
 
     /// The role matrix (documented in this module and docs/api.md).
@@ -116,6 +124,8 @@ impl Permission {
             Permission::ResolveDeadLetters => role == Operator,
             Permission::RequestDataHubData => role == Operator,
             Permission::Replay => role == Operator,
+            Permission::RequestProcesses => role == Backoffice,
+            Permission::ReadPersonalData => role == Backoffice,
         }
     }
 
@@ -129,6 +139,8 @@ impl Permission {
             Permission::ResolveDeadLetters => "resolve_dead_letters",
             Permission::RequestDataHubData => "request_datahub_data",
             Permission::Replay => "replay",
+            Permission::RequestProcesses => "request_processes",
+            Permission::ReadPersonalData => "read_personal_data",
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct AppState {
     /// The connector's `/metrics` URL, for DataHub's queues as it sees them;
     /// `None` answers that route 503.
     pub connector_metrics_url: Option<String>,
+    /// The deployment's portfolio keyring, to seal customers' data in requests and open it for
+    /// `read_personal_data` (decision 0148); `None` answers those routes 503.
+    pub portfolio_keys: Option<Arc<afregning_portfolio::personal::Keyring>>,
 }
 
 /// `method_router` behind the permission layer: 401/403 before the handler runs.
@@ -104,6 +107,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/metering-points/{gsrn}/portfolio",
             guarded(s, Read, get(portfolio::get_portfolio)),
+        )
+        .route(
+            "/v1/metering-points/{gsrn}/portfolio/requests",
+            guarded(s, RequestProcesses, post(portfolio_requests::request)),
+        )
+        .route(
+            "/v1/metering-points/{gsrn}/portfolio/processes/{process_id}/cancel",
+            guarded(s, RequestProcesses, post(portfolio_requests::cancel)),
+        )
+        .route(
+            "/v1/metering-points/{gsrn}/portfolio/customers",
+            guarded(s, ReadPersonalData, get(customers::of_metering_point)),
+        )
+        .route(
+            "/v1/customers/search",
+            guarded(s, ReadPersonalData, post(customers::search)),
         )
         .route(
             "/v1/metering-points/{gsrn}/metering-data",

@@ -115,6 +115,7 @@ async fn the_queues_are_what_the_connector_received_and_dequeued() -> anyhow::Re
         supplier_gln: None,
         products: None,
         connector_metrics_url: Some(metrics_url.clone()),
+        portfolio_keys: None,
     })
     .await?;
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -53,6 +53,7 @@ async fn the_document_parses_and_lists_every_route() {
         products: None,
         supplier_gln: None,
         connector_metrics_url: None,
+        portfolio_keys: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -1,7 +1,8 @@
 //! `GET /v1/metering-points/{gsrn}/portfolio` against a real PostgreSQL whose read model was
 //! written by the portfolio's own projection (`read_model::project`) of events the pure
 //! `decide` made: a move-in requested, confirmed and in effect, then an end of supply
-//! requested and cancelled. The answer is the supply period and the timeline exactly; every
+//! requested and cancelled. The answer is the supply period, the processes (status, the
+//! cancellation's reason) and the timeline exactly; every
 //! role reads it, nobody without a token; a bad GSRN is 400 and an unknown one 404, as
 //! problem details.
 
@@ -114,6 +115,22 @@ async fn a_metering_points_portfolio_is_its_periods_and_timeline() -> anyhow::Re
             "valid_from": "2026-03-10", "valid_to": null, "customer_key": "customer-7",
             "started_by": "move-in-1", "retired_by": null,
         }],
+        "processes": [
+            {
+                "process_id": "move-in-1", "kind": "move_in", "brs": "BRS-009",
+                "effective": "2026-03-10", "took_effect_on": "2026-03-10",
+                // in effect, DataHub's customer data (RSM-028) still outstanding
+                "status": "effective", "reasons": [], "customer_key": "customer-7",
+                "corrects": null, "datahub_ref": "bp-1", "requested_by_us": true,
+            },
+            {
+                "process_id": "end-1", "kind": "end_of_supply", "brs": "BRS-002",
+                "effective": "2026-03-25", "took_effect_on": null, "status": "cancelled",
+                "reasons": [{ "code": "A01", "text": "cancelled by the supplier: api test" }],
+                "customer_key": null, "corrects": null, "datahub_ref": null,
+                "requested_by_us": true,
+            },
+        ],
         "timeline": [
             entry(1, "move-in-1", "request_sent", 3, "sent"),
             entry(2, "move-in-1", "accepted", 3, "accepted"),

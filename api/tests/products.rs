@@ -28,6 +28,7 @@ async fn harness(label: &str) -> anyhow::Result<(Harness, ProductLog)> {
         broker: None,
         supplier_gln: None,
         connector_metrics_url: None,
+        portfolio_keys: None,
         products: Some(log.clone()),
     })
     .await?;

@@ -110,6 +110,18 @@ impl Change {
             Change::ChargeLinksReceived { .. } => "charge_links_received",
         }
     }
+
+    /// The customer and the sealed personal data this change carries, if any: what the read
+    /// model records so erasure can find every key a customer's data was sealed under.
+    pub fn sealed_customer_data(&self) -> Option<(&CustomerKey, &Sealed)> {
+        match self {
+            Change::RequestSent { process, personal } | Change::Notified { process, personal } => {
+                process.customer.as_ref().zip(personal.as_ref())
+            }
+            Change::CustomerDataReceived { customer, personal } => Some((customer, personal)),
+            _ => None,
+        }
+    }
 }
 
 /// The metering point master data the portfolio needs (RSM-022 `AccountingPointCharacteristics`).

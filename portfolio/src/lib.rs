@@ -10,6 +10,7 @@
 pub mod answers;
 pub mod calendar;
 pub mod command;
+pub mod customer_keys;
 pub mod decide;
 pub mod event;
 pub mod ids;

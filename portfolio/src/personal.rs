@@ -207,7 +207,7 @@ pub enum SealError {
 
 /// AES-256 keys by id; the active one seals. Key material never leaves it except through
 /// [`Keyring::save`].
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Keyring {
     keys: BTreeMap<String, [u8; 32]>,
     active: Option<String>,
@@ -252,6 +252,22 @@ impl Keyring {
         Keyring::load(Path::new(&path))
     }
 
+    /// The keyring if [`KEYS_ENV`] or [`KEY_FILE_ENV`] is set and not empty (compose passes
+    /// unset variables as empty strings); `None` if neither is, `Err` if one is but unreadable,
+    /// so a service that may run without personal data still fails on a bad key.
+    pub fn from_env_if_set() -> Result<Option<Self>, SealError> {
+        let set = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v: &String| !v.trim().is_empty())
+        };
+        match (set(KEYS_ENV), set(KEY_FILE_ENV)) {
+            (Some(text), _) => Keyring::parse(&text).map(Some),
+            (None, Some(path)) => Keyring::load(Path::new(&path)).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Reads a key file.
     pub fn load(path: &Path) -> Result<Self, SealError> {
         let text = std::fs::read_to_string(path).map_err(|e| SealError::Io(e.to_string()))?;
@@ -276,9 +292,7 @@ impl Keyring {
 
     /// Adds a fresh random key and makes it active (rotation).
     pub fn generate(&mut self, id: &str) -> Result<(), SealError> {
-        let mut key = [0u8; 32];
-        rand::rng().fill_bytes(&mut key);
-        self.insert(id, key)
+        self.insert(id, Keyring::random_key())
     }
 
     fn insert(&mut self, id: &str, key: [u8; 32]) -> Result<(), SealError> {
@@ -322,18 +336,7 @@ impl Keyring {
             name: data.name.as_ref().map(|n| n.0.clone()),
         };
         let bytes = serde_json::to_vec(&plain).map_err(|_| SealError::Malformed)?;
-        let mut nonce = [0u8; 12];
-        rand::rng().fill_bytes(&mut nonce);
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
-        let ciphertext = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &bytes,
-                    aad: id.as_bytes(),
-                },
-            )
-            .map_err(|_| SealError::Tampered)?;
+        let (nonce, ciphertext) = encrypt(key, id.as_bytes(), &bytes)?;
         Ok(Sealed {
             key_id: id.to_owned(),
             nonce,
@@ -347,16 +350,12 @@ impl Keyring {
             .keys
             .get(&sealed.key_id)
             .ok_or_else(|| SealError::UnknownKey(sealed.key_id.clone()))?;
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key));
-        let bytes = cipher
-            .decrypt(
-                Nonce::from_slice(&sealed.nonce),
-                Payload {
-                    msg: &sealed.ciphertext,
-                    aad: sealed.key_id.as_bytes(),
-                },
-            )
-            .map_err(|_| SealError::Tampered)?;
+        let bytes = decrypt(
+            key,
+            sealed.key_id.as_bytes(),
+            &sealed.nonce,
+            &sealed.ciphertext,
+        )?;
         let plain: Plain = serde_json::from_slice(&bytes).map_err(|_| SealError::Malformed)?;
         let identity = match (plain.cpr, plain.cvr) {
             (Some(cpr), None) => CustomerIdentity::Cpr(Cpr(cpr)),
@@ -368,6 +367,80 @@ impl Keyring {
             name: plain.name.map(PersonName),
         })
     }
+}
+
+impl Keyring {
+    /// Encrypts a data key (a customer's own key, decision 0148) under the active key, bound to
+    /// the data key's id, so the key store holds no usable key material without this keyring.
+    pub fn wrap(&self, data_key_id: &str, data_key: &[u8; 32]) -> Result<String, SealError> {
+        let id = self.active.as_deref().ok_or(SealError::NoActiveKey)?;
+        let (nonce, ciphertext) = encrypt(&self.keys[id], &wrap_aad(id, data_key_id), data_key)?;
+        Ok(Sealed {
+            key_id: id.to_owned(),
+            nonce,
+            ciphertext,
+        }
+        .encode())
+    }
+
+    /// Opens [`Keyring::wrap`]'s text for `data_key_id`; [`SealError::UnknownKey`] when the
+    /// wrapping key is gone, [`SealError::Tampered`] for another data key's wrapping.
+    pub fn unwrap_key(&self, data_key_id: &str, wrapped: &str) -> Result<[u8; 32], SealError> {
+        let sealed = Sealed::decode(wrapped)?;
+        let key = self
+            .keys
+            .get(&sealed.key_id)
+            .ok_or_else(|| SealError::UnknownKey(sealed.key_id.clone()))?;
+        let bytes = decrypt(
+            key,
+            &wrap_aad(&sealed.key_id, data_key_id),
+            &sealed.nonce,
+            &sealed.ciphertext,
+        )?;
+        bytes.try_into().map_err(|_| SealError::Malformed)
+    }
+
+    /// Adds `key` under `id` without making it active: a data key unwrapped for opening.
+    pub fn add_inactive(&mut self, id: &str, key: [u8; 32]) -> Result<(), SealError> {
+        let active = self.active.clone();
+        self.insert(id, key)?;
+        self.active = active;
+        Ok(())
+    }
+
+    /// Whether key `id` is here.
+    pub fn has(&self, id: &str) -> bool {
+        self.keys.contains_key(id)
+    }
+
+    /// A fresh random key for a new data key.
+    pub fn random_key() -> [u8; 32] {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        key
+    }
+}
+
+/// What a wrapped data key is bound to: the wrapping key and the data key's own id.
+fn wrap_aad(wrapping_id: &str, data_key_id: &str) -> Vec<u8> {
+    format!("data-key:{wrapping_id}:{data_key_id}").into_bytes()
+}
+
+/// AES-256-GCM with a fresh random nonce.
+fn encrypt(key: &[u8; 32], aad: &[u8], msg: &[u8]) -> Result<([u8; 12], Vec<u8>), SealError> {
+    let mut nonce = [0u8; 12];
+    rand::rng().fill_bytes(&mut nonce);
+    let ciphertext = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key))
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg, aad })
+        .map_err(|_| SealError::Tampered)?;
+    Ok((nonce, ciphertext))
+}
+
+/// Opens [`encrypt`]'s output; [`SealError::Tampered`] if it does not authenticate.
+fn decrypt(key: &[u8; 32], aad: &[u8], nonce: &[u8; 12], msg: &[u8]) -> Result<Vec<u8>, SealError> {
+    Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key))
+        .decrypt(Nonce::from_slice(nonce), Payload { msg, aad })
+        .map_err(|_| SealError::Tampered)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -454,6 +527,27 @@ mod tests {
             ..sealed.clone()
         };
         assert_eq!(ring.open(&forged), Err(SealError::Tampered));
+    }
+
+    #[test]
+    fn a_wrapped_data_key_opens_only_for_its_id_and_with_the_wrapping_key() {
+        let ring = ring();
+        let data_key = Keyring::random_key();
+        let wrapped = ring.wrap("d1", &data_key).unwrap();
+        assert!(!wrapped.contains(&hex(&data_key)));
+        assert_eq!(ring.unwrap_key("d1", &wrapped).unwrap(), data_key);
+        assert_eq!(ring.unwrap_key("d2", &wrapped), Err(SealError::Tampered));
+        let mut other = Keyring::default();
+        other.generate("k9").unwrap();
+        assert!(matches!(
+            other.unwrap_key("d1", &wrapped),
+            Err(SealError::UnknownKey(_))
+        ));
+        let mut opener = ring;
+        opener.add_inactive("d1", data_key).unwrap();
+        let sealed = opener.seal_with("d1", &data()).unwrap();
+        assert_eq!(opener.seal(&data()).unwrap().key_id(), "k1");
+        assert_eq!(opener.open(&sealed).unwrap(), data());
     }
 
     #[test]

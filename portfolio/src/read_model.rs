@@ -30,6 +30,7 @@ pub async fn project(pool: &PgPool, state: &MeteringPoint, event: &Event) -> sql
     write_metering_point(&mut tx, &gsrn, version, state).await?;
     write_periods(&mut tx, &gsrn, state).await?;
     write_processes(&mut tx, &gsrn, state).await?;
+    write_customers(&mut tx, &gsrn, state, event).await?;
     let status_after = event
         .process
         .as_ref()
@@ -155,10 +156,49 @@ async fn write_processes(
     Ok(())
 }
 
-/// Empties the read model, before a rebuild from the topic's beginning.
+/// The customers' latest sealed data on the metering point, and which key sealed the value
+/// `event` carries (what erasure deletes; decision 0148).
+async fn write_customers(
+    tx: &mut Transaction<'_, Postgres>,
+    gsrn: &str,
+    state: &MeteringPoint,
+    event: &Event,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM portfolio_customers WHERE metering_point = $1")
+        .bind(gsrn)
+        .execute(&mut **tx)
+        .await?;
+    for (customer, sealed) in &state.customers {
+        sqlx::query(
+            "INSERT INTO portfolio_customers (metering_point, customer_key, sealed) VALUES ($1, $2, $3)",
+        )
+        .bind(gsrn)
+        .bind(&customer.0)
+        .bind(sealed.encode())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if let Some((customer, sealed)) = event.change.sealed_customer_data() {
+        sqlx::query(
+            "INSERT INTO portfolio_customer_seals (metering_point, sequence, customer_key, key_id) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(gsrn)
+        .bind(i64::try_from(event.sequence).unwrap_or(i64::MAX))
+        .bind(&customer.0)
+        .bind(sealed.key_id())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Empties the read model, before a rebuild from the topic's beginning. The key store
+/// (`portfolio_data_keys`, `portfolio_erasures`) is not part of it and stays.
 pub async fn truncate(pool: &PgPool) -> sqlx::Result<()> {
     sqlx::query(
-        "TRUNCATE portfolio_metering_points, portfolio_supply_periods, portfolio_processes, portfolio_process_history",
+        "TRUNCATE portfolio_metering_points, portfolio_supply_periods, portfolio_processes, \
+         portfolio_process_history, portfolio_customers, portfolio_customer_seals",
     )
     .execute(pool)
     .await?;
@@ -235,6 +275,46 @@ pub async fn periods(pool: &PgPool, metering_point: &str) -> sqlx::Result<Vec<Pe
     sqlx::query_as(
         "SELECT valid_from, valid_to, customer_key, started_by, retired_by \
          FROM portfolio_supply_periods WHERE metering_point = $1 ORDER BY ordinal",
+    )
+    .bind(metering_point)
+    .fetch_all(pool)
+    .await
+}
+
+/// One of a metering point's processes as the read model holds it: what `afregning portfolio
+/// show` and the API answer when asked where a request stands and why it was refused.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct ProcessLine {
+    /// Our id (or DataHub's, for one it told us of).
+    pub process_id: String,
+    /// The kind (`move_in`, `change_of_supplier`, …).
+    pub kind: String,
+    /// Its official BRS number, where it has one.
+    pub brs: Option<String>,
+    /// The requested effective day.
+    pub effective: NaiveDate,
+    /// The day it took effect, once it did.
+    pub took_effect_on: Option<NaiveDate>,
+    /// `sent`, `accepted`, `rejected`, `cancelled`, `effective`, `completed`.
+    pub status: String,
+    /// DataHub's reasons of a rejection (code and text), or the reason of a cancellation.
+    pub reasons: serde_json::Value,
+    /// Our customer number.
+    pub customer_key: Option<String>,
+    /// The process a correction undoes.
+    pub corrects: Option<String>,
+    /// DataHub's process reference.
+    pub datahub_ref: Option<String>,
+    /// Whether we asked for it.
+    pub requested_by_us: bool,
+}
+
+/// A metering point's processes, by effective day and id.
+pub async fn processes(pool: &PgPool, metering_point: &str) -> sqlx::Result<Vec<ProcessLine>> {
+    sqlx::query_as(
+        "SELECT process_id, kind, brs, effective, took_effect_on, status, reasons, customer_key, \
+         corrects, datahub_ref, requested_by_us \
+         FROM portfolio_processes WHERE metering_point = $1 ORDER BY effective, process_id",
     )
     .bind(metering_point)
     .fetch_all(pool)

@@ -346,6 +346,8 @@ async fn dump(pool: &sqlx::PgPool) -> Vec<String> {
         "portfolio_supply_periods",
         "portfolio_processes",
         "portfolio_process_history",
+        "portfolio_customers",
+        "portfolio_customer_seals",
     ] {
         let lines: Vec<String> =
             sqlx::query_scalar(&format!("SELECT t::text FROM {table} t ORDER BY t::text"))

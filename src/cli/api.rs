@@ -113,6 +113,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         products,
         supplier_gln: set(&args.supplier_gln),
         connector_metrics_url: set(&args.connector_metrics_url),
+        portfolio_keys: afregning_portfolio::personal::Keyring::from_env_if_set()
+            .context("the portfolio keyring (AFREGNING_PORTFOLIO_KEYS / _KEY_FILE)")?
+            .map(std::sync::Arc::new),
     };
     let api = afregning_api::spawn(state, args.listen)
         .await

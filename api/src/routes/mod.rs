@@ -3,6 +3,7 @@
 pub mod assignments;
 pub mod billing;
 pub mod completeness;
+pub mod customers;
 pub mod dead_letters;
 pub mod explain;
 pub mod health;
@@ -10,6 +11,7 @@ pub mod metering_data;
 pub mod metering_points;
 pub mod operations;
 pub mod portfolio;
+pub mod portfolio_requests;
 pub mod products;
 pub mod rates;
 pub mod reconciliation;

@@ -1,6 +1,7 @@
 //! A metering point's portfolio as the read model holds it (`afregning portfolio project`,
-//! docs/portfolio.md): our supply periods (rolled-back ones marked) and the timeline of its
-//! business processes, so customer service sees when and why we supply it. No personal data:
+//! docs/portfolio.md): our supply periods (rolled-back ones marked), its business processes
+//! (status, DataHub's reasons of a rejection) and their timeline, so customer service sees
+//! when and why we supply it and where a request stands. No personal data:
 //! customers are our customer numbers.
 
 use axum::Json;
@@ -47,6 +48,34 @@ pub struct TimelineEntry {
     pub status_after: Option<String>,
 }
 
+/// One business process on the metering point and where it stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProcessState {
+    /// Our process id (DataHub's for one it told us of).
+    pub process_id: String,
+    /// `move_in`, `change_of_supplier`, `end_of_supply`, `move_out`, ...
+    pub kind: String,
+    /// Its official BRS number, where it has one.
+    pub brs: Option<String>,
+    /// The requested effective day.
+    pub effective: NaiveDate,
+    /// The day it took effect, once it did.
+    pub took_effect_on: Option<NaiveDate>,
+    /// `sent`, `accepted`, `rejected`, `cancelled`, `effective`, `completed`.
+    pub status: String,
+    /// DataHub's reasons of a rejection (`code`, `text`), verbatim, or a cancellation's.
+    #[schema(value_type = Object)]
+    pub reasons: serde_json::Value,
+    /// Our customer number.
+    pub customer_key: Option<String>,
+    /// The process a correction (BRS-003/011) undoes.
+    pub corrects: Option<String>,
+    /// DataHub's process reference.
+    pub datahub_ref: Option<String>,
+    /// Whether we asked for it (or DataHub told us of it).
+    pub requested_by_us: bool,
+}
+
 /// The answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Portfolio {
@@ -54,6 +83,8 @@ pub struct Portfolio {
     pub gsrn: String,
     /// Our supply periods, oldest first.
     pub periods: Vec<SupplyPeriod>,
+    /// Its processes, by effective day: status and, when rejected, DataHub's reasons.
+    pub processes: Vec<ProcessState>,
     /// Its processes' events, oldest first.
     pub timeline: Vec<TimelineEntry>,
 }
@@ -71,6 +102,7 @@ pub async fn get_portfolio(
     let gsrn = parse_gsrn(&gsrn)?;
     let periods = afregning_portfolio::read_model::periods(&state.pool, &gsrn).await?;
     let history = afregning_portfolio::read_model::history(&state.pool, &gsrn).await?;
+    let processes = afregning_portfolio::read_model::processes(&state.pool, &gsrn).await?;
     if periods.is_empty() && history.is_empty() {
         return Err(ApiError::NotFound(format!(
             "the portfolio has nothing for metering point {gsrn}"
@@ -86,6 +118,22 @@ pub async fn get_portfolio(
                 customer_key: p.customer_key,
                 started_by: p.started_by,
                 retired_by: p.retired_by,
+            })
+            .collect(),
+        processes: processes
+            .into_iter()
+            .map(|p| ProcessState {
+                process_id: p.process_id,
+                kind: p.kind,
+                brs: p.brs,
+                effective: p.effective,
+                took_effect_on: p.took_effect_on,
+                status: p.status,
+                reasons: p.reasons,
+                customer_key: p.customer_key,
+                corrects: p.corrects,
+                datahub_ref: p.datahub_ref,
+                requested_by_us: p.requested_by_us,
             })
             .collect(),
         timeline: history

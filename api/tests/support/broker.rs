@@ -28,6 +28,7 @@ pub async fn harness(label: &str, partitions: u32) -> anyhow::Result<(Harness, C
         broker: Some(broker),
         supplier_gln: None,
         connector_metrics_url: None,
+        portfolio_keys: None,
         products: None,
     })
     .await?;

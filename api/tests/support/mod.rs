@@ -118,6 +118,7 @@ impl Harness {
                 products: None,
                 supplier_gln: Some("5790002000000".into()),
                 connector_metrics_url: None,
+                portfolio_keys: None,
             },
             "127.0.0.1:0".parse()?,
         )

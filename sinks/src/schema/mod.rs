@@ -64,6 +64,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "datahub_requests",
         include_str!("../../migrations/0060_datahub_requests.sql"),
     ),
+    (
+        70,
+        "portfolio_customer_keys",
+        include_str!("../../migrations/0070_portfolio_customer_keys.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as an sqlx migration source.
