@@ -216,6 +216,10 @@ documents! {
     RejectRequestEndOfSupply(crate::answer::Rejection) = "RSM-005", "RejectRequestEndOfSupply_MarketDocument", "MktActivityRecord", DerivedFromXsd;
     /// RSM-024, request cancellation of a pending process (E67).
     RequestCancellation(crate::rsm024::RequestCancellation) = "RSM-024", "RequestCancellation_MarketDocument", "MktActivityRecord", DerivedFromXsd;
+    /// RSM-025, DataHub's notice that a process was cancelled (E78).
+    NotifyCancellation(crate::rsm025::NotifyCancellation) = "RSM-025", "NotifyCancellation_MarketDocument", "MktActivityRecord", DerivedFromXsd;
+    /// RSM-028, customer master data of a metering point (E21); sealed on the topics.
+    CharacteristicsOfACustomerAtAnAP(crate::rsm028::CharacteristicsOfACustomerAtAnAP) = "RSM-028", "CharacteristicsOfACustomerAtAnAP_MarketDocument", "MktActivityRecord", DerivedFromXsd;
     /// RSM-015, request validated metered data (E73).
     RequestValidatedMeasureData(crate::rsm015::RequestValidatedMeasureData) = "RSM-015", "RequestValidatedMeasureData_MarketDocument", "Series", JsonSchema;
     /// RSM-015 reject.

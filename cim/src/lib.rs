@@ -35,6 +35,8 @@ pub mod rsm017;
 pub mod rsm019;
 pub mod rsm022;
 pub mod rsm024;
+pub mod rsm025;
+pub mod rsm028;
 pub mod rsm031;
 pub mod rsm034;
 pub mod ser;

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod outbound;
 mod poller;
 pub mod publish;
+pub mod sealing;
 pub mod spot_prices;
 
 use std::collections::BTreeMap;
@@ -338,6 +339,7 @@ impl Connector {
             retry: config.retry,
             observer: self.observer,
             status: status.clone(),
+            keyring: sealing::portfolio_keyring(&config)?,
         });
         for queue in Queue::ALL {
             let queue_config = config.queues.get(queue);

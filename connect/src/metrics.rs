@@ -35,6 +35,10 @@ pub const QUEUE_STOPPED: &str = "afregning_connect_queue_stopped";
 pub const TOKEN_REFRESHES: &str = "afregning_connect_token_refreshes_total";
 /// Counter: outbound requests by `status` (accepted, rejected, failed).
 pub const OUTBOUND_REQUESTS: &str = "afregning_connect_outbound_requests_total";
+/// Counter: bundles whose customers' personal data was sealed before publishing.
+pub const SEALED: &str = "afregning_connect_personal_data_sealed_total";
+/// Counter: bundles with personal data that could not be sealed (not published, by `queue`).
+pub const UNSEALABLE: &str = "afregning_connect_personal_data_unsealable_total";
 /// Counter: spot prices published by `price_area`.
 pub const SPOT_PRICES_PUBLISHED: &str = "afregning_connect_spot_prices_published_total";
 

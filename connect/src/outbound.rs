@@ -127,15 +127,7 @@ impl OutboundSender {
             producer,
             retry: config.retry,
             max_attempts: config.outbound.max_attempts.max(1),
-            keyring: match &config.outbound.portfolio_key_file {
-                Some(path) => Some(Arc::new(Keyring::load(path).map_err(|e| {
-                    ConnectError::Config(format!(
-                        "outbound.portfolio_key_file {}: {e}",
-                        path.display()
-                    ))
-                })?)),
-                None => Keyring::from_env().ok().map(Arc::new),
-            },
+            keyring: crate::sealing::portfolio_keyring(config)?,
         })
     }
 

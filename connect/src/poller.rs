@@ -9,7 +9,9 @@
 //! - 429: wait `Retry-After` when given, else back off.
 //! - 401: the client refreshes the token once per call; a second 401 backs off.
 //! - 403: this queue stops, with an alert-level log and `afregning_connect_queue_stopped`;
-//!   the other queues go on.
+//!   the other queues go on. So does a bundle with customers' personal data that cannot be
+//!   sealed (no portfolio keyring; [`crate::sealing`]): it is not published, logged or
+//!   dequeued.
 //!
 //! A dequeue that fails is retried (it never triggers a second produce by itself); a dequeue
 //! answered 400 (unknown id) means an earlier attempt succeeded and its answer was lost.
@@ -36,6 +38,8 @@ pub(crate) struct PollerContext {
     pub(crate) retry: BackoffConfig,
     pub(crate) observer: Option<Observer>,
     pub(crate) status: Status,
+    /// The portfolio keyring that seals customers' personal data before publishing.
+    pub(crate) keyring: Option<Arc<afregning_portfolio::personal::Keyring>>,
 }
 
 impl PollerContext {
@@ -132,7 +136,7 @@ pub(crate) async fn run(
             Failure::Stop(reason) => {
                 count_error(queue, "forbidden");
                 metrics::gauge!(m::QUEUE_STOPPED, "queue" => queue.as_str()).set(1.0);
-                tracing::error!(alert = true, %queue, %reason, "DataHub queue stopped: this actor may not read it; the other queues go on");
+                tracing::error!(alert = true, %queue, %reason, "DataHub queue stopped (403, or a bundle that cannot be delivered without loss or plaintext); the other queues go on");
                 ctx.status.set_stopped(queue, &reason);
                 ctx.emit(ConnectorEvent::QueueStopped {
                     queue,
@@ -171,6 +175,16 @@ async fn deliver(
     metrics::counter!(m::MESSAGES_RECEIVED, "queue" => queue.as_str()).increment(1);
     metrics::counter!(m::BYTES_RECEIVED, "queue" => queue.as_str()).increment(body.len() as u64);
     let received_at = Utc::now();
+    // Personal data is sealed before anything is published or logged (decision 0147).
+    let body = match crate::sealing::seal(body, ctx.keyring.as_deref()) {
+        Ok(body) => body,
+        Err(error) => {
+            metrics::counter!(m::UNSEALABLE, "queue" => queue.as_str()).increment(1);
+            return Err(Failure::Stop(format!(
+                "message {message_id} is not published, logged or dequeued: {error}"
+            )));
+        }
+    };
     let produce_started = Instant::now();
     let sha256 = sha256_hex(&body);
     let (parts, split) = crate::publish::split(&body);

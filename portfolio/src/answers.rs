@@ -11,6 +11,9 @@
 //!   The notification does not name the new supplier; the process records DataHub's GLN as
 //!   the acting party, which is what ends *our* supply, and the process type as DataHub's
 //!   reason.
+//! - RSM-025 `NotifyCancellation` → [`Command::CancelledByDataHub`] of the process it names;
+//!   the one that answers our own RSM-024 maps to nothing (the cancellation is recorded).
+//! - RSM-028 customer data: see [`crate::master_data`] (which also maps RSM-022/031).
 //!
 //! A document that cannot be keyed by a metering point or whose process is not one we map is
 //! an error with the reason: validate dead-letters it, nothing is dropped in silence.
@@ -18,6 +21,7 @@
 use afregning_cim::answer::{Confirmation, Rejection as CimRejection};
 use afregning_cim::codes::ProcessType;
 use afregning_cim::rsm004::GenericNotification;
+use afregning_cim::rsm025::NotifyCancellation;
 use afregning_cim::{DATAHUB_GLN, Document, Header};
 use afregning_settlement::calendar::local_date;
 
@@ -38,12 +42,16 @@ pub fn commands(document: &Document) -> Option<Result<Vec<CommandRecord>, String
             rejections(doc)
         }
         Document::GenericNotification(doc) => notifications(doc),
+        Document::NotifyCancellation(doc) => Ok(cancellations(doc)),
+        Document::CharacteristicsOfACustomerAtAnAP(_) => {
+            return crate::master_data::commands(document);
+        }
         _ => return None,
     })
 }
 
 /// Who, when and which message: DataHub, at the document's creation.
-fn meta(header: &Header, why: &str) -> CommandMeta {
+pub(crate) fn meta(header: &Header, why: &str) -> CommandMeta {
     CommandMeta {
         at: header.created,
         actor: header.sender.id.value.clone(),
@@ -104,6 +112,41 @@ fn rejections(doc: &CimRejection) -> Result<Vec<CommandRecord>, String> {
                             )
                         })
                         .collect(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// The suffix of our RSM-024's transaction id (`<process id>-cancel`, as the portfolio
+/// processor sends it): DataHub's RSM-025 naming it confirms our own cancellation.
+pub const CANCELLATION_SUFFIX: &str = "-cancel";
+
+/// RSM-025: a process DataHub cancelled becomes [`Command::CancelledByDataHub`]; the record
+/// that answers our own RSM-024 (its original transaction is our `<process>-cancel`) needs
+/// nothing, the cancellation was recorded when we sent it.
+fn cancellations(doc: &NotifyCancellation) -> Vec<CommandRecord> {
+    doc.records
+        .iter()
+        .filter(|r| {
+            !r.original_transaction_id
+                .as_deref()
+                .is_some_and(|o| o.ends_with(CANCELLATION_SUFFIX))
+        })
+        .filter_map(|r| {
+            let process = r
+                .original_transaction_id
+                .clone()
+                .or_else(|| r.business_process_id.clone())?;
+            Some(CommandRecord {
+                metering_point: r.metering_point,
+                meta: meta(&doc.header, "DataHub cancelled the process (RSM-025)"),
+                command: Command::CancelledByDataHub {
+                    process: ProcessId(process),
+                    reason: Reason::new(
+                        doc.header.document_type.as_str(),
+                        "DataHub notified the cancellation (RSM-025)",
+                    ),
                 },
             })
         })
@@ -219,6 +262,43 @@ mod tests {
             "marketEvaluationPoint.mRID": {{"codingScheme": "A10", "value": "571313180400000011"}}}}]}}}}"#
         );
         afregning_cim::parse(text.as_bytes()).expect("generic notification")
+    }
+
+    /// RSM-025 for `original`: the RSM-004 sample with the cancellation's root, type and
+    /// record (no validity start, an original transaction).
+    fn cancellation(original: &str) -> Document {
+        let written = afregning_cim::write(&notification("E20"));
+        let mut json: serde_json::Value = serde_json::from_slice(&written).expect("json");
+        let mut doc = json["GenericNotification_MarketDocument"].take();
+        doc["type"]["value"] = "E78".into();
+        let record = doc["MktActivityRecord"][0]
+            .as_object_mut()
+            .expect("a record");
+        record.remove("validityStart_DateAndOrTime.dateTime");
+        record.insert(
+            "originalTransactionIDReference_MktActivityRecord.mRID".into(),
+            original.into(),
+        );
+        let text = serde_json::json!({ "NotifyCancellation_MarketDocument": doc }).to_string();
+        afregning_cim::parse(text.as_bytes()).expect("notify cancellation")
+    }
+
+    #[test]
+    fn rsm025_cancels_the_named_process_and_confirms_our_own_cancellation_silently() {
+        let records = commands(&cancellation("end-1"))
+            .expect("portfolio")
+            .unwrap();
+        assert_eq!(
+            records[0].command,
+            Command::CancelledByDataHub {
+                process: ProcessId("end-1".into()),
+                reason: Reason::new("E78", "DataHub notified the cancellation (RSM-025)"),
+            }
+        );
+        let ours = commands(&cancellation("end-1-cancel"))
+            .expect("portfolio")
+            .unwrap();
+        assert!(ours.is_empty(), "{ours:?}");
     }
 
     #[test]

@@ -99,8 +99,13 @@ pub enum Command {
     MasterData(MasterData),
     /// RSM-028 arrived.
     CustomerData {
-        /// Our customer number.
-        customer: CustomerKey,
+        /// Our customer number; `None` when DataHub's RSM-028 brings it (validate does not
+        /// know our numbers): then it is the customer of `process`.
+        customer: Option<CustomerKey>,
+        /// The process the data belongs to: our process id (DataHub's
+        /// `originalTransactionIDReference`) or DataHub's process reference.
+        #[serde(default)]
+        process: Option<ProcessId>,
         /// Sealed data.
         personal: Sealed,
     },

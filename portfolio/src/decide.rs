@@ -97,20 +97,37 @@ pub fn decide(
             let on = check_take_effect(state, today, p, *disconnected_on)?;
             (Some(process.clone()), Change::TookEffect { on })
         }
-        Command::MasterData(master) => (None, Change::MasterDataReceived(master.clone())),
-        Command::CustomerData { customer, personal } => (
-            None,
-            Change::CustomerDataReceived {
-                customer: customer.clone(),
-                personal: personal.clone(),
-            },
-        ),
-        Command::ChargeLinks(links) => (
-            None,
-            Change::ChargeLinksReceived {
-                links: links.clone(),
-            },
-        ),
+        Command::MasterData(master) => {
+            in_portfolio(state, "master data")?;
+            (None, Change::MasterDataReceived(master.clone()))
+        }
+        Command::CustomerData {
+            customer,
+            process,
+            personal,
+        } => {
+            in_portfolio(state, "customer data")?;
+            let customer = match customer {
+                Some(key) => key.clone(),
+                None => customer_of(state, process.as_ref())?,
+            };
+            (
+                None,
+                Change::CustomerDataReceived {
+                    customer,
+                    personal: personal.clone(),
+                },
+            )
+        }
+        Command::ChargeLinks(links) => {
+            in_portfolio(state, "charge links")?;
+            (
+                None,
+                Change::ChargeLinksReceived {
+                    links: links.clone(),
+                },
+            )
+        }
     };
     Ok(Event {
         metering_point: state.gsrn,
@@ -121,6 +138,54 @@ pub fn decide(
         process,
         message_id: meta.message_id.clone(),
         change,
+    })
+}
+
+/// DataHub's data (RSM-022/028/031) is kept for metering points of our portfolio only: those
+/// with a process of ours or one DataHub told us of.
+fn in_portfolio(state: &MeteringPoint, what: &str) -> Result<(), Rejection> {
+    if state.processes.is_empty() {
+        return Err(Rejection::new(
+            codes::NOT_IN_PORTFOLIO,
+            format!("{what} for a metering point without any process in our portfolio"),
+        ));
+    }
+    Ok(())
+}
+
+/// The customer of the process DataHub's RSM-028 names (our process id or DataHub's
+/// reference), else of the latest process that starts our supply with a customer.
+fn customer_of(
+    state: &MeteringPoint,
+    process: Option<&ProcessId>,
+) -> Result<crate::ids::CustomerKey, Rejection> {
+    let named = process.and_then(|id| {
+        state.processes.get(id).or_else(|| {
+            state
+                .processes
+                .values()
+                .find(|p| p.datahub_ref.as_deref() == Some(id.0.as_str()))
+        })
+    });
+    let found = match (process, named) {
+        (Some(id), None) => {
+            return Err(Rejection::new(
+                codes::UNKNOWN_PROCESS,
+                format!("customer data for process {id}, which is not known"),
+            ));
+        }
+        (_, Some(p)) => Some(p),
+        (None, None) => state
+            .processes
+            .values()
+            .filter(|p| p.kind.starts_supply() && p.customer.is_some())
+            .max_by_key(|p| p.effective),
+    };
+    found.and_then(|p| p.customer.clone()).ok_or_else(|| {
+        Rejection::new(
+            codes::MISSING_FIELD,
+            "customer data for a process without a customer",
+        )
     })
 }
 

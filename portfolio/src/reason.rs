@@ -70,4 +70,7 @@ pub mod codes {
     pub const DUPLICATE_PROCESS: &str = "AFR-DUPLICATE-PROCESS";
     /// A request missing a field its process needs (customer on a move-in, …).
     pub const MISSING_FIELD: &str = "AFR-MISSING-FIELD";
+    /// DataHub's data (RSM-022/028/031) for a metering point with no process in our
+    /// portfolio.
+    pub const NOT_IN_PORTFOLIO: &str = "AFR-NOT-IN-PORTFOLIO";
 }

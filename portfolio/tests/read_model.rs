@@ -150,7 +150,8 @@ fn scenario(keyring: &Keyring) -> Vec<Event> {
     a.run(
         day(3, 11),
         Command::CustomerData {
-            customer: c0.key,
+            customer: Some(c0.key),
+            process: None,
             personal: c0.personal.unwrap(),
         },
     );

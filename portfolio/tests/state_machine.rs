@@ -230,7 +230,8 @@ fn command(op: &Op, today: NaiveDate, state: &MeteringPoint, keyring: &Keyring) 
         Op::CustomerData { customer: c } => {
             let r = customer(keyring, c);
             Command::CustomerData {
-                customer: r.key,
+                customer: Some(r.key),
+                process: None,
                 personal: r.personal.unwrap(),
             }
         }
@@ -439,7 +440,8 @@ fn a_full_move_in_cycle_reaches_supply_and_completion() {
         (
             today + Duration::days(8),
             Command::CustomerData {
-                customer: c.key.clone(),
+                customer: Some(c.key.clone()),
+                process: None,
                 personal: c.personal.clone().unwrap(),
             },
         ),

@@ -34,6 +34,7 @@ pub mod events;
 pub mod expected;
 pub mod faults;
 pub mod ground_truth;
+mod lifecycle;
 pub mod notifications;
 pub mod queues;
 mod requests;
@@ -115,6 +116,8 @@ pub(crate) struct Shared {
     /// (`SimulatorHandle::reject_next_switch`): reason code and text.
     pub(crate) switch_rejects: Mutex<std::collections::VecDeque<(String, String)>>,
     pub(crate) ids: Mutex<Rng>,
+    /// DataHub's side of our supplies that began after the scenario ([`lifecycle`]).
+    pub(crate) lifecycle: Mutex<lifecycle::Lifecycle>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -142,6 +145,22 @@ impl Shared {
         }
         let wall = ahead as f64 / 1000.0 / self.config.time_scale.max(1e-9);
         self.start + Duration::from_secs_f64(wall.min(1e9))
+    }
+
+    /// The scenario clock now.
+    pub(crate) fn scenario_now(&self) -> DateTime<Utc> {
+        let wall = self.start.elapsed().as_secs_f64() * self.config.time_scale;
+        self.scenario_start + chrono::Duration::milliseconds((wall * 1000.0) as i64)
+    }
+
+    /// The ground truth with what the lifecycle delivered since the start.
+    pub(crate) fn truth_now(&self) -> Arc<GroundTruth> {
+        let lifecycle = lock(&self.lifecycle);
+        if lifecycle.is_empty() {
+            Arc::clone(&self.truth)
+        } else {
+            Arc::new(lifecycle.extend(&self.truth))
+        }
     }
 
     /// A fresh id for answers (DataHub's GUIDs).
@@ -188,6 +207,7 @@ impl Simulator {
             supplied: Mutex::new(supplied),
             switch_rejects: Mutex::new(std::collections::VecDeque::new()),
             ids: Mutex::new(Rng::derive(seed, 10, 0, 0)),
+            lifecycle: Mutex::new(lifecycle::Lifecycle::default()),
             config,
         });
         for m in scenario.messages {
@@ -304,9 +324,10 @@ impl std::fmt::Debug for SimulatorHandle {
 }
 
 impl SimulatorHandle {
-    /// The scenario's ground truth.
+    /// The scenario's ground truth, with the metering points, charge links and metered days
+    /// of the supplies that began later (a confirmed move-in or change of supplier).
     pub fn ground_truth(&self) -> Arc<GroundTruth> {
-        Arc::clone(&self.shared.truth)
+        self.shared.truth_now()
     }
 
     /// The event log so far.

@@ -65,6 +65,7 @@ impl SimulatorHandle {
             }],
         };
         lock(&shared.supplied).remove(&gsrn);
+        crate::lifecycle::end_supply(shared, gsrn, day);
         shared.enqueue(
             Message {
                 id: id.clone(),

@@ -1,9 +1,10 @@
 //! Outbound documents (`POST /v1.0/cim/{documenttype}`): validated with the CIM reader,
 //! answered 202 or 400 with an error document, and — for a supplier switch (RSM-001) — answered
-//! on the MasterData queue with a confirm or reject and, on the switch's effective date, the
-//! metering point's master data (RSM-022); an end of supply (RSM-005) is confirmed; a
-//! cancellation (RSM-024) is accepted and has no effect; a request for results (RSM-016, RSM-017) is
-//! answered on the Aggregations queue ([`crate::result_requests`]).
+//! on the MasterData queue with a confirm or reject (the date rules with their reject codes,
+//! E10, E16) and, after a confirm, DataHub's RSM-022/028/031 and the supplied days' metered
+//! data ([`crate::lifecycle`]); an end of supply (RSM-005) is confirmed or rejected by
+//! BRS-002's window; a cancellation (RSM-024) is answered with RSM-025; a request for results
+//! (RSM-016, RSM-017) is answered on the Aggregations queue ([`crate::result_requests`]).
 //!
 //! DataHub's synchronous error document is not public; the simulator answers
 //! `{"error": {"code", "message", "target"}}`, with DataHub's codes where the notes name one
@@ -12,21 +13,17 @@
 //! the reader refuses). A repeated message id is refused, never processed twice: that is what
 //! makes a connector's retry after a lost answer safe.
 
-use afregning_cim::codes::{MeteringPointType, ReasonCode, Role, SettlementMethod};
-use afregning_cim::{Document, DocumentKind, Gsrn, Resolution};
+use afregning_cim::codes::{ReasonCode, Role};
+use afregning_cim::{Document, DocumentKind, Gsrn};
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use chrono::Utc;
-use rust_decimal::Decimal;
 
 use crate::events::{EnqueueReason, EventKind};
-use crate::ground_truth::MeteringPointTruth;
 use crate::queues::{Message, Queue};
 use crate::scenario::documents::{self, SwitchAnswer};
-use crate::scenario::profiles::Profile;
-use crate::scenario::rates;
 use crate::{Shared, lock};
 
 /// The document kind a `POST /v1.0/cim/{documenttype}` segment accepts.
@@ -113,19 +110,28 @@ fn answer(shared: &Shared, expected: DocumentKind, body: &[u8]) -> (Response, Op
     }
     if let Document::RequestEndOfSupply(request) = &document {
         for record in &request.records {
-            confirm_end_of_supply(shared, &record.transaction_id, record.metering_point);
+            let effective = afregning_settlement::calendar::local_date(record.end);
+            match crate::lifecycle::judge_end(shared, effective) {
+                Some((code, text)) => crate::lifecycle::reject_end_of_supply(
+                    shared,
+                    &record.transaction_id,
+                    record.metering_point,
+                    &code,
+                    &text,
+                ),
+                None => {
+                    confirm_end_of_supply(shared, &record.transaction_id, record.metering_point)
+                }
+            }
         }
     }
     if let Document::RequestChangeOfSupplier(request) = &document {
         for record in &request.records {
-            switch(
-                shared,
-                header.process_type,
-                &record.transaction_id,
-                record.metering_point,
-                record.start,
-            );
+            switch(shared, header.process_type, record);
         }
+    }
+    if let Document::RequestCancellation(request) = &document {
+        crate::lifecycle::answer_cancellation(shared, request);
     }
     let response = Response::builder()
         .status(StatusCode::ACCEPTED)
@@ -165,41 +171,36 @@ fn confirm_end_of_supply(shared: &Shared, original: &str, gsrn: Gsrn) {
 fn switch(
     shared: &Shared,
     process: afregning_cim::codes::ProcessType,
-    original: &str,
-    gsrn: Gsrn,
-    start: chrono::DateTime<Utc>,
+    record: &afregning_cim::rsm001::SupplierChange,
 ) {
+    let (original, gsrn) = (record.transaction_id.as_str(), record.metering_point);
     let supplier = shared.config.scenario.supplier_gln.clone();
     let code = |c: &str| ReasonCode::parse(c).unwrap_or(ReasonCode::REJECTED);
     let transaction_id = shared.guid();
     let injected = lock(&shared.switch_rejects).pop_front();
+    let effective = afregning_settlement::calendar::local_date(record.start);
+    let reject = |gsrn: Option<Gsrn>, reason: &str, text: String| SwitchAnswer::Reject {
+        transaction_id: transaction_id.clone(),
+        gsrn,
+        original: original.to_string(),
+        code: code(reason),
+        text,
+    };
     let answer = if let Some((reason, text)) = injected {
-        SwitchAnswer::Reject {
-            transaction_id,
-            gsrn: Some(gsrn),
-            original: original.to_string(),
-            code: code(&reason),
-            text,
-        }
+        reject(Some(gsrn), &reason, text)
     } else if !gsrn.has_valid_check_digit() {
-        SwitchAnswer::Reject {
-            transaction_id,
-            gsrn: None,
-            original: original.to_string(),
-            code: code("E10"),
-            text: "Metering point not identifiable".into(),
-        }
+        reject(None, "E10", "Metering point not identifiable".into())
+    } else if let Some((reason, text)) = crate::lifecycle::judge_start(shared, process, effective) {
+        reject(Some(gsrn), &reason, text)
     } else if !lock(&shared.supplied).insert(gsrn) {
-        SwitchAnswer::Reject {
-            transaction_id,
-            gsrn: Some(gsrn),
-            original: original.to_string(),
-            code: code("E16"),
-            text: "The energy supplier already supplies the metering point".into(),
-        }
+        reject(
+            Some(gsrn),
+            "E16",
+            "The energy supplier already supplies the metering point".into(),
+        )
     } else {
         SwitchAnswer::Confirm {
-            transaction_id,
+            transaction_id: transaction_id.clone(),
             gsrn,
             original: original.to_string(),
         }
@@ -225,60 +226,7 @@ fn switch(
         },
         EnqueueReason::Answer,
     );
-    if !confirmed {
-        return;
+    if confirmed {
+        crate::lifecycle::started(shared, process, record, &transaction_id);
     }
-    // On the effective date: the metering point's master data.
-    let areas = rates::grid_areas();
-    let configured: Vec<&rates::GridAreaDef> = areas
-        .iter()
-        .filter(|a| {
-            shared
-                .config
-                .scenario
-                .grid_areas
-                .iter()
-                .any(|c| c == a.code)
-        })
-        .collect();
-    let Some(area) = configured
-        .get(
-            (gsrn.to_string().bytes().map(u64::from).sum::<u64>() as usize)
-                % configured.len().max(1),
-        )
-        .copied()
-        .or_else(|| areas.first())
-    else {
-        return;
-    };
-    let truth = MeteringPointTruth {
-        gsrn,
-        grid_area: area.code.to_string(),
-        price_area: area.price_area.to_string(),
-        grid_owner_gln: area.company.gln.to_string(),
-        metering_point_type: MeteringPointType::Consumption,
-        settlement_method: SettlementMethod::NonProfiled,
-        resolution: Resolution::QuarterHour,
-        profile: Profile::Household,
-        supply_start: start,
-    };
-    let id = shared.guid();
-    let body = documents::rsm022(
-        &id,
-        &supplier,
-        start,
-        &[(&truth, shared.guid(), Decimal::from(4000))],
-    );
-    shared.enqueue(
-        Message {
-            id,
-            queue: Queue::MasterData,
-            body: Bytes::from(body),
-            kind: Some(DocumentKind::AccountingPointCharacteristics),
-            transactions: 1,
-            visible_at: shared.instant_of(start),
-            fault: None,
-        },
-        EnqueueReason::SwitchMasterData,
-    );
 }

@@ -217,6 +217,7 @@ async fn peek(
     if let Err(response) = faults_for(&shared, Some(queue), None).await {
         return response;
     }
+    crate::lifecycle::release_readings(&shared);
     let message = lock(&shared.queues).peek(queue, Instant::now());
     match message {
         None => status(StatusCode::NO_CONTENT, ""),
@@ -319,7 +320,7 @@ async fn dataset(
 }
 
 async fn ground_truth(State(shared): State<Arc<Shared>>) -> Response {
-    match serde_json::to_vec(&*shared.truth) {
+    match serde_json::to_vec(&*shared.truth_now()) {
         Ok(body) => json(StatusCode::OK, body),
         Err(e) => status(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

@@ -243,24 +243,46 @@ async fn faults_answer_as_configured() {
     sim.shutdown().await;
 }
 
-fn switch_request(message_id: &str, gsrn: Gsrn, start: DateTime<Utc>) -> Vec<u8> {
-    let doc = RequestChangeOfSupplier {
-        header: Header {
-            message_id: message_id.into(),
-            business_sector: Some(BusinessSector::ELECTRICITY),
-            created: Utc::now(),
-            process_type: ProcessType::CHANGE_OF_SUPPLIER,
-            reason_code: None,
-            sender: Participant {
-                id: PartyId::gln(SUPPLIER),
-                role: Role::ENERGY_SUPPLIER,
-            },
-            receiver: Participant {
-                id: PartyId::gln(DATAHUB_GLN),
-                role: Role::METERING_POINT_ADMINISTRATOR,
-            },
-            document_type: MessageType::REQUEST_CHANGE_OF_SUPPLIER,
+/// The header of a request we send DataHub.
+fn request_header(
+    message_id: &str,
+    process_type: ProcessType,
+    document_type: MessageType,
+) -> Header {
+    Header {
+        message_id: message_id.into(),
+        business_sector: Some(BusinessSector::ELECTRICITY),
+        created: Utc::now(),
+        process_type,
+        reason_code: None,
+        sender: Participant {
+            id: PartyId::gln(SUPPLIER),
+            role: Role::ENERGY_SUPPLIER,
         },
+        receiver: Participant {
+            id: PartyId::gln(DATAHUB_GLN),
+            role: Role::METERING_POINT_ADMINISTRATOR,
+        },
+        document_type,
+    }
+}
+
+fn switch_request(message_id: &str, gsrn: Gsrn, start: DateTime<Utc>) -> Vec<u8> {
+    process_request(message_id, gsrn, start, ProcessType::CHANGE_OF_SUPPLIER)
+}
+
+fn process_request(
+    message_id: &str,
+    gsrn: Gsrn,
+    start: DateTime<Utc>,
+    process_type: ProcessType,
+) -> Vec<u8> {
+    let doc = RequestChangeOfSupplier {
+        header: request_header(
+            message_id,
+            process_type,
+            MessageType::REQUEST_CHANGE_OF_SUPPLIER,
+        ),
         records: vec![SupplierChange {
             transaction_id: format!("tx-{message_id}"),
             business_process_id: None,
@@ -295,11 +317,20 @@ async fn a_supplier_switch_is_answered_and_its_master_data_arrives_on_the_effect
         }
     };
     let now = Utc::now();
+    // The scenario clock: noon of the day after the scenario's last day (2025-11-05).
+    let today = chrono::NaiveDate::from_ymd_opt(2025, 11, 6).expect("date");
+    let midnight = |d: chrono::NaiveDate| afregning_settlement::calendar::local_midnight(d);
     let mp = Gsrn::with_check_digit("57131377700000001").expect("gsrn");
     let later = Gsrn::with_check_digit("57131377700000002").expect("gsrn");
+    // A move-in reported a day late (BRS-009 allows five working days) is confirmed.
     let r = post(
         "requestchangeofsupplier",
-        switch_request("req-1", mp, now - chrono::Duration::days(400)),
+        process_request(
+            "req-1",
+            mp,
+            midnight(today - chrono::Days::new(1)),
+            ProcessType::MOVE_IN,
+        ),
     )
     .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
@@ -313,6 +344,13 @@ async fn a_supplier_switch_is_answered_and_its_master_data_arrives_on_the_effect
     let r = post(
         "requestchangeofsupplier",
         switch_request("req-2", later, now + chrono::Duration::days(4000)),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    // A change of supplier for today breaks BRS-001's next-day rule: E17.
+    let r = post(
+        "requestchangeofsupplier",
+        switch_request("req-4", later, midnight(today)),
     )
     .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
@@ -340,6 +378,7 @@ async fn a_supplier_switch_is_answered_and_its_master_data_arrives_on_the_effect
     // The answers are on the MasterData queue, after the scenario's master data.
     let mut confirms = 0;
     let mut rejects = 0;
+    let mut codes = Vec::new();
     let mut master_data_for = Vec::new();
     loop {
         let r = peek(&http, &sim, &auth, "masterdata").await;
@@ -358,7 +397,10 @@ async fn a_supplier_switch_is_answered_and_its_master_data_arrives_on_the_effect
                 );
                 confirms += 1;
             }
-            Document::RejectRequestChangeOfSupplier(_) => rejects += 1,
+            Document::RejectRequestChangeOfSupplier(r) => {
+                rejects += 1;
+                codes.push(r.records[0].reasons[0].code.as_str().to_string());
+            }
             Document::AccountingPointCharacteristics(a) => {
                 master_data_for.extend(a.records.iter().map(|r| r.metering_point.gsrn));
             }
@@ -366,7 +408,9 @@ async fn a_supplier_switch_is_answered_and_its_master_data_arrives_on_the_effect
         }
         assert_eq!(dequeue(&http, &sim, &auth, &id).await, StatusCode::OK);
     }
-    assert_eq!((confirms, rejects), (2, 1));
+    assert_eq!((confirms, rejects), (2, 2));
+    codes.sort();
+    assert_eq!(codes, ["E10", "E17"]);
     assert!(
         master_data_for.contains(&mp),
         "effective date passed: master data is there"
@@ -428,5 +472,186 @@ async fn spot_prices_and_admin_endpoints() {
         .await
         .expect("put");
     assert_eq!(typo.status(), StatusCode::BAD_REQUEST);
+    sim.shutdown().await;
+}
+
+/// Every document enqueued after the scenario's own, parsed.
+fn answers(sim: &RunningSimulator) -> Vec<(Queue, Document)> {
+    let scenario = sim.handle().ground_truth().messages.len();
+    sim.handle()
+        .enqueued()
+        .into_iter()
+        .skip(scenario)
+        .filter_map(|(queue, id, _)| {
+            let body = sim.handle().message_body(&id)?;
+            Some((queue, afregning_cim::parse(&body).expect("a document")))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn datahubs_lifecycle_customer_data_links_readings_until_a_takeover_and_cancellations() {
+    let scenario_now = afregning_settlement::calendar::local_midnight(
+        chrono::NaiveDate::from_ymd_opt(2025, 11, 10).expect("date"),
+    ) + chrono::Duration::hours(12);
+    let sim = Simulator::new(SimulatorConfig {
+        scenario: ScenarioConfig {
+            metering_points: 2,
+            days: 2,
+            grid_areas: vec!["344".into()],
+            ..ScenarioConfig::default()
+        },
+        faults: FaultConfig::none(),
+        scenario_now: Some(scenario_now),
+        ..SimulatorConfig::default()
+    })
+    .expect("scenario")
+    .serve("127.0.0.1:0".parse().expect("addr"))
+    .await
+    .expect("serve");
+    let http = reqwest::Client::new();
+    let auth = bearer(&http, &sim).await;
+    let post = |segment: &'static str, body: Vec<u8>| {
+        let http = http.clone();
+        let url = format!("{}/v1.0/cim/{segment}", sim.url);
+        let auth = auth.clone();
+        async move {
+            let r = http
+                .post(url)
+                .header("Authorization", auth)
+                .body(body)
+                .send()
+                .await
+                .expect("post");
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+        }
+    };
+    let day = |d: u32| {
+        afregning_settlement::calendar::local_midnight(
+            chrono::NaiveDate::from_ymd_opt(2025, 11, d).expect("date"),
+        )
+    };
+    let mp = Gsrn::with_check_digit("57131377700000011").expect("gsrn");
+    let mut request: RequestChangeOfSupplier =
+        afregning_cim::rsm001::read(&process_request("life-1", mp, day(7), ProcessType::MOVE_IN))
+            .expect("request");
+    request.records[0].customer_id = Some(PartyId {
+        coding_scheme: afregning_cim::codes::CodingScheme::CPR,
+        value: "0801741527".into(),
+    });
+    request.records[0].customer_name = Some("Jens Testesen".into());
+    post(
+        "requestchangeofsupplier",
+        afregning_cim::rsm001::write(&request),
+    )
+    .await;
+    // Another supplier takes it from 9 November: the 7th and 8th are ours.
+    sim.handle().notify_takeover(
+        mp,
+        chrono::NaiveDate::from_ymd_opt(2025, 11, 9).expect("date"),
+        afregning_simulator::notifications::Takeover::ChangeOfSupplier,
+    );
+    assert_eq!(
+        peek(&http, &sim, &auth, "timeseries").await.status(),
+        StatusCode::OK
+    );
+    let got = answers(&sim);
+    let kinds: Vec<&str> = got.iter().map(|(_, d)| d.kind().name()).collect();
+    for kind in [
+        "ConfirmRequestChangeOfSupplier",
+        "AccountingPointCharacteristics",
+        "CharacteristicsOfACustomerAtAnAP",
+        "NotifyBillingMasterData",
+        "GenericNotification",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    for (_, document) in &got {
+        match document {
+            Document::CharacteristicsOfACustomerAtAnAP(c) => {
+                let r = &c.records[0];
+                assert_eq!(r.original_transaction_id.as_deref(), Some("tx-life-1"));
+                let point = &r.metering_point;
+                assert_eq!(
+                    point.first_customer_id.as_ref().map(|c| c.value.as_str()),
+                    Some("0801741527"),
+                    "DataHub names the customer of the request"
+                );
+            }
+            Document::AccountingPointCharacteristics(a) => {
+                assert!(a.records[0].business_process_id.is_some());
+            }
+            Document::NotifyBillingMasterData(l) => {
+                assert!(l.records[0].original_transaction_id.is_some());
+                assert!(!l.records[0].charge_group.links.is_empty());
+            }
+            _ => {}
+        }
+    }
+    let truth = sim.handle().ground_truth();
+    let days: Vec<String> = truth
+        .readings
+        .iter()
+        .filter(|r| r.gsrn == mp)
+        .map(|r| r.day.to_string())
+        .collect();
+    assert_eq!(
+        days,
+        ["2025-11-07", "2025-11-08"],
+        "metered data until the takeover"
+    );
+    assert!(truth.metering_point(mp).is_some() && truth.links_of(mp).count() > 0);
+
+    // An end of supply tomorrow breaks BRS-002's 3 working days; a cancellation is answered.
+    let end = afregning_cim::write(&afregning_cim::parse(
+        format!(
+            r#"{{"RequestEndOfSupply_MarketDocument": {{"mRID": "end-1", "type": {{"value": "432"}},
+            "process.processType": {{"value": "E20"}}, "businessSector.type": {{"value": "23"}},
+            "sender_MarketParticipant.mRID": {{"codingScheme": "A10", "value": "{SUPPLIER}"}},
+            "sender_MarketParticipant.marketRole.type": {{"value": "DDQ"}},
+            "receiver_MarketParticipant.mRID": {{"codingScheme": "A10", "value": "{DATAHUB_GLN}"}},
+            "receiver_MarketParticipant.marketRole.type": {{"value": "DDZ"}},
+            "createdDateTime": "2025-11-10T07:30:54Z",
+            "MktActivityRecord": [{{"mRID": "tx-end-1", "end_DateAndOrTime.dateTime": "2025-11-10T23:00:00Z",
+            "marketEvaluationPoint.mRID": {{"codingScheme": "A10", "value": "{mp}"}}}}]}}}}"#
+        )
+        .as_bytes(),
+    )
+    .expect("an end of supply"));
+    post("requestendofsupply", end).await;
+    let cancel = afregning_cim::rsm024::RequestCancellation {
+        header: request_header(
+            "cancel-1",
+            ProcessType::MOVE_IN,
+            MessageType::REQUEST_CANCELLATION,
+        ),
+        records: vec![afregning_cim::rsm024::Cancellation {
+            transaction_id: "tx-life-1-cancel".into(),
+            business_process_id: Some("bp-x".into()),
+            metering_point: mp,
+            original_transaction_id: Some("tx-life-1".into()),
+        }],
+    };
+    post("requestcancellation", afregning_cim::rsm024::write(&cancel)).await;
+    let got = answers(&sim);
+    let rejected = got.iter().find_map(|(_, d)| match d {
+        Document::RejectRequestEndOfSupply(r) => Some(r.records[0].reasons[0].code.as_str()),
+        _ => None,
+    });
+    assert_eq!(rejected, Some("E17"));
+    let cancelled = got
+        .iter()
+        .find_map(|(_, d)| match d {
+            Document::NotifyCancellation(n) => Some(n.records[0].clone()),
+            _ => None,
+        })
+        .expect("an RSM-025");
+    assert_eq!(
+        (
+            cancelled.business_process_id.as_deref(),
+            cancelled.original_transaction_id.as_deref()
+        ),
+        (Some("bp-x"), Some("tx-life-1-cancel"))
+    );
     sim.shutdown().await;
 }

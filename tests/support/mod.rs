@@ -297,3 +297,116 @@ pub fn complete_month(first_day: NaiveDate, metering_points: u32) -> SimulatorCo
     config.faults = afregning_simulator::FaultConfig::none();
     config
 }
+
+/// Runs the `afregning` binary with `args`, `env` and `stdin`; its exit code, stdout, stderr.
+pub fn afregning(
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> anyhow::Result<(i32, String, String)> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_afregning"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "debug,rdkafka=info,sqlx=info")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// Projects the portfolio's events `topic` into the read model (as `afregning portfolio
+/// project`) until `expected` events were read; fails after 60 s.
+pub async fn project_portfolio(
+    env: &TestEnv,
+    pool: &sqlx::PgPool,
+    topic: &str,
+    us: &str,
+    expected: u64,
+) -> anyhow::Result<afregning_portfolio::projector::Projected> {
+    let (seen_tx, mut seen_rx) = tokio::sync::watch::channel(0u64);
+    let config = afregning_portfolio::projector::ProjectorConfig {
+        bootstrap_servers: env.bootstrap_servers.clone(),
+        topic: topic.to_string(),
+        partitions: 2,
+        us: afregning_portfolio::Gln::parse(us).context("our GLN")?,
+    };
+    let done = tokio::time::timeout(
+        Duration::from_secs(60),
+        afregning_portfolio::projector::run(
+            pool,
+            &config,
+            move |p| {
+                let _ = seen_tx.send(p.events);
+            },
+            async move {
+                let _ = seen_rx.wait_for(|n| *n >= expected).await;
+            },
+        ),
+    )
+    .await?
+    .map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(done.events == expected, "{done:?} of {expected}");
+    Ok(done)
+}
+
+/// Fails if any record (key or value) of any topic of `catalogue`, changelogs included,
+/// holds one of `needles` (CPR numbers, names) in plaintext; the records per topic.
+pub fn topics_without(
+    env: &TestEnv,
+    catalogue: &Catalogue,
+    needles: &[&str],
+) -> anyhow::Result<BTreeMap<String, usize>> {
+    let mut counts = BTreeMap::new();
+    for spec in catalogue.topics() {
+        let records = read_raw(env, &spec.name)?;
+        counts.insert(spec.name.clone(), records.len());
+        for r in records {
+            let bytes = [r.key.unwrap_or_default(), r.value.unwrap_or_default()].concat();
+            let text = String::from_utf8_lossy(&bytes);
+            anyhow::ensure!(
+                needles.iter().all(|n| !text.contains(n)),
+                "plaintext personal data on {}",
+                spec.name
+            );
+        }
+    }
+    Ok(counts)
+}
+
+/// Fails if any row of any table of the test's schema holds one of `needles` in plaintext;
+/// the rows per table.
+pub async fn tables_without(
+    pool: &sqlx::PgPool,
+    needles: &[&str],
+) -> anyhow::Result<BTreeMap<String, usize>> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut counts = BTreeMap::new();
+    for table in tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{table}\" t"))
+            .fetch_all(pool)
+            .await?;
+        anyhow::ensure!(
+            rows.iter().all(|r| needles.iter().all(|n| !r.contains(n))),
+            "plaintext in {table}"
+        );
+        counts.insert(table, rows.len());
+    }
+    Ok(counts)
+}

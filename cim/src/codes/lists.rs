@@ -120,6 +120,10 @@ code_list! {
         SUPPLIER_CONTRACT_TERMINATION = "E44",
         /// E67, request regarding cancellation (RSM-024).
         REQUEST_CANCELLATION = "E67",
+        /// E21, master data, consumer (RSM-028).
+        CUSTOMER_MASTER_DATA = "E21",
+        /// E78, cancellation of notification (RSM-025).
+        NOTIFY_CANCELLATION = "E78",
         /// E07, master data, metering point (RSM-022).
         MASTER_DATA_METERING_POINT = "E07",
         /// D12, notify charge information (RSM-034).

@@ -42,8 +42,10 @@ pub enum Typed {
     ChargeLink(ChargeLinkKey, ChargeLink),
     /// A series of DataHub's calculation results (RSM-019, RSM-014; `wholesale.rs`).
     WholesaleResult(WholesaleResultKey, WholesaleResult),
-    /// DataHub's answer to a portfolio request of ours (RSM-001/005 confirm or reject) or its
-    /// notification (RSM-004), for the portfolio processor ([`afregning_portfolio::answers`]).
+    /// DataHub's answer to a portfolio request of ours (RSM-001/005 confirm or reject), its
+    /// notification (RSM-004, RSM-025) or its data about a metering point in a process of ours
+    /// (RSM-022, RSM-028 sealed, RSM-031), for the portfolio processor
+    /// ([`afregning_portfolio::answers`], [`afregning_portfolio::master_data`]).
     PortfolioCommand(afregning_portfolio::CommandRecord),
 }
 
@@ -82,6 +84,23 @@ fn portfolio_commands(document: &Document) -> Result<Vec<Typed>, String> {
     Ok(commands.into_iter().map(Typed::PortfolioCommand).collect())
 }
 
+/// `typed` and, after it, the portfolio's commands of a master-data document sent in a
+/// business process (RSM-022, RSM-031; [`afregning_portfolio::master_data`]): enrich and settle
+/// keep their records, the portfolio gets its own.
+fn with_portfolio(
+    mut typed: Vec<Typed>,
+    document: &Document,
+    message_id: &str,
+) -> Result<Vec<Typed>, Rejection> {
+    let commands = afregning_portfolio::master_data::commands(document)
+        .unwrap_or(Ok(Vec::new()))
+        .map_err(|reason| {
+            Rejection::new(ErrorClass::Invalid, reason).with_message_id(Some(message_id.into()))
+        })?;
+    typed.extend(commands.into_iter().map(Typed::PortfolioCommand));
+    Ok(typed)
+}
+
 /// The dedupe identity of a raw record: MessageId and part index.
 pub fn dedupe_id(message_id: &str, part_index: u32) -> String {
     format!("{message_id}\u{1f}{part_index}")
@@ -104,9 +123,13 @@ pub fn validate(payload: Option<&[u8]>, meta: &RawMeta) -> Result<Validated, Rej
     let key_prefix = format!("{message_id}:{}", meta.part_index);
     let records = match &document {
         Document::NotifyValidatedMeasureData(doc) => readings(doc)?,
-        Document::AccountingPointCharacteristics(doc) => metering_points(doc)?,
+        Document::AccountingPointCharacteristics(doc) => {
+            with_portfolio(metering_points(doc)?, &document, &message_id)?
+        }
         Document::NotifyPriceList(doc) => charges(doc)?,
-        Document::NotifyBillingMasterData(doc) => charge_links(doc)?,
+        Document::NotifyBillingMasterData(doc) => {
+            with_portfolio(charge_links(doc)?, &document, &message_id)?
+        }
         Document::NotifyWholesaleServices(doc) => super::wholesale::wholesale_services(doc)?,
         Document::NotifyAggregatedMeasureData(doc) => {
             super::wholesale::aggregated_measure_data(doc)?

@@ -550,3 +550,84 @@ fn reprocessing_the_same_batch_on_fresh_state_gives_identical_outputs() {
         "outputs are a function of input and state, not of the clock"
     );
 }
+
+#[test]
+fn master_data_in_a_process_also_becomes_a_portfolio_command_keyed_by_gsrn() {
+    let mut t = task();
+    let now = at("2025-03-31T07:00:00Z");
+    let gsrn = "571313180400000028";
+    let mut doc: serde_json::Value = serde_json::from_slice(&rsm022(
+        "MD2",
+        gsrn,
+        "740",
+        "2025-02-28T23:00:00Z",
+        "PT15M",
+        "5790000432752",
+    ))
+    .expect("json");
+    doc["AccountingPointCharacteristics_MarketDocument"]["MktActivityRecord"][0]["originalTransactionIDReference_MktActivityRecord.mRID"] =
+        "move-in-1".into();
+    let bytes = serde_json::to_vec(&doc).expect("json");
+    let out = t
+        .process(&[raw_record(MD_RAW, 0, "MD2", 0, bytes, now)], now)
+        .expect("ok");
+    let topics: Vec<&str> = out.iter().map(|o| o.topic.as_str()).collect();
+    assert_eq!(
+        topics,
+        [
+            "afregning.metering.metering-points.v1",
+            "afregning.portfolio.commands.v1"
+        ]
+    );
+    assert_eq!(out[1].key, gsrn.as_bytes());
+    let command =
+        afregning_portfolio::CommandRecord::from_json(out[1].value.as_deref().expect("v"))
+            .expect("a command");
+    let afregning_portfolio::Command::MasterData(master) = command.command else {
+        panic!("{:?}", command.command);
+    };
+    assert_eq!(
+        (master.grid_area.as_str(), master.valid_from.to_string()),
+        ("740", "2025-03-01".to_string())
+    );
+}
+
+/// The CIM crate's derived RSM-028 example with `first_customer` as the first customer's id.
+fn rsm028(first_customer: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cim/tests/fixtures/rsm028-CharacteristicsOfACustomerAtAnAP.json");
+    std::fs::read_to_string(path)
+        .expect("the RSM-028 example")
+        .replace("0801741527", first_customer)
+        .into_bytes()
+}
+
+#[test]
+fn sealed_customer_data_becomes_a_command_and_unsealed_is_dead_lettered_without_the_cpr() {
+    let now = at("2025-03-31T07:00:00Z");
+    let mut keys = afregning_portfolio::personal::Keyring::default();
+    keys.generate("k1").expect("key");
+    let sealed =
+        afregning_portfolio::inbound::seal_customer_data(&rsm028("0801741527"), Some(&keys))
+            .expect("sealed")
+            .expect("customers");
+    let out = task()
+        .process(&[raw_record(MD_RAW, 0, "C1", 0, sealed, now)], now)
+        .expect("ok");
+    assert_eq!(out.len(), 1);
+    let command =
+        afregning_portfolio::CommandRecord::from_json(out[0].value.as_deref().expect("v"))
+            .expect("a command");
+    assert!(matches!(
+        command.command,
+        afregning_portfolio::Command::CustomerData { customer: None, .. }
+    ));
+    let out = task()
+        .process(
+            &[raw_record(MD_RAW, 0, "C2", 0, rsm028("0801741527"), now)],
+            now,
+        )
+        .expect("ok");
+    let dl = invalid_because(&out, "not sealed");
+    assert!(!dl.reason.contains("0801741527"));
+}

@@ -712,6 +712,42 @@ fn day_series(
     }
 }
 
+/// The generator's quantities of `truth` on `day` for a metering point that became ours
+/// after the scenario was generated (a confirmed move-in or change of supplier,
+/// [`crate::lifecycle`]): complete and final (no estimates, gaps, corrections or delay),
+/// reproducible from the seed, the GSRN and the day. `annual` is its yearly consumption.
+pub(crate) fn supplied_day(
+    seed: u64,
+    truth: &MeteringPointTruth,
+    annual: f64,
+    day: NaiveDate,
+) -> Result<(TimeInterval, Vec<TruthPoint>), ScenarioError> {
+    let config = ScenarioConfig {
+        seed,
+        correction_share: 0.0,
+        estimated_share: 0.0,
+        missing_share: 0.0,
+        late_share: 0.0,
+        ..ScenarioConfig::default()
+    };
+    let interval = day_interval(day)?;
+    let mp = Mp {
+        truth: truth.clone(),
+        annual,
+        area: 0,
+    };
+    let index = gsrn_number(truth.gsrn);
+    let days = (day - NaiveDate::default()).num_days().unsigned_abs();
+    let mut rng = Rng::derive(seed, 6, index, days);
+    let series = day_series(&config, &mp, index as usize, 0, interval, &mut rng);
+    Ok((interval, series.initial))
+}
+
+/// A GSRN's digits as a number (a stream index for [`Rng::derive`]).
+pub(crate) fn gsrn_number(gsrn: Gsrn) -> u64 {
+    gsrn.to_string().parse().unwrap_or_default()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn bundle_series(
     config: &ScenarioConfig,
