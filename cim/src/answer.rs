@@ -1,7 +1,8 @@
 //! DataHub's answers to requests: confirm and reject documents.
 //!
-//! One model serves RSM-001 (change of supplier; real JSON schemas) and RSM-005 (end of
-//! supply; shape derived from the XSDs); [`RejectSeries`] serves the rejects of RSM-015,
+//! One model serves RSM-001 (change of supplier; real JSON schemas), RSM-005 (end of
+//! supply; shape derived from the XSDs) and RSM-003/RSM-027 (corrections, customer data;
+//! names and shape inferred from those two, no XSD is public); [`RejectSeries`] serves the rejects of RSM-015,
 //! RSM-016 and RSM-017 (real JSON schemas). The header carries `reason.code` A01 (confirm)
 //! or A02 (reject).
 

@@ -21,6 +21,10 @@ pub enum Shape {
     DerivedFromXsd,
     /// Derived from the XSD and checked against DataHub's archived JSON output (2021-22).
     ArchivedJson,
+    /// Neither XSD nor example is public: the name follows DataHub's `Confirm…`/`Reject…`
+    /// pattern of the request it answers (as for RSM-001 and RSM-005) and the shape is theirs
+    /// ([`crate::answer`]). Inferred, so a real document may differ.
+    InferredAnswer,
 }
 
 /// A document with a header and top-level transactions; implemented by every model.
@@ -220,6 +224,18 @@ documents! {
     NotifyCancellation(crate::rsm025::NotifyCancellation) = "RSM-025", "NotifyCancellation_MarketDocument", "MktActivityRecord", DerivedFromXsd;
     /// RSM-028, customer master data of a metering point (E21); sealed on the topics.
     CharacteristicsOfACustomerAtAnAP(crate::rsm028::CharacteristicsOfACustomerAtAnAP) = "RSM-028", "CharacteristicsOfACustomerAtAnAP_MarketDocument", "MktActivityRecord", DerivedFromXsd;
+    /// RSM-003, request re-allocate change of supplier (D01): BRS-003 / BRS-011 corrections.
+    RequestReallocateChangeOfSupplier(crate::rsm003::RequestReallocateChangeOfSupplier) = "RSM-003", "RequestReallocateChangeOfSupplier_MarketDocument", "MktActivityRecord", DerivedFromXsd;
+    /// RSM-003 confirm (name and shape inferred).
+    ConfirmRequestReallocateChangeOfSupplier(crate::answer::Confirmation) = "RSM-003", "ConfirmRequestReallocateChangeOfSupplier_MarketDocument", "MktActivityRecord", InferredAnswer;
+    /// RSM-003 reject (name and shape inferred).
+    RejectRequestReallocateChangeOfSupplier(crate::answer::Rejection) = "RSM-003", "RejectRequestReallocateChangeOfSupplier_MarketDocument", "MktActivityRecord", InferredAnswer;
+    /// RSM-027, request change of customer characteristics (D15): BRS-015.
+    RequestChangeCustomerCharacteristics(crate::rsm027::RequestChangeCustomerCharacteristics) = "RSM-027", "RequestChangeCustomerCharacteristics_MarketDocument", "MktActivityRecord", DerivedFromXsd;
+    /// RSM-027 confirm (name and shape inferred).
+    ConfirmRequestChangeCustomerCharacteristics(crate::answer::Confirmation) = "RSM-027", "ConfirmRequestChangeCustomerCharacteristics_MarketDocument", "MktActivityRecord", InferredAnswer;
+    /// RSM-027 reject (name and shape inferred).
+    RejectRequestChangeCustomerCharacteristics(crate::answer::Rejection) = "RSM-027", "RejectRequestChangeCustomerCharacteristics_MarketDocument", "MktActivityRecord", InferredAnswer;
     /// RSM-015, request validated metered data (E73).
     RequestValidatedMeasureData(crate::rsm015::RequestValidatedMeasureData) = "RSM-015", "RequestValidatedMeasureData_MarketDocument", "Series", JsonSchema;
     /// RSM-015 reject.

@@ -363,3 +363,66 @@ fn rsm031_xml_example_translated_has_placeholder_ids() {
         Some("2")
     );
 }
+
+#[test]
+fn rsm027_xml_example_translated_parses() {
+    assert_translation(
+        "rsm-027-customer-characteristics/RequestChangeCustomerCharacteristics.xml",
+        "rsm027-RequestChangeCustomerCharacteristics.json",
+    );
+    let Document::RequestChangeCustomerCharacteristics(doc) =
+        ok(&fixture("rsm027-RequestChangeCustomerCharacteristics.json"))
+    else {
+        panic!("wrong kind")
+    };
+    assert_eq!(doc.header.message_id, "253659974");
+    assert_eq!(doc.header.process_type.as_str(), "E34");
+    assert_eq!(doc.header.document_type.as_str(), "D15");
+    let record = &doc.records[0];
+    assert_eq!(record.transaction_id, "253698254");
+    assert_eq!(
+        record.start.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2022-12-17T23:00:00+00:00")
+    );
+    let mp = &record.metering_point;
+    assert_eq!(mp.gsrn.to_string(), "579999993331812345");
+    assert_eq!(mp.electrical_heating, Some(true));
+    let first = mp.first_customer_id.as_ref().expect("first customer");
+    assert_eq!(
+        (first.coding_scheme.as_str(), first.value.as_str()),
+        ("ARR", "0212756369")
+    );
+    assert_eq!(mp.first_customer_name.as_deref(), Some("Jan Hansen"));
+    assert_eq!(mp.second_customer_name.as_deref(), Some("Gry Hansen"));
+    assert_eq!(mp.protected_name, Some(false));
+    let types: Vec<&str> = mp
+        .locations
+        .iter()
+        .map(|l| l.address_type.as_str())
+        .collect();
+    assert_eq!(types, ["D01", "D04"]);
+    let legal = &mp.locations[0];
+    assert_eq!(legal.attention.as_deref(), Some("Hans Sørensen"));
+    assert_eq!(
+        legal.phone2.as_ref().map(|p| p.number.as_str()),
+        Some("25369814")
+    );
+    assert_eq!(
+        legal.email.as_ref().map(|e| e.address.as_str()),
+        Some("hans@hop.dk")
+    );
+    let town = legal
+        .address
+        .as_ref()
+        .and_then(|a| a.town.as_ref())
+        .expect("town");
+    assert_eq!(town.country.as_deref(), Some("DK"));
+    // An address type outside the code list is refused.
+    let bad = replace(
+        &fixture("rsm027-RequestChangeCustomerCharacteristics.json"),
+        &[("\"D04\"", "\"D02\"")],
+    );
+    let e = err(&bad);
+    assert_eq!(e.class, ErrorClass::SchemaViolation);
+    assert!(e.path.contains("UsagePointLocation[1]"), "{}", e.path);
+}

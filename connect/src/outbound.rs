@@ -44,6 +44,12 @@ pub fn segment(document_type: OutboundDocumentType) -> &'static str {
         OutboundDocumentType::RequestChangeOfSupplier => "requestchangeofsupplier",
         OutboundDocumentType::RequestEndOfSupply => "requestendofsupply",
         OutboundDocumentType::RequestCancellation => "requestcancellation",
+        OutboundDocumentType::RequestReallocateChangeOfSupplier => {
+            "requestreallocatechangeofsupplier"
+        }
+        OutboundDocumentType::RequestChangeCustomerCharacteristics => {
+            "requestchangecustomercharacteristics"
+        }
     }
 }
 
@@ -61,6 +67,12 @@ fn expected_kind(document_type: OutboundDocumentType) -> DocumentKind {
         OutboundDocumentType::RequestChangeOfSupplier => DocumentKind::RequestChangeOfSupplier,
         OutboundDocumentType::RequestEndOfSupply => DocumentKind::RequestEndOfSupply,
         OutboundDocumentType::RequestCancellation => DocumentKind::RequestCancellation,
+        OutboundDocumentType::RequestReallocateChangeOfSupplier => {
+            DocumentKind::RequestReallocateChangeOfSupplier
+        }
+        OutboundDocumentType::RequestChangeCustomerCharacteristics => {
+            DocumentKind::RequestChangeCustomerCharacteristics
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Outbound requests through the topics: a supplier switch posted to DataHub (through 5xx
+//! Outbound requests through the topics: a move-in (RSM-001) posted to DataHub (through 5xx
 //! faults), answered on the responses topic with DataHub's CorrelationId, and DataHub's own
 //! answer (the confirm) arriving on the MasterData raw topic. The same document sent twice
 //! (a request re-read after a crash) reaches DataHub twice but is processed once, and both
@@ -9,9 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use afregning_cim::codes::{BusinessSector, MessageType, ProcessType, Role};
-use afregning_cim::rsm001::{RequestChangeOfSupplier, SupplierChange};
-use afregning_cim::{DATAHUB_GLN, Gsrn, Header, Participant, PartyId};
+use afregning_cim::Gsrn;
+use afregning_cim::codes::ProcessType;
 use afregning_connect::Connector;
 use afregning_simulator::{
     EnqueueReason, EventKind, FaultConfig, ScenarioConfig, Simulator, SimulatorConfig,
@@ -25,37 +24,18 @@ use common::{harness, read_topics, wait_for};
 use rdkafka::ClientConfig;
 use rdkafka::producer::FutureProducer;
 
+/// A move-in dated yesterday (BRS-009 allows five working days late, so DataHub confirms it
+/// and its master data is due at once).
 fn switch(message_id: &str, sender: &str, gsrn: Gsrn) -> String {
-    let doc = RequestChangeOfSupplier {
-        header: Header {
-            message_id: message_id.into(),
-            business_sector: Some(BusinessSector::ELECTRICITY),
-            created: Utc::now(),
-            process_type: ProcessType::CHANGE_OF_SUPPLIER,
-            reason_code: None,
-            sender: Participant {
-                id: PartyId::gln(sender),
-                role: Role::ENERGY_SUPPLIER,
-            },
-            receiver: Participant {
-                id: PartyId::gln(DATAHUB_GLN),
-                role: Role::METERING_POINT_ADMINISTRATOR,
-            },
-            document_type: MessageType::REQUEST_CHANGE_OF_SUPPLIER,
-        },
-        records: vec![SupplierChange {
-            transaction_id: format!("tx-{message_id}"),
-            business_process_id: None,
-            balance_responsible: None,
-            customer_id: None,
-            customer_name: None,
-            energy_supplier: PartyId::gln("5799999933318"),
-            metering_point: gsrn,
-            shipper: None,
-            start: Utc::now() - chrono::Duration::days(1),
-        }],
-    };
-    String::from_utf8(afregning_cim::rsm001::write(&doc)).expect("utf-8")
+    let body = common::rsm001(
+        message_id,
+        sender,
+        gsrn,
+        ProcessType::MOVE_IN,
+        Utc::now() - chrono::Duration::days(1),
+        None,
+    );
+    String::from_utf8(body).expect("utf-8")
 }
 
 fn request(

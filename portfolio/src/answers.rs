@@ -2,7 +2,9 @@
 //! commands topic for the `portfolio` processor. Pure.
 //!
 //! - RSM-001/RSM-005 confirm → [`Command::Accept`], reject → [`Command::Reject`] with the
-//!   reasons verbatim. DataHub names our request by its transaction id
+//!   reasons verbatim; likewise the confirm and reject of RSM-003 (corrections) and RSM-027
+//!   (customer data), whose names are inferred from that pattern (no XSD of them is public;
+//!   `afregning_cim::Shape::InferredAnswer`). DataHub names our request by its transaction id
 //!   (`originalTransactionIDReference_MktActivityRecord.mRID`), which is our process id
 //!   ([`crate::outbound`] sends it as the record's `mRID`): that is the correlation.
 //! - RSM-004 `GenericNotification` (E44) → [`Command::Notify`]: another supplier's change of
@@ -37,10 +39,13 @@ use crate::reason::Reason;
 pub fn commands(document: &Document) -> Option<Result<Vec<CommandRecord>, String>> {
     Some(match document {
         Document::ConfirmRequestChangeOfSupplier(doc)
-        | Document::ConfirmRequestEndOfSupply(doc) => Ok(confirmations(doc)),
-        Document::RejectRequestChangeOfSupplier(doc) | Document::RejectRequestEndOfSupply(doc) => {
-            rejections(doc)
-        }
+        | Document::ConfirmRequestEndOfSupply(doc)
+        | Document::ConfirmRequestReallocateChangeOfSupplier(doc)
+        | Document::ConfirmRequestChangeCustomerCharacteristics(doc) => Ok(confirmations(doc)),
+        Document::RejectRequestChangeOfSupplier(doc)
+        | Document::RejectRequestEndOfSupply(doc)
+        | Document::RejectRequestReallocateChangeOfSupplier(doc)
+        | Document::RejectRequestChangeCustomerCharacteristics(doc) => rejections(doc),
         Document::GenericNotification(doc) => notifications(doc),
         Document::NotifyCancellation(doc) => Ok(cancellations(doc)),
         Document::CharacteristicsOfACustomerAtAnAP(_) => {
@@ -246,6 +251,46 @@ mod tests {
                 datahub_ref: Some("bp-9".into()),
             }
         );
+    }
+
+    #[test]
+    fn the_answers_to_corrections_and_customer_data_map_like_rsm001s() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(REAL_REJECT);
+        let reject = std::fs::read_to_string(path).expect("the real RSM-001 reject example");
+        for name in [
+            "RequestReallocateChangeOfSupplier",
+            "RequestChangeCustomerCharacteristics",
+        ] {
+            let text = reject.replace("RequestChangeOfSupplier", name);
+            let document = afregning_cim::parse(text.as_bytes()).expect("the reject parses");
+            let records = commands(&document).expect("a portfolio answer").unwrap();
+            let Command::Reject { process, reasons } = &records[0].command else {
+                panic!("{name}: {:?}", records[0].command);
+            };
+            assert_eq!(
+                (process.0.as_str(), reasons[0].code.as_str()),
+                ("25814796", "E17")
+            );
+            let start = text.find("\"Reason\"").expect("reasons");
+            let end = text[start..].find(']').expect("end of reasons") + start + 1;
+            let confirm = format!(
+                "{}\"businessProcessReference_MktActivityRecord.mRID\": \"bp-3\"{}",
+                &text[..start],
+                &text[end..]
+            )
+            .replace(&format!("Reject{name}"), &format!("Confirm{name}"))
+            .replace("\"A02\"", "\"A01\"");
+            let document = afregning_cim::parse(confirm.as_bytes()).expect("the confirm parses");
+            let records = commands(&document).expect("a portfolio answer").unwrap();
+            assert_eq!(
+                records[0].command,
+                Command::Accept {
+                    process: ProcessId("25814796".into()),
+                    datahub_ref: Some("bp-3".into()),
+                },
+                "{name}"
+            );
+        }
     }
 
     fn notification(process_type: &str) -> Document {

@@ -2,11 +2,14 @@
 //!
 //! A [`crate::Change::RequestSent`] event becomes one document: RSM-001
 //! `RequestChangeOfSupplier` for a change of supplier (E03) or move-in (E65), RSM-005
-//! `RequestEndOfSupply` for an end of supply (E20); our cancellation of one of them becomes
-//! an RSM-024 `RequestCancellation`. The record's `mRID` is our process id, so
-//! DataHub's answer names it ([`crate::answers`]). Other requests (move-out, corrections,
-//! customer master data, change of BRP) have no document here yet: the processor refuses
-//! them with that reason rather than recording a request nobody sends.
+//! `RequestEndOfSupply` for an end of supply (E20) or move-out (E66), RSM-003
+//! `RequestReallocateChangeOfSupplier` for a correction (BRS-003 D07, BRS-011 D33) naming
+//! DataHub's reference of the process it undoes, RSM-027
+//! `RequestChangeCustomerCharacteristics` for customer master data (BRS-015, E34); our
+//! cancellation of a pending request becomes an RSM-024 `RequestCancellation`. The record's
+//! `mRID` is our process id, so DataHub's answer names it ([`crate::answers`]). A change of
+//! balance responsible party (E56) has no known document: the processor refuses it with
+//! that reason rather than recording a request nobody sends.
 //!
 //! **Personal data never crosses the broker in plaintext.** The customer's CPR/CVR and name
 //! are written as *sealed placeholders* (`sealed:identity:<seal>`, `sealed:name:<seal>`,
@@ -18,8 +21,12 @@ use serde_json::Value;
 
 use afregning_cim::codes::{BusinessSector, CodingScheme, MessageType, ProcessType, Role};
 use afregning_cim::rsm001::{RequestChangeOfSupplier, SupplierChange};
+use afregning_cim::rsm003::{Reallocation, RequestReallocateChangeOfSupplier};
 use afregning_cim::rsm005::{RequestEndOfSupply, SupplyEnd};
 use afregning_cim::rsm024::{Cancellation, RequestCancellation};
+use afregning_cim::rsm027::{
+    CustomerCharacteristics, CustomerMeteringPoint, RequestChangeCustomerCharacteristics,
+};
 use afregning_cim::{DATAHUB_GLN, DocumentKind, Gsrn, Header, Participant, PartyId};
 use afregning_settlement::calendar::local_midnight;
 
@@ -44,41 +51,82 @@ pub struct RequestDocument {
 }
 
 /// The document for our request `process` on `metering_point`, sent by `us` under
-/// `message_id` at `created`, with the customer's `personal` data as placeholders; `Err`
-/// when we send no document for it.
+/// `message_id` at `created`, with the customer's `personal` data as placeholders; a
+/// correction names `corrected`, the process it undoes. `Err` when we send no document for
+/// it (a change of balance responsible party: no DataHub document for it is known), or when
+/// the correction cannot name DataHub's process.
 pub fn request_document(
     metering_point: Gsrn,
     process: &Process,
     personal: Option<&Sealed>,
+    corrected: Option<&Process>,
     us: &Gln,
     message_id: &str,
     created: DateTime<Utc>,
 ) -> Result<RequestDocument, String> {
-    let (process_type, kind) = match process.kind {
+    let (process_type, kind, document_type) = match process.kind {
         ProcessKind::ChangeOfSupplier => (
             ProcessType::CHANGE_OF_SUPPLIER,
             DocumentKind::RequestChangeOfSupplier,
+            MessageType::REQUEST_CHANGE_OF_SUPPLIER,
         ),
-        ProcessKind::MoveIn => (ProcessType::MOVE_IN, DocumentKind::RequestChangeOfSupplier),
-        ProcessKind::EndOfSupply => (ProcessType::END_OF_SUPPLY, DocumentKind::RequestEndOfSupply),
-        other => {
-            return Err(format!(
-                "afregning does not send {} ({other:?}) requests to DataHub yet",
-                other.brs().unwrap_or("this process's")
-            ));
+        ProcessKind::MoveIn => (
+            ProcessType::MOVE_IN,
+            DocumentKind::RequestChangeOfSupplier,
+            MessageType::REQUEST_CHANGE_OF_SUPPLIER,
+        ),
+        ProcessKind::EndOfSupply => (
+            ProcessType::END_OF_SUPPLY,
+            DocumentKind::RequestEndOfSupply,
+            MessageType::CONTRACT_TERMINATION,
+        ),
+        ProcessKind::MoveOut => (
+            ProcessType::MOVE_OUT,
+            DocumentKind::RequestEndOfSupply,
+            MessageType::CONTRACT_TERMINATION,
+        ),
+        ProcessKind::IncorrectChangeOfSupplier => (
+            ProcessType::ROLLBACK_CHANGE_OF_SUPPLIER,
+            DocumentKind::RequestReallocateChangeOfSupplier,
+            MessageType::REQUEST_REALLOCATE_CHANGE_OF_SUPPLIER,
+        ),
+        ProcessKind::IncorrectMove => (
+            ProcessType::INCORRECT_MOVE,
+            DocumentKind::RequestReallocateChangeOfSupplier,
+            MessageType::REQUEST_REALLOCATE_CHANGE_OF_SUPPLIER,
+        ),
+        ProcessKind::CustomerMasterData => (
+            ProcessType::UPDATE_CUSTOMER_MASTER_DATA,
+            DocumentKind::RequestChangeCustomerCharacteristics,
+            MessageType::REQUEST_CHANGE_CUSTOMER_CHARACTERISTICS,
+        ),
+        ProcessKind::ChangeOfBalanceResponsible => {
+            return Err(
+                "afregning does not send change of balance responsible party (E56) requests: \
+                 no DataHub document for it is known (lifecycle NOTES §2.5)"
+                    .to_string(),
+            );
         }
-    };
-    let document_type = match kind {
-        DocumentKind::RequestEndOfSupply => MessageType::CONTRACT_TERMINATION,
-        _ => MessageType::REQUEST_CHANGE_OF_SUPPLIER,
+        ProcessKind::ForcedChangeOfSupplier => {
+            return Err(
+                "a forced change of supplier (BRS-044) is DataHub's; we send no request for it"
+                    .to_string(),
+            );
+        }
     };
     let header = header(us, message_id, created, process_type, document_type);
     let day_start = local_midnight(process.effective);
+    let transaction_id = process.id.0.clone();
+    let customer_id = |p: &Sealed| PartyId {
+        coding_scheme: CodingScheme::CPR,
+        value: format!("{SEALED_IDENTITY}{}", p.encode()),
+    };
+    let customer_name = |p: &Sealed| format!("{SEALED_NAME}{}", p.encode());
     let body = match kind {
         DocumentKind::RequestEndOfSupply => afregning_cim::rsm005::write(&RequestEndOfSupply {
             header,
             records: vec![SupplyEnd {
-                transaction_id: process.id.0.clone(),
+                transaction_id,
                 business_process_id: None,
                 metering_point,
                 balance_responsible: None,
@@ -87,20 +135,55 @@ pub fn request_document(
                 end: day_start,
             }],
         }),
+        DocumentKind::RequestReallocateChangeOfSupplier => {
+            afregning_cim::rsm003::write(&RequestReallocateChangeOfSupplier {
+                header,
+                records: vec![Reallocation {
+                    transaction_id,
+                    business_process_id: Some(datahub_reference(process, corrected)?),
+                    metering_point,
+                    start: day_start,
+                }],
+            })
+        }
+        DocumentKind::RequestChangeCustomerCharacteristics => {
+            let personal = personal.ok_or_else(|| {
+                format!(
+                    "customer master data {} carries no sealed customer data",
+                    process.id
+                )
+            })?;
+            afregning_cim::rsm027::write(&RequestChangeCustomerCharacteristics {
+                header,
+                records: vec![CustomerCharacteristics {
+                    transaction_id,
+                    business_process_id: None,
+                    start: Some(day_start),
+                    metering_point: CustomerMeteringPoint {
+                        gsrn: metering_point,
+                        electrical_heating: None,
+                        electrical_heating_from: None,
+                        first_customer_id: Some(customer_id(personal)),
+                        first_customer_name: Some(customer_name(personal)),
+                        second_customer_id: None,
+                        second_customer_name: None,
+                        protected_name: None,
+                        locations: Vec::new(),
+                    },
+                }],
+            })
+        }
         _ => afregning_cim::rsm001::write(&RequestChangeOfSupplier {
             header,
             records: vec![SupplierChange {
-                transaction_id: process.id.0.clone(),
+                transaction_id,
                 business_process_id: None,
                 balance_responsible: process
                     .balance_responsible
                     .as_ref()
                     .map(|b| PartyId::gln(b.as_str())),
-                customer_id: personal.map(|p| PartyId {
-                    coding_scheme: CodingScheme::CPR,
-                    value: format!("{SEALED_IDENTITY}{}", p.encode()),
-                }),
-                customer_name: personal.map(|p| format!("{SEALED_NAME}{}", p.encode())),
+                customer_id: personal.map(customer_id),
+                customer_name: personal.map(customer_name),
                 energy_supplier: PartyId::gln(us.as_str()),
                 metering_point,
                 shipper: None,
@@ -114,6 +197,25 @@ pub fn request_document(
         body: String::from_utf8(body)
             .map_err(|e| format!("the CIM writer wrote non-UTF-8: {e}"))?,
     })
+}
+
+/// DataHub's reference of the process a correction undoes: the one its confirm gave, or,
+/// for a process DataHub told us about (RSM-004), its id, which is DataHub's.
+fn datahub_reference(process: &Process, corrected: Option<&Process>) -> Result<String, String> {
+    let corrected = corrected.ok_or_else(|| {
+        format!(
+            "correction {} names no process we know to correct",
+            process.id
+        )
+    })?;
+    match (&corrected.datahub_ref, corrected.requested_by_us) {
+        (Some(reference), _) => Ok(reference.clone()),
+        (None, false) => Ok(corrected.id.0.clone()),
+        (None, true) => Err(format!(
+            "correction {}: DataHub never gave a process reference for {}",
+            process.id, corrected.id
+        )),
+    }
 }
 
 /// The header of a document from us (DDQ) to DataHub (DDZ).
@@ -157,6 +259,7 @@ pub fn cancellation_document(
         ProcessKind::ChangeOfSupplier => ProcessType::CHANGE_OF_SUPPLIER,
         ProcessKind::MoveIn => ProcessType::MOVE_IN,
         ProcessKind::EndOfSupply => ProcessType::END_OF_SUPPLY,
+        ProcessKind::MoveOut => ProcessType::MOVE_OUT,
         other => {
             return Err(format!(
                 "afregning does not cancel {} ({other:?}) processes at DataHub",
@@ -256,8 +359,8 @@ mod tests {
     use afregning_cim::Document;
     use chrono::{NaiveDate, TimeZone};
 
-    const US: &str = "5790001330583";
-    const CPR: &str = "0801741527";
+    pub(super) const US: &str = "5790001330583";
+    pub(super) const CPR: &str = "0801741527";
 
     fn keyring() -> Keyring {
         let mut k = Keyring::default();
@@ -265,7 +368,7 @@ mod tests {
         k
     }
 
-    fn process(kind: ProcessKind) -> Process {
+    pub(super) fn process(kind: ProcessKind) -> Process {
         Process {
             id: ProcessId("p-42".into()),
             kind,
@@ -282,11 +385,11 @@ mod tests {
         }
     }
 
-    fn gsrn() -> Gsrn {
+    pub(super) fn gsrn() -> Gsrn {
         Gsrn::parse("571313180400000011").unwrap()
     }
 
-    fn created() -> DateTime<Utc> {
+    pub(super) fn created() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 20, 9, 0, 0).unwrap()
     }
 
@@ -304,6 +407,7 @@ mod tests {
             gsrn(),
             &process(ProcessKind::MoveIn),
             Some(&personal),
+            None,
             &us,
             "m-1",
             created(),
@@ -354,6 +458,7 @@ mod tests {
             gsrn(),
             &process(ProcessKind::ChangeOfSupplier),
             Some(&personal),
+            None,
             &us,
             "m-2",
             created(),
@@ -380,7 +485,7 @@ mod tests {
         let us = Gln::parse(US).unwrap();
         let mut eos = process(ProcessKind::EndOfSupply);
         eos.customer = None;
-        let doc = request_document(gsrn(), &eos, None, &us, "m-3", created()).unwrap();
+        let doc = request_document(gsrn(), &eos, None, None, &us, "m-3", created()).unwrap();
         assert_eq!(doc.kind, DocumentKind::RequestEndOfSupply);
         assert_eq!(
             open_placeholders(&doc.body, &keys).unwrap(),
@@ -404,6 +509,7 @@ mod tests {
             gsrn(),
             &process(ProcessKind::MoveIn),
             Some(&personal),
+            None,
             &us,
             "m-4",
             created(),
@@ -414,13 +520,18 @@ mod tests {
         assert!(open_placeholders(&doc.body, &erased).is_err());
         let refused = request_document(
             gsrn(),
-            &process(ProcessKind::MoveOut),
+            &process(ProcessKind::ChangeOfBalanceResponsible),
+            None,
             None,
             &us,
             "m-5",
             created(),
         );
-        assert!(refused.unwrap_err().contains("does not send BRS-010"));
+        assert!(
+            refused
+                .unwrap_err()
+                .contains("no DataHub document for it is known")
+        );
     }
 }
 
@@ -468,10 +579,216 @@ mod cancellation_tests {
         assert_eq!(record.business_process_id.as_deref(), Some("bp-77"));
         assert_eq!(record.original_transaction_id.as_deref(), Some("eos-1"));
         assert_eq!(record.metering_point, gsrn);
-        let move_out = Process {
-            kind: ProcessKind::MoveOut,
+        let customer_data = Process {
+            kind: ProcessKind::CustomerMasterData,
             ..process
         };
-        assert!(cancellation_document(gsrn, &move_out, &us, "x", created).is_err());
+        assert!(cancellation_document(gsrn, &customer_data, &us, "x", created).is_err());
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+    use crate::ids::ProcessId;
+    use crate::personal::{Cpr, Cvr, PersonName, PersonalData};
+    use crate::process::ProcessStatus;
+    use afregning_cim::Document;
+    use chrono::{NaiveDate, TimeZone};
+
+    use super::tests::{CPR, US, created, gsrn};
+
+    fn us() -> Gln {
+        Gln::parse(US).expect("gln")
+    }
+
+    fn process(id: &str, kind: ProcessKind) -> Process {
+        Process {
+            id: ProcessId(id.into()),
+            effective: NaiveDate::from_ymd_opt(2026, 4, 1).expect("day"),
+            ..super::tests::process(kind)
+        }
+    }
+
+    #[test]
+    fn a_move_out_is_an_rsm005_with_process_type_e66() {
+        let mut move_out = process("out-1", ProcessKind::MoveOut);
+        move_out.customer = None;
+        let doc = request_document(gsrn(), &move_out, None, None, &us(), "out-1", created())
+            .expect("a document");
+        assert_eq!(doc.kind, DocumentKind::RequestEndOfSupply);
+        let Document::RequestEndOfSupply(parsed) =
+            afregning_cim::parse(doc.body.as_bytes()).expect("the CIM reader reads it")
+        else {
+            panic!("not an RSM-005");
+        };
+        assert_eq!(parsed.header.process_type, ProcessType::MOVE_OUT);
+        assert_eq!(parsed.header.process_type.as_str(), "E66");
+        assert_eq!(parsed.records[0].transaction_id, "out-1");
+        // Midnight of 1 April 2026 in Copenhagen (summer time).
+        assert_eq!(
+            parsed.records[0].end,
+            Utc.with_ymd_and_hms(2026, 3, 31, 22, 0, 0).unwrap()
+        );
+        let cancel = cancellation_document(gsrn(), &move_out, &us(), "c", created())
+            .expect("a move-out can be cancelled");
+        assert!(cancel.body.contains("\"E66\""));
+    }
+
+    #[test]
+    fn a_rollback_is_an_rsm003_naming_datahubs_process() {
+        let rollback = Process {
+            corrects: Some(ProcessId("bp-takeover".into())),
+            customer: None,
+            ..process("rb-1", ProcessKind::IncorrectChangeOfSupplier)
+        };
+        // A takeover DataHub notified: its id is DataHub's reference.
+        let notified = Process {
+            requested_by_us: false,
+            status: ProcessStatus::Completed,
+            ..process("bp-takeover", ProcessKind::ChangeOfSupplier)
+        };
+        let doc = request_document(
+            gsrn(),
+            &rollback,
+            None,
+            Some(&notified),
+            &us(),
+            "rb-1",
+            created(),
+        )
+        .expect("a document");
+        assert_eq!(doc.kind, DocumentKind::RequestReallocateChangeOfSupplier);
+        let Document::RequestReallocateChangeOfSupplier(parsed) =
+            afregning_cim::parse(doc.body.as_bytes()).expect("the CIM reader reads it")
+        else {
+            panic!("not an RSM-003");
+        };
+        assert_eq!(parsed.header.process_type.as_str(), "D07");
+        assert_eq!(parsed.header.document_type.as_str(), "D01");
+        let record = &parsed.records[0];
+        assert_eq!(record.transaction_id, "rb-1");
+        assert_eq!(record.business_process_id.as_deref(), Some("bp-takeover"));
+        assert_eq!(record.metering_point, gsrn());
+
+        // Our own move-in, confirmed with DataHub's reference, corrected by BRS-011 (D33).
+        let move_in = Process {
+            datahub_ref: Some("bp-77".into()),
+            status: ProcessStatus::Effective,
+            ..process("in-1", ProcessKind::MoveIn)
+        };
+        let incorrect_move = Process {
+            kind: ProcessKind::IncorrectMove,
+            corrects: Some(ProcessId("in-1".into())),
+            ..rollback.clone()
+        };
+        let doc = request_document(
+            gsrn(),
+            &incorrect_move,
+            None,
+            Some(&move_in),
+            &us(),
+            "rb-2",
+            created(),
+        )
+        .expect("a document");
+        let Document::RequestReallocateChangeOfSupplier(parsed) =
+            afregning_cim::parse(doc.body.as_bytes()).expect("reads")
+        else {
+            panic!("not an RSM-003");
+        };
+        assert_eq!(parsed.header.process_type.as_str(), "D33");
+        assert_eq!(
+            parsed.records[0].business_process_id.as_deref(),
+            Some("bp-77")
+        );
+        // Our request DataHub never gave a reference for cannot be named.
+        let unconfirmed = Process {
+            datahub_ref: None,
+            ..move_in
+        };
+        let refused = request_document(
+            gsrn(),
+            &incorrect_move,
+            None,
+            Some(&unconfirmed),
+            &us(),
+            "rb-3",
+            created(),
+        );
+        assert!(
+            refused
+                .unwrap_err()
+                .contains("never gave a process reference")
+        );
+    }
+
+    #[test]
+    fn customer_data_is_an_rsm027_sealed_until_the_connector_opens_it() {
+        let mut keys = Keyring::default();
+        keys.generate("k1").expect("key");
+        let seal = |identity, name: &str| {
+            keys.seal(&PersonalData {
+                identity,
+                name: PersonName::new(name),
+            })
+            .expect("seal")
+        };
+        let personal = seal(
+            crate::personal::CustomerIdentity::Cpr(Cpr::parse(CPR).expect("cpr")),
+            "Jan Hansen",
+        );
+        let data = process("cd-1", ProcessKind::CustomerMasterData);
+        let doc = request_document(
+            gsrn(),
+            &data,
+            Some(&personal),
+            None,
+            &us(),
+            "cd-1",
+            created(),
+        )
+        .expect("a document");
+        assert_eq!(doc.kind, DocumentKind::RequestChangeCustomerCharacteristics);
+        assert!(!doc.body.contains(CPR) && !doc.body.contains("Jan Hansen"));
+        // Sealed, the customer id is longer than a PartyID_String: DataHub would refuse it.
+        assert!(afregning_cim::parse(doc.body.as_bytes()).is_err());
+        let opened = open_placeholders(&doc.body, &keys).expect("opened");
+        let Document::RequestChangeCustomerCharacteristics(parsed) =
+            afregning_cim::parse(opened.as_bytes()).expect("the CIM reader reads it")
+        else {
+            panic!("not an RSM-027");
+        };
+        assert_eq!(parsed.header.process_type.as_str(), "E34");
+        assert_eq!(parsed.header.document_type.as_str(), "D15");
+        let record = &parsed.records[0];
+        assert_eq!(record.transaction_id, "cd-1");
+        let mp = &record.metering_point;
+        assert_eq!(mp.gsrn, gsrn());
+        let id = mp.first_customer_id.as_ref().expect("customer");
+        assert_eq!(
+            (id.coding_scheme, id.value.as_str()),
+            (CodingScheme::CPR, CPR)
+        );
+        assert_eq!(mp.first_customer_name.as_deref(), Some("Jan Hansen"));
+
+        let company = seal(
+            crate::personal::CustomerIdentity::Cvr(Cvr::parse("12345678").expect("cvr")),
+            "Firma ApS",
+        );
+        let doc = request_document(
+            gsrn(),
+            &data,
+            Some(&company),
+            None,
+            &us(),
+            "cd-2",
+            created(),
+        )
+        .expect("a document");
+        let opened = open_placeholders(&doc.body, &keys).expect("opened");
+        assert!(opened.contains("\"VAT\"") && opened.contains("12345678"));
+        let without = request_document(gsrn(), &data, None, None, &us(), "cd-3", created());
+        assert!(without.unwrap_err().contains("no sealed customer data"));
     }
 }

@@ -35,6 +35,8 @@ enum Op {
     },
     Accept {
         slot: u8,
+        /// Answer the oldest request DataHub has not answered instead of the slot's.
+        oldest: bool,
     },
     Reject {
         slot: u8,
@@ -48,6 +50,15 @@ enum Op {
     TakeEffect {
         slot: u8,
         late: i64,
+        /// Let the oldest accepted process take effect instead of the slot's.
+        oldest: bool,
+    },
+    /// A correction (BRS-003/011) of a start of supply that took effect: ours, or (as a
+    /// notification) another supplier's of a start that ended ours.
+    Correct {
+        slot: u8,
+        pick: u8,
+        notify: bool,
     },
     Wait {
         days: i64,
@@ -70,11 +81,14 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(slot, kind, offset, customer, corrects)| Op::Request { slot, kind, offset, customer, corrects }),
         3 => (slot.clone(), 0..ProcessKind::ALL.len(), 0..3usize, -8i64..20, 0u8..3, 0u8..10)
             .prop_map(|(slot, kind, supplier, offset, customer, corrects)| Op::Notify { slot, kind, supplier, offset, customer, corrects }),
-        4 => slot.clone().prop_map(|slot| Op::Accept { slot }),
+        4 => (slot.clone(), proptest::bool::weighted(0.3)).prop_map(|(slot, oldest)| Op::Accept { slot, oldest }),
         1 => slot.clone().prop_map(|slot| Op::Reject { slot }),
         1 => slot.clone().prop_map(|slot| Op::Cancel { slot }),
         1 => slot.clone().prop_map(|slot| Op::CancelledByDataHub { slot }),
-        4 => (slot, 0i64..4).prop_map(|(slot, late)| Op::TakeEffect { slot, late }),
+        4 => (slot.clone(), 0i64..4, proptest::bool::weighted(0.3))
+            .prop_map(|(slot, late, oldest)| Op::TakeEffect { slot, late, oldest }),
+        2 => (slot, any::<u8>(), any::<bool>())
+            .prop_map(|(slot, pick, notify)| Op::Correct { slot, pick, notify }),
         3 => (0i64..15).prop_map(|days| Op::Wait { days }),
         1 => (-5i64..5).prop_map(|offset| Op::MasterData { offset }),
         1 => (0u8..3).prop_map(|customer| Op::CustomerData { customer }),
@@ -190,10 +204,17 @@ fn command(op: &Op, today: NaiveDate, state: &MeteringPoint, keyring: &Keyring) 
             aim_correction(&mut d, state, corrects);
             Command::Notify(d)
         }
-        Op::Accept { slot } => Command::Accept {
-            process: pid(slot),
-            datahub_ref: Some(format!("dh-{slot}")),
-        },
+        Op::Accept { slot, oldest } => {
+            let waiting = state
+                .processes
+                .values()
+                .find(|p| p.status == ProcessStatus::Sent)
+                .map(|p| p.id.clone());
+            Command::Accept {
+                process: waiting.filter(|_| oldest).unwrap_or_else(|| pid(slot)),
+                datahub_ref: Some(format!("dh-{slot}")),
+            }
+        }
         Op::Reject { slot } => Command::Reject {
             process: pid(slot),
             reasons: vec![Reason::new("E17", "Startdato er ikke korrekt")],
@@ -203,9 +224,16 @@ fn command(op: &Op, today: NaiveDate, state: &MeteringPoint, keyring: &Keyring) 
             process: pid(slot % 20),
             reason: Reason::new("D07", "superseded"),
         },
-        Op::TakeEffect { slot, late } => {
+        Op::TakeEffect { slot, late, oldest } => {
             // Slots 0..10 are our requests, 10..20 notifications: pick either.
-            let id = if state.processes.contains_key(&pid(slot + 10)) && late % 2 == 1 {
+            let accepted = state
+                .processes
+                .values()
+                .find(|p| p.status == ProcessStatus::Accepted)
+                .map(|p| p.id.clone());
+            let id = if let Some(id) = accepted.filter(|_| oldest) {
+                id
+            } else if state.processes.contains_key(&pid(slot + 10)) && late % 2 == 1 {
                 pid(slot + 10)
             } else {
                 pid(slot)
@@ -220,6 +248,34 @@ fn command(op: &Op, today: NaiveDate, state: &MeteringPoint, keyring: &Keyring) 
             }
         }
         Op::Wait { .. } => return None,
+        Op::Correct { slot, pick, notify } => {
+            let starts: Vec<_> = state
+                .processes
+                .values()
+                .filter(|p| p.kind.starts_supply() && p.status.took_effect())
+                .collect();
+            let target = starts.get(usize::from(pick) % starts.len().max(1))?;
+            let kind = if target.kind == ProcessKind::MoveIn {
+                ProcessKind::IncorrectMove
+            } else {
+                ProcessKind::IncorrectChangeOfSupplier
+            };
+            let d = ProcessDetails {
+                process: pid(if notify { slot + 10 } else { slot }),
+                kind,
+                supplier: gln(if notify { OTHERS[0] } else { US }),
+                effective: target.effective,
+                customer: None,
+                corrects: Some(target.id.clone()),
+                balance_responsible: None,
+                notified_reason: None,
+            };
+            if notify {
+                Command::Notify(d)
+            } else {
+                Command::Request(d)
+            }
+        }
         Op::MasterData { offset } => Command::MasterData(MasterData {
             valid_from: day(offset),
             grid_area: "344".into(),
@@ -347,15 +403,17 @@ proptest! {
 /// The property is only worth something if random sequences reach the interesting states:
 /// over 512 deterministic sequences, count those that did.
 #[test]
-fn random_sequences_reach_supply_rejections_rollbacks_and_takeovers() {
+fn random_sequences_reach_supply_rejections_corrections_and_takeovers() {
     use proptest::strategy::ValueTree;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let (mut supplied, mut rejected, mut retired, mut cancelled, mut lost, mut awaiting) =
         (0, 0, 0, 0, 0, 0);
+    let mut corrections = 0;
     for _ in 0..512 {
         let ops = sequences().new_tree(&mut runner).unwrap().current();
         let (state, events) = drive(&ops).unwrap();
         supplied += usize::from(!state.supply.periods.is_empty());
+        corrections += usize::from(state.processes.values().any(|p| p.kind.is_correction()));
         retired += usize::from(
             state
                 .processes
@@ -386,11 +444,17 @@ fn random_sequences_reach_supply_rejections_rollbacks_and_takeovers() {
         );
     }
     println!(
-        "of 512: supplied {supplied}, rejected {rejected}, corrected {retired}, cancelled {cancelled}, takeovers while supplied {lost}, awaiting customer data {awaiting}"
+        "of 512: supplied {supplied}, rejected {rejected}, with a correction {corrections}, corrected {retired}, cancelled {cancelled}, takeovers while supplied {lost}, awaiting customer data {awaiting}"
     );
-    // Corrections are not reached by these random sequences (measured: 0 of 512); BRS-003 is
-    // covered by the golden case TC-48 and the read-model test instead.
+    // The `Correct` operation aims BRS-003/011 at starts of supply that took effect (found in
+    // about one sequence in ten), and the `oldest` answers and cut-offs let some through to
+    // their effect. Measured: 51 of 512 record a correction, 9 have one in effect (was 0).
+    assert!(
+        corrections >= 32,
+        "only {corrections} of 512 sequences record a BRS-003/011"
+    );
     for (what, n) in [
+        ("corrected", retired),
         ("supplied", supplied),
         ("rejected", rejected),
         ("cancelled", cancelled),
@@ -399,7 +463,6 @@ fn random_sequences_reach_supply_rejections_rollbacks_and_takeovers() {
     ] {
         assert!(n >= 2, "only {n} of 512 sequences {what}");
     }
-    let _ = retired;
 }
 
 /// A hand-made move-in: request, accept, cut-off, customer data.

@@ -35,6 +35,7 @@ pub mod expected;
 pub mod faults;
 pub mod ground_truth;
 mod lifecycle;
+mod lifecycle_requests;
 pub mod notifications;
 pub mod queues;
 mod requests;
@@ -115,6 +116,9 @@ pub(crate) struct Shared {
     /// Rejects DataHub gives the next supplier switches (RSM-001) instead of a confirm
     /// (`SimulatorHandle::reject_next_switch`): reason code and text.
     pub(crate) switch_rejects: Mutex<std::collections::VecDeque<(String, String)>>,
+    /// Rejects for the next move-out, correction or customer data requests
+    /// (`SimulatorHandle::reject_next_lifecycle_request`): reason code and text.
+    pub(crate) lifecycle_rejects: Mutex<std::collections::VecDeque<(String, String)>>,
     pub(crate) ids: Mutex<Rng>,
     /// DataHub's side of our supplies that began after the scenario ([`lifecycle`]).
     pub(crate) lifecycle: Mutex<lifecycle::Lifecycle>,
@@ -206,6 +210,7 @@ impl Simulator {
             received: Mutex::new(HashSet::new()),
             supplied: Mutex::new(supplied),
             switch_rejects: Mutex::new(std::collections::VecDeque::new()),
+            lifecycle_rejects: Mutex::new(std::collections::VecDeque::new()),
             ids: Mutex::new(Rng::derive(seed, 10, 0, 0)),
             lifecycle: Mutex::new(lifecycle::Lifecycle::default()),
             config,

@@ -72,36 +72,53 @@ pub(crate) fn handle(shared: &Shared, segment: &str, body: &[u8]) -> Response {
     response
 }
 
-fn answer(shared: &Shared, expected: DocumentKind, body: &[u8]) -> (Response, Option<String>) {
+/// The checks every posted document passes before it is acted on: it reads as a CIM
+/// document of the `expected` kind, the sender is the scenario's supplier in its role, and its
+/// message id is new (recorded now). `Err` is the 400 answer and the message id, if any.
+pub(crate) fn admit(
+    shared: &Shared,
+    expected: DocumentKind,
+    body: &[u8],
+) -> Result<Document, (Response, Option<String>)> {
     let document = match afregning_cim::parse(body) {
         Ok(document) => document,
-        Err(e) => return (error(e.class.as_str(), &e.reason, &e.path), None),
+        Err(e) => return Err((error(e.class.as_str(), &e.reason, &e.path), None)),
     };
-    let header = document.header().clone();
+    let header = document.header();
     let id = Some(header.message_id.clone());
     if document.kind() != expected {
         let message = format!("the body is a {}, not a {}", document.kind(), expected);
-        return (error("unexpected-document-type", &message, "$"), id);
+        return Err((error("unexpected-document-type", &message, "$"), id));
     }
     let supplier = &shared.config.scenario.supplier_gln;
     if &header.sender.id.value != supplier {
         let message = "Sender id does not match id of current authenticated user";
-        return (error("00002", message, "sender_MarketParticipant.mRID"), id);
+        return Err((error("00002", message, "sender_MarketParticipant.mRID"), id));
     }
     if header.sender.role != Role::ENERGY_SUPPLIER {
         let message = "Sender role does not match the role of the current authenticated user";
-        return (
+        return Err((
             error("00003", message, "sender_MarketParticipant.marketRole.type"),
             id,
-        );
+        ));
     }
     if !lock(&shared.received).insert(header.message_id.clone()) {
         let message = format!(
             "Message id '{}' has already been received",
             header.message_id
         );
-        return (error("00101", &message, "mRID"), id);
+        return Err((error("00101", &message, "mRID"), id));
     }
+    Ok(document)
+}
+
+fn answer(shared: &Shared, expected: DocumentKind, body: &[u8]) -> (Response, Option<String>) {
+    let document = match admit(shared, expected, body) {
+        Ok(document) => document,
+        Err(refused) => return refused,
+    };
+    let header = document.header().clone();
+    let id = Some(header.message_id.clone());
     if matches!(
         document,
         Document::RequestAggregatedMeasureData(_) | Document::RequestWholesaleSettlement(_)

@@ -299,6 +299,9 @@ async fn post_document(
     if let Err(response) = faults_for(&shared, None, None).await {
         return response;
     }
+    if let Some(response) = crate::lifecycle_requests::handle(&shared, &segment, &body) {
+        return response;
+    }
     crate::requests::handle(&shared, &segment, &body)
 }
 

@@ -1,7 +1,9 @@
 //! `afregning portfolio`: our requests to DataHub's business processes (docs/portfolio.md).
 //!
-//! `request` puts a move-in (BRS-009), change of supplier (BRS-001) or end of supply
-//! (BRS-002) on the portfolio's commands topic; `cancel` cancels one of our pending
+//! `request` puts a move-in (BRS-009), change of supplier (BRS-001), end of supply
+//! (BRS-002), move-out (BRS-010), rollback of an incorrect change of supplier (BRS-003) or
+//! incorrect move (BRS-011), or the customer's master data (BRS-015) on the portfolio's
+//! commands topic; `cancel` cancels one of our pending
 //! requests. The portfolio processor (`afregning process run portfolio`) decides each by
 //! the rules, publishes the event and sends the CIM request through the connector; a
 //! refused request is a dead letter with the rule's code and text.
@@ -40,7 +42,8 @@ pub struct Args {
 /// The portfolio subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PortfolioCommand {
-    /// Request a move-in, change of supplier or end of supply for a metering point.
+    /// Request a move-in, change of supplier, end of supply, move-out, rollback or customer
+    /// data update for a metering point.
     Request(Box<RequestArgs>),
     /// Cancel one of our pending requests (before its cut-off).
     Cancel(Box<CancelArgs>),
@@ -88,6 +91,16 @@ pub enum RequestKind {
     ChangeOfSupplier,
     /// BRS-002 end of supply (E20).
     EndOfSupply,
+    /// BRS-010 move-out (E66): the customer moves out; we keep supplying without a customer.
+    MoveOut,
+    /// BRS-003 rollback of an incorrect change of supplier (D07): needs `--corrects` and
+    /// `--effective` the corrected process's day.
+    RollbackChangeOfSupplier,
+    /// BRS-011 rollback of an incorrect move (D33): needs `--corrects` and `--effective` the
+    /// corrected move-in's day.
+    RollbackMove,
+    /// BRS-015 the customer's master data (E34, RSM-027): needs the customer on stdin.
+    CustomerData,
 }
 
 impl RequestKind {
@@ -96,7 +109,19 @@ impl RequestKind {
             RequestKind::MoveIn => ProcessKind::MoveIn,
             RequestKind::ChangeOfSupplier => ProcessKind::ChangeOfSupplier,
             RequestKind::EndOfSupply => ProcessKind::EndOfSupply,
+            RequestKind::MoveOut => ProcessKind::MoveOut,
+            RequestKind::RollbackChangeOfSupplier => ProcessKind::IncorrectChangeOfSupplier,
+            RequestKind::RollbackMove => ProcessKind::IncorrectMove,
+            RequestKind::CustomerData => ProcessKind::CustomerMasterData,
         }
+    }
+
+    /// The requests that carry the customer's CPR/CVR and name (read from stdin).
+    fn needs_customer(self) -> bool {
+        matches!(
+            self,
+            RequestKind::MoveIn | RequestKind::ChangeOfSupplier | RequestKind::CustomerData
+        )
     }
 }
 
@@ -132,6 +157,9 @@ pub struct RequestArgs {
     /// The process id, also the request's transaction id at DataHub; a fresh UUID if absent.
     #[arg(long)]
     pub process_id: Option<String>,
+    /// The process a rollback undoes (our process id, or DataHub's of a notified one).
+    #[arg(long)]
+    pub corrects: Option<String>,
     /// Where and who.
     #[command(flatten)]
     pub sender: Sender,
@@ -152,10 +180,10 @@ pub struct CancelArgs {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         PortfolioCommand::Request(args) => {
-            let needs_customer = args.kind != RequestKind::EndOfSupply;
-            let customer = if needs_customer {
+            let customer = if args.kind.needs_customer() {
                 let key = args.customer.clone().context(
-                    "a move-in or change of supplier needs --customer (our customer number)",
+                    "a move-in, change of supplier or customer data update needs --customer \
+                     (our customer number)",
                 )?;
                 let personal = read_personal(std::io::stdin().lock())?;
                 let keyring = Keyring::from_env()
@@ -167,6 +195,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 None
             };
+            let is_rollback = matches!(
+                args.kind,
+                RequestKind::RollbackChangeOfSupplier | RequestKind::RollbackMove
+            );
+            anyhow::ensure!(
+                is_rollback == args.corrects.is_some(),
+                "--corrects names the process a rollback undoes, and only a rollback's"
+            );
             let process = args
                 .process_id
                 .clone()
@@ -177,7 +213,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 supplier: gln(&args.sender.deployment.supplier_gln)?,
                 effective: args.effective,
                 customer,
-                corrects: None,
+                corrects: args.corrects.clone().map(ProcessId),
                 balance_responsible: None,
                 notified_reason: None,
             });

@@ -3,6 +3,8 @@
 //! the processors' settings, and reading a topic back.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod portfolio;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;

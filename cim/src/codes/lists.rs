@@ -72,6 +72,14 @@ code_list! {
         MOVE = "E01",
         /// E20, end of supply (BRS-002).
         END_OF_SUPPLY = "E20",
+        /// E66, customer move-out (BRS-010; sent in RSM-005).
+        MOVE_OUT = "E66",
+        /// D07, rollback of a change of supplier (BRS-003; sent in RSM-003).
+        ROLLBACK_CHANGE_OF_SUPPLIER = "D07",
+        /// D33, incorrect move (BRS-011; sent in RSM-003).
+        INCORRECT_MOVE = "D33",
+        /// E34, update master data consumer (BRS-015; sent in RSM-027).
+        UPDATE_CUSTOMER_MASTER_DATA = "E34",
         /// D15, connect metering point.
         CONNECT_METERING_POINT = "D15",
         /// E32, update master data metering point.
@@ -120,6 +128,10 @@ code_list! {
         SUPPLIER_CONTRACT_TERMINATION = "E44",
         /// E67, request regarding cancellation (RSM-024).
         REQUEST_CANCELLATION = "E67",
+        /// D01, request re-allocate change of supplier (RSM-003).
+        REQUEST_REALLOCATE_CHANGE_OF_SUPPLIER = "D01",
+        /// D15, request change of customer characteristics (RSM-027; the XSD's default).
+        REQUEST_CHANGE_CUSTOMER_CHARACTERISTICS = "D15",
         /// E21, master data, consumer (RSM-028).
         CUSTOMER_MASTER_DATA = "E21",
         /// E78, cancellation of notification (RSM-025).

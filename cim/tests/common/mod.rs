@@ -224,6 +224,25 @@ pub fn sample_rejection() -> Rejection {
     }
 }
 
+/// An RSM-003 BRS-003 rollback of DataHub's process `bp-1`.
+pub fn sample_rsm003() -> afregning_cim::rsm003::RequestReallocateChangeOfSupplier {
+    afregning_cim::rsm003::RequestReallocateChangeOfSupplier {
+        header: header(
+            MessageType::REQUEST_REALLOCATE_CHANGE_OF_SUPPLIER,
+            ProcessType::ROLLBACK_CHANGE_OF_SUPPLIER,
+            false,
+            Role::METERING_POINT_ADMINISTRATOR,
+            None,
+        ),
+        records: vec![afregning_cim::rsm003::Reallocation {
+            transaction_id: "our-3".to_owned(),
+            business_process_id: Some("bp-1".to_owned()),
+            metering_point: gsrn(3),
+            start: t("2024-07-31T22:00:00Z"),
+        }],
+    }
+}
+
 pub fn sample_reject_series(with_metering_point: bool) -> RejectSeries {
     RejectSeries {
         header: header(
@@ -307,6 +326,11 @@ pub fn samples() -> Vec<Document> {
         Document::RejectRequestChangeOfSupplier(sample_rejection()),
         Document::ConfirmRequestEndOfSupply(sample_confirmation()),
         Document::RejectRequestEndOfSupply(sample_rejection()),
+        Document::ConfirmRequestReallocateChangeOfSupplier(sample_confirmation()),
+        Document::RejectRequestReallocateChangeOfSupplier(sample_rejection()),
+        Document::ConfirmRequestChangeCustomerCharacteristics(sample_confirmation()),
+        Document::RejectRequestChangeCustomerCharacteristics(sample_rejection()),
+        Document::RequestReallocateChangeOfSupplier(sample_rsm003()),
         Document::RejectRequestValidatedMeasureData(sample_reject_series(true)),
         Document::RejectRequestAggregatedMeasureData(sample_reject_series(false)),
         Document::RejectRequestWholesaleSettlement(sample_reject_series(false)),
@@ -323,6 +347,10 @@ pub fn samples() -> Vec<Document> {
     }
     out.push(
         afregning_cim::parse(&fixture("rsm022-AccountingPointCharacteristics.json"))
+            .expect("fixture"),
+    );
+    out.push(
+        afregning_cim::parse(&fixture("rsm027-RequestChangeCustomerCharacteristics.json"))
             .expect("fixture"),
     );
     // RSM-004 and RSM-005 requests have no example at all: built here.

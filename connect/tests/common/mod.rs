@@ -224,3 +224,50 @@ pub async fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Our RSM-001 for `gsrn` from `sender` (`process`: E03 change of supplier or E65 move-in)
+/// effective `start`, with the customer's CPR and name when given (as the connector posts it,
+/// the placeholders opened).
+pub fn rsm001(
+    message_id: &str,
+    sender: &str,
+    gsrn: afregning_cim::Gsrn,
+    process: afregning_cim::codes::ProcessType,
+    start: chrono::DateTime<chrono::Utc>,
+    customer: Option<(&str, &str)>,
+) -> Vec<u8> {
+    use afregning_cim::codes::{BusinessSector, CodingScheme, MessageType, Role};
+    use afregning_cim::{DATAHUB_GLN, Header, Participant, PartyId};
+    afregning_cim::rsm001::write(&afregning_cim::rsm001::RequestChangeOfSupplier {
+        header: Header {
+            message_id: message_id.into(),
+            business_sector: Some(BusinessSector::ELECTRICITY),
+            created: chrono::Utc::now(),
+            process_type: process,
+            reason_code: None,
+            sender: Participant {
+                id: PartyId::gln(sender),
+                role: Role::ENERGY_SUPPLIER,
+            },
+            receiver: Participant {
+                id: PartyId::gln(DATAHUB_GLN),
+                role: Role::METERING_POINT_ADMINISTRATOR,
+            },
+            document_type: MessageType::REQUEST_CHANGE_OF_SUPPLIER,
+        },
+        records: vec![afregning_cim::rsm001::SupplierChange {
+            transaction_id: format!("tx-{message_id}"),
+            business_process_id: None,
+            balance_responsible: None,
+            customer_id: customer.map(|(cpr, _)| PartyId {
+                coding_scheme: CodingScheme::CPR,
+                value: cpr.into(),
+            }),
+            customer_name: customer.map(|(_, name)| name.into()),
+            energy_supplier: PartyId::gln("5799999933318"),
+            metering_point: gsrn,
+            shipper: None,
+            start,
+        }],
+    })
+}

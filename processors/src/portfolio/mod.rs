@@ -6,7 +6,8 @@
 //! DataHub's answers and notifications, which validate maps from the raw MasterData topic
 //! ([`afregning_portfolio::answers`]). Each command is decided against the state it keeps
 //! ([`afregning_portfolio::decide`], pure); the event goes to the events topic, and a request
-//! of ours also goes out as its CIM document on the outbound-requests topic, which the
+//! of ours also goes out as its CIM document (RSM-001, RSM-005, RSM-003, RSM-027; RSM-024 for
+//! our cancellation) on the outbound-requests topic, which the
 //! connector posts to DataHub ([`afregning_portfolio::outbound`]; personal data as sealed
 //! placeholders the connector opens). A command the rules refuse is a dead letter with the
 //! refusal's code and text: an operator sees why, nothing is dropped.
@@ -108,6 +109,10 @@ impl Portfolio {
                 state.gsrn,
                 process,
                 personal.as_ref(),
+                process
+                    .corrects
+                    .as_ref()
+                    .and_then(|c| state.processes.get(c)),
                 &state.us,
                 &process.id.0,
                 meta.at,
@@ -197,6 +202,12 @@ fn document_type(kind: afregning_cim::DocumentKind) -> Result<OutboundDocumentTy
         K::RequestChangeOfSupplier => OutboundDocumentType::RequestChangeOfSupplier,
         K::RequestEndOfSupply => OutboundDocumentType::RequestEndOfSupply,
         K::RequestCancellation => OutboundDocumentType::RequestCancellation,
+        K::RequestReallocateChangeOfSupplier => {
+            OutboundDocumentType::RequestReallocateChangeOfSupplier
+        }
+        K::RequestChangeCustomerCharacteristics => {
+            OutboundDocumentType::RequestChangeCustomerCharacteristics
+        }
         other => {
             return Err(ProcessError::failed(format!(
                 "the portfolio does not send {other} documents"
@@ -324,3 +335,5 @@ impl Processor for Portfolio {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lifecycle;

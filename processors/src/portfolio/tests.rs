@@ -16,22 +16,22 @@ use crate::runtime::typed::{StoreKey, StoreValue};
 use crate::shared::Wire;
 use crate::testdata::at;
 
-const US: &str = "5790001330583";
-const GSRN: &str = "571313180400000011";
-const CPR: &str = "0801741527";
-const COMMANDS: &str = "afregning.portfolio.commands.v1";
-const EVENTS: &str = "afregning.portfolio.events.v1";
-const OUTBOUND: &str = "afregning.datahub.outbound-requests.v1";
-const DEAD: &str = "afregning.ops.dead-letters.v1";
+pub(super) const US: &str = "5790001330583";
+pub(super) const GSRN: &str = "571313180400000011";
+pub(super) const CPR: &str = "0801741527";
+pub(super) const COMMANDS: &str = "afregning.portfolio.commands.v1";
+pub(super) const EVENTS: &str = "afregning.portfolio.events.v1";
+pub(super) const OUTBOUND: &str = "afregning.datahub.outbound-requests.v1";
+pub(super) const DEAD: &str = "afregning.ops.dead-letters.v1";
 
-fn topics() -> Topics {
+pub(super) fn topics() -> Topics {
     Topics::new(
         Catalogue::new(TopologySettings::default()).expect("catalogue"),
         Wire::local(),
     )
 }
 
-fn task() -> MemoryTask<Portfolio> {
+pub(super) fn task() -> MemoryTask<Portfolio> {
     let config = PortfolioConfig {
         us: Gln::parse(US).expect("gln"),
         tick_interval: Duration::from_secs(1),
@@ -39,11 +39,11 @@ fn task() -> MemoryTask<Portfolio> {
     MemoryTask::new(Portfolio::new(topics(), config), 0)
 }
 
-fn gsrn() -> afregning_cim::Gsrn {
+pub(super) fn gsrn() -> afregning_cim::Gsrn {
     afregning_cim::Gsrn::parse(GSRN).expect("gsrn")
 }
 
-fn record(offset: i64, at_text: &str, command: Command) -> InputRecord {
+pub(super) fn record(offset: i64, at_text: &str, command: Command) -> InputRecord {
     let value = CommandRecord {
         metering_point: gsrn(),
         meta: CommandMeta {
@@ -65,7 +65,7 @@ fn record(offset: i64, at_text: &str, command: Command) -> InputRecord {
     }
 }
 
-fn move_in(keys: &Keyring, effective: NaiveDate) -> Command {
+pub(super) fn move_in(keys: &Keyring, effective: NaiveDate) -> Command {
     let personal = keys
         .seal(&PersonalData {
             identity: CustomerIdentity::Cpr(
@@ -89,7 +89,7 @@ fn move_in(keys: &Keyring, effective: NaiveDate) -> Command {
     })
 }
 
-fn on(outputs: &[OutputRecord], topic: &str) -> Vec<OutputRecord> {
+pub(super) fn on(outputs: &[OutputRecord], topic: &str) -> Vec<OutputRecord> {
     outputs
         .iter()
         .filter(|o| o.topic == topic)
@@ -97,11 +97,11 @@ fn on(outputs: &[OutputRecord], topic: &str) -> Vec<OutputRecord> {
         .collect()
 }
 
-fn event(output: &OutputRecord) -> Event {
+pub(super) fn event(output: &OutputRecord) -> Event {
     serde_json::from_slice(output.value.as_deref().expect("value")).expect("event")
 }
 
-fn keyring() -> Keyring {
+pub(super) fn keyring() -> Keyring {
     let mut k = Keyring::default();
     k.generate("k1").expect("key");
     k
@@ -290,7 +290,7 @@ fn the_same_batch_decided_again_from_the_same_state_gives_the_same_outputs() {
 }
 
 /// A move-in for `day` requested on 3 March and confirmed by DataHub (with `reference`).
-fn accepted_move_in(
+pub(super) fn accepted_move_in(
     t: &mut MemoryTask<Portfolio>,
     keys: &Keyring,
     day: NaiveDate,

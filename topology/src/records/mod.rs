@@ -263,6 +263,10 @@ avro::avro_enum! {
         RequestEndOfSupply = "REQUEST_END_OF_SUPPLY",
         /// RSM-024 (cancellation of a pending process).
         RequestCancellation = "REQUEST_CANCELLATION",
+        /// RSM-003 (BRS-003 / BRS-011 corrections).
+        RequestReallocateChangeOfSupplier = "REQUEST_REALLOCATE_CHANGE_OF_SUPPLIER",
+        /// RSM-027 (BRS-015 customer master data).
+        RequestChangeCustomerCharacteristics = "REQUEST_CHANGE_CUSTOMER_CHARACTERISTICS",
     }
 }
 
