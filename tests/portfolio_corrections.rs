@@ -21,11 +21,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use afregning_portfolio::personal::{Cpr, CustomerIdentity, Keyring, PersonName, PersonalData};
-use afregning_portfolio::{
-    Change, Command, CommandMeta, CommandRecord, CustomerKey, CustomerRef, Event, Gln,
-    MeteringPoint, ProcessDetails, ProcessId, ProcessKind,
-};
+use afregning_portfolio::personal::Keyring;
+use afregning_portfolio::{Change, Gln, MeteringPoint, ProcessKind};
 use afregning_processors::portfolio::inbox::send_command;
 use afregning_settlement::calendar::local_date;
 use afregning_simulator::notifications::Takeover;
@@ -36,62 +33,11 @@ use afregning_testkit::TestEnv;
 use afregning_topology::catalogue::TopicId;
 use afregning_topology::records::{DeadLetter, OutboundDocumentType, OutboundRequest};
 use afregning_topology::{Catalogue, topics};
-use chrono::{Days, NaiveDate, Utc};
-use support::portfolio::{Rig, changes, events};
-
-const SUPPLIER: &str = "5790002000000";
-const CPR: &str = "0801741527";
-const NAME: &str = "Jens Testesen";
+use chrono::{Days, Utc};
+use support::portfolio::{CPR, NAME, Rig, SUPPLIER, changes, events, sealed_request, wait_for};
 
 fn gsrn(digits: &str) -> afregning_cim::Gsrn {
     afregning_cim::Gsrn::with_check_digit(digits).expect("a GSRN")
-}
-
-/// Our move-in on `gsrn` for `effective`, the customer sealed with `keys`.
-fn move_in(
-    gsrn: afregning_cim::Gsrn,
-    id: &str,
-    effective: NaiveDate,
-    keys: &Keyring,
-) -> CommandRecord {
-    let personal = keys
-        .seal(&PersonalData {
-            identity: CustomerIdentity::Cpr(Cpr::parse(CPR).expect("cpr")),
-            name: PersonName::new(NAME),
-        })
-        .expect("seal");
-    CommandRecord {
-        metering_point: gsrn,
-        meta: CommandMeta {
-            at: Utc::now(),
-            actor: "test-operator".into(),
-            why: "end-to-end test".into(),
-            message_id: None,
-        },
-        command: Command::Request(ProcessDetails {
-            process: ProcessId(id.into()),
-            kind: ProcessKind::MoveIn,
-            supplier: Gln::parse(SUPPLIER).expect("gln"),
-            effective,
-            customer: Some(CustomerRef {
-                key: CustomerKey(format!("customer-{id}")),
-                personal: Some(personal),
-            }),
-            corrects: None,
-            balance_responsible: None,
-            notified_reason: None,
-        }),
-    }
-}
-
-/// The events once `process` has a `change`; fails after 90 s.
-async fn wait_for(
-    env: &TestEnv,
-    topic: &str,
-    process: &str,
-    change: &str,
-) -> anyhow::Result<Vec<Event>> {
-    support::portfolio::wait_for(env, topic, process, change, Duration::from_secs(90)).await
 }
 
 /// `afregning portfolio request <args…>` against the test's deployment; its stderr.
@@ -169,22 +115,14 @@ async fn move_out_rollback_and_customer_data_go_out_and_are_confirmed() -> anyho
         ..SimulatorConfig::default()
     })
     .await?;
-    let rig = Rig::start(
-        &env,
-        &catalogue,
-        &simulator,
-        work.path(),
-        &key_file,
-        SUPPLIER,
-    )
-    .await?;
+    let rig = Rig::start(&env, &catalogue, &simulator, work.path(), &key_file).await?;
     let events_topic = catalogue.spec(TopicId::PortfolioEvents)?.name.clone();
 
     // Two metering points we supply: A from today, B from two days ago.
     let (a, b) = (gsrn("57131318049999997"), gsrn("57131318049999996"));
     for c in [
-        move_in(a, "in-a", today, &keys),
-        move_in(b, "in-b", today - Days::new(2), &keys),
+        sealed_request(a, "in-a", ProcessKind::MoveIn, today, &keys),
+        sealed_request(b, "in-b", ProcessKind::MoveIn, today - Days::new(2), &keys),
     ] {
         send_command(&env.bootstrap_servers, &catalogue, &c)
             .await

@@ -29,15 +29,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use afregning_connect::Connector;
-use afregning_portfolio::personal::{Cpr, CustomerIdentity, Keyring, PersonName, PersonalData};
-use afregning_portfolio::{
-    Command, CommandMeta, CommandRecord, CustomerKey, CustomerRef, Event, Gln, ProcessDetails,
-    ProcessId, ProcessKind,
-};
-use afregning_processors::pipeline::{self, Watch, Which};
+use afregning_portfolio::personal::Keyring;
+use afregning_portfolio::{Command, CommandRecord, Gln, ProcessDetails, ProcessId, ProcessKind};
 use afregning_processors::portfolio::inbox::send_command;
-use afregning_processors::portfolio::{Portfolio, PortfolioConfig};
 use afregning_settlement::calendar::local_date;
 use afregning_simulator::SimulatorConfig;
 use afregning_simulator::notifications::Takeover;
@@ -46,91 +40,13 @@ use afregning_sinks::schema::{self, StorageSettings};
 use afregning_testkit::TestEnv;
 use afregning_topology::catalogue::TopicId;
 use afregning_topology::records::{DeadLetter, OutboundDocumentType, OutboundRequest};
-use afregning_topology::{Codec, topics};
+use afregning_topology::topics;
 use chrono::{NaiveDate, Utc};
-
-const SUPPLIER: &str = "5790002000000";
-const CPR: &str = "0801741527";
-const NAME: &str = "Jens Testesen";
+use support::portfolio::{CPR, NAME, Rig, SUPPLIER, changes, events, sealed_request, wait_for};
 
 /// A GSRN with a valid check digit that the scenario does not have.
 fn fresh_gsrn() -> afregning_cim::Gsrn {
     afregning_cim::Gsrn::with_check_digit("57131318049999999").expect("a GSRN")
-}
-
-fn request(
-    gsrn: afregning_cim::Gsrn,
-    id: &str,
-    kind: ProcessKind,
-    effective: NaiveDate,
-    keys: &Keyring,
-) -> CommandRecord {
-    let personal = keys
-        .seal(&PersonalData {
-            identity: CustomerIdentity::Cpr(Cpr::parse(CPR).expect("cpr")),
-            name: PersonName::new(NAME),
-        })
-        .expect("seal");
-    CommandRecord {
-        metering_point: gsrn,
-        meta: CommandMeta {
-            at: Utc::now(),
-            actor: "test-operator".into(),
-            why: "end-to-end test".into(),
-            message_id: None,
-        },
-        command: Command::Request(ProcessDetails {
-            process: ProcessId(id.into()),
-            kind,
-            supplier: Gln::parse(SUPPLIER).expect("gln"),
-            effective,
-            customer: Some(CustomerRef {
-                key: CustomerKey(format!("customer-{id}")),
-                personal: Some(personal),
-            }),
-            corrects: None,
-            balance_responsible: None,
-            notified_reason: None,
-        }),
-    }
-}
-
-fn events(env: &TestEnv, topic: &str) -> anyhow::Result<Vec<Event>> {
-    support::read_raw(env, topic)?
-        .into_iter()
-        .filter_map(|r| r.value)
-        .map(|v| serde_json::from_slice(&v).map_err(anyhow::Error::from))
-        .collect()
-}
-
-/// The events once `process` has a `change`; fails after 60 s.
-async fn wait_for(
-    env: &TestEnv,
-    topic: &str,
-    process: &str,
-    change: &str,
-) -> anyhow::Result<Vec<Event>> {
-    let started = Instant::now();
-    loop {
-        let all = events(env, topic)?;
-        if changes(&all, process).contains(&change) {
-            return Ok(all);
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(60),
-            "{process}: no {change} in 60 s ({:?})",
-            changes(&all, process)
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-fn changes(events: &[Event], process: &str) -> Vec<&'static str> {
-    events
-        .iter()
-        .filter(|e| e.process.as_ref().is_some_and(|p| p.0 == process))
-        .map(|e| e.change.name())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -170,43 +86,13 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
     .await?;
     drop(conn);
 
-    let mut connect = support::connect_config(&env, &catalogue, &simulator, work.path());
-    connect.outbound.enabled = true;
-    connect.outbound.portfolio_key_file = Some(key_file.clone());
-    let connector = Connector::new(connect).start().await?;
-
-    let codec = Codec::new(catalogue.clone(), &env.registry_url);
-    let topics_ = pipeline::topics(catalogue.clone(), &codec).await?;
-    let settings =
-        support::pipeline_settings(&env, &env.namespace, &work.path().join("state"), SUPPLIER);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let shutdown = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let validate = tokio::spawn(pipeline::run_one(
-        Which::Validate,
-        topics_.clone(),
-        settings.clone(),
-        Watch::default(),
-        shutdown(stop_rx.clone()),
-    ));
-    let portfolio = tokio::spawn(pipeline::run_runtime(
-        Portfolio::new(
-            topics_.clone(),
-            PortfolioConfig {
-                us: Gln::parse(SUPPLIER).expect("gln"),
-                tick_interval: Duration::from_millis(500),
-            },
-        ),
-        settings.runtime.clone(),
-        Watch::default(),
-        shutdown(stop_rx.clone()),
-    ));
+    let rig = Rig::start(&env, &catalogue, &simulator, work.path(), &key_file).await?;
+    let (codec, topics_) = (&rig.codec, &rig.topics);
 
     let moving_in = fresh_gsrn();
     let commands = [
-        request(moving_in, "move-in-1", ProcessKind::MoveIn, today, &keys),
-        request(
+        sealed_request(moving_in, "move-in-1", ProcessKind::MoveIn, today, &keys),
+        sealed_request(
             moving_in,
             "move-in-late",
             ProcessKind::MoveIn,
@@ -267,11 +153,7 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
         if move_in.contains(&"took_effect") && switch.contains(&"rejected") {
             break all;
         }
-        anyhow::ensure!(!validate.is_finished(), "validate stopped early");
-        anyhow::ensure!(
-            !portfolio.is_finished(),
-            "the portfolio processor stopped early"
-        );
+        rig.check_running()?;
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(120),
             "not answered in 120 s: move-in {move_in:?}, switch {switch:?}"
@@ -289,7 +171,8 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
     simulator
         .handle()
         .reject_next_switch("E17", "Startdato er ikke korrekt");
-    let switch = |id: &str| request(second, id, ProcessKind::ChangeOfSupplier, tomorrow, &keys);
+    let switch =
+        |id: &str| sealed_request(second, id, ProcessKind::ChangeOfSupplier, tomorrow, &keys);
     send_command(&env.bootstrap_servers, &catalogue, &switch("switch-2"))
         .await
         .map_err(anyhow::Error::msg)?;
@@ -330,7 +213,7 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
             balance_responsible: None,
             notified_reason: None,
         }),
-        ..request(moving_in, "unused", ProcessKind::MoveIn, today, &keys)
+        ..sealed_request(moving_in, "unused", ProcessKind::MoveIn, today, &keys)
     };
     send_command(&env.bootstrap_servers, &catalogue, &end)
         .await
@@ -437,10 +320,7 @@ async fn requests_go_out_sealed_and_datahubs_answers_come_back_as_events() -> an
     assert_eq!(refused.len(), 1, "{dead:?}");
     assert!(refused[0].reason.contains("E17") && refused[0].reason.contains("move-in-late"));
 
-    let _ = stop_tx.send(true);
-    validate.await??;
-    portfolio.await??;
-    connector.shutdown().await;
+    rig.stop().await?;
 
     // No plaintext CPR or name on any topic of the deployment (changelogs included); the
     // topics the requests and answers crossed must not be empty, or the search proves nothing.

@@ -225,39 +225,29 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_confirmation_accepts_our_transaction_with_datahubs_process_reference() {
-        // Energinet's reject example turned into a confirm (type 414 → A01, no reasons).
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(REAL_REJECT);
-        let text = std::fs::read_to_string(path).expect("the real RSM-001 reject example");
-        let start = text.find("\"Reason\"").expect("reasons");
-        let end = text[start..].find(']').expect("end of reasons") + start + 1;
-        let confirm = format!(
+    /// Energinet's reject example turned into the confirm of `name` (type 414 → A01, no
+    /// reasons, DataHub's process reference `bp-9`).
+    fn confirm_of(reject: &str, name: &str) -> String {
+        let start = reject.find("\"Reason\"").expect("reasons");
+        let end = reject[start..].find(']').expect("end of reasons") + start + 1;
+        format!(
             "{}\"businessProcessReference_MktActivityRecord.mRID\": \"bp-9\"{}",
-            &text[..start],
-            &text[end..]
+            &reject[..start],
+            &reject[end..]
         )
-        .replace(
-            "RejectRequestChangeOfSupplier",
-            "ConfirmRequestChangeOfSupplier",
-        )
-        .replace("\"A02\"", "\"A01\"");
-        let document = afregning_cim::parse(confirm.as_bytes()).expect("the confirm parses");
-        let records = commands(&document).expect("a portfolio answer").unwrap();
-        assert_eq!(
-            records[0].command,
-            Command::Accept {
-                process: ProcessId("25814796".into()),
-                datahub_ref: Some("bp-9".into()),
-            }
-        );
+        .replace(&format!("Reject{name}"), &format!("Confirm{name}"))
+        .replace("\"A02\"", "\"A01\"")
     }
 
+    /// RSM-001's confirm, and the answers to RSM-003 (corrections) and RSM-027 (customer
+    /// data), whose names follow RSM-001's: a reject rejects our transaction with its reason,
+    /// a confirm accepts it with DataHub's process reference.
     #[test]
-    fn the_answers_to_corrections_and_customer_data_map_like_rsm001s() {
+    fn confirms_and_rejects_of_rsm001_003_and_027_name_our_transaction() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(REAL_REJECT);
         let reject = std::fs::read_to_string(path).expect("the real RSM-001 reject example");
         for name in [
+            "RequestChangeOfSupplier",
             "RequestReallocateChangeOfSupplier",
             "RequestChangeCustomerCharacteristics",
         ] {
@@ -271,22 +261,14 @@ mod tests {
                 (process.0.as_str(), reasons[0].code.as_str()),
                 ("25814796", "E17")
             );
-            let start = text.find("\"Reason\"").expect("reasons");
-            let end = text[start..].find(']').expect("end of reasons") + start + 1;
-            let confirm = format!(
-                "{}\"businessProcessReference_MktActivityRecord.mRID\": \"bp-3\"{}",
-                &text[..start],
-                &text[end..]
-            )
-            .replace(&format!("Reject{name}"), &format!("Confirm{name}"))
-            .replace("\"A02\"", "\"A01\"");
+            let confirm = confirm_of(&text, name);
             let document = afregning_cim::parse(confirm.as_bytes()).expect("the confirm parses");
             let records = commands(&document).expect("a portfolio answer").unwrap();
             assert_eq!(
                 records[0].command,
                 Command::Accept {
                     process: ProcessId("25814796".into()),
-                    datahub_ref: Some("bp-3".into()),
+                    datahub_ref: Some("bp-9".into()),
                 },
                 "{name}"
             );

@@ -17,8 +17,6 @@
 use afregning_cim::answer::{Confirmation, ConfirmedRecord, RejectedRecord, Rejection};
 use afregning_cim::codes::{MessageType, ProcessType, ReasonCode, Role};
 use afregning_cim::{Document, DocumentKind, Gsrn, Header, Reason};
-use axum::body::Body;
-use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
 use chrono::Utc;
@@ -67,7 +65,7 @@ pub(crate) fn handle(shared: &Shared, segment: &str, body: &[u8]) -> Option<Resp
 fn answer(shared: &Shared, expected: DocumentKind, body: &[u8]) -> (Response, Option<String>) {
     let document = match crate::requests::admit(shared, expected, body) {
         Ok(document) => document,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let header = document.header().clone();
     let id = Some(header.message_id.clone());
@@ -92,12 +90,7 @@ fn answer(shared: &Shared, expected: DocumentKind, body: &[u8]) -> (Response, Op
     for (original, gsrn) in records {
         respond(shared, expected, &header, &original, gsrn);
     }
-    let response = Response::builder()
-        .status(StatusCode::ACCEPTED)
-        .header("CorrelationId", shared.guid())
-        .body(Body::empty())
-        .unwrap_or_default();
-    (response, id)
+    (crate::requests::accepted(shared), id)
 }
 
 /// The confirm (or the injected reject) of one record, on the MasterData queue.

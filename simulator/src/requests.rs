@@ -79,35 +79,46 @@ pub(crate) fn admit(
     shared: &Shared,
     expected: DocumentKind,
     body: &[u8],
-) -> Result<Document, (Response, Option<String>)> {
+) -> Result<Document, Box<(Response, Option<String>)>> {
     let document = match afregning_cim::parse(body) {
         Ok(document) => document,
-        Err(e) => return Err((error(e.class.as_str(), &e.reason, &e.path), None)),
+        Err(e) => {
+            return Err(Box::new((
+                error(e.class.as_str(), &e.reason, &e.path),
+                None,
+            )));
+        }
     };
     let header = document.header();
     let id = Some(header.message_id.clone());
     if document.kind() != expected {
         let message = format!("the body is a {}, not a {}", document.kind(), expected);
-        return Err((error("unexpected-document-type", &message, "$"), id));
+        return Err(Box::new((
+            error("unexpected-document-type", &message, "$"),
+            id,
+        )));
     }
     let supplier = &shared.config.scenario.supplier_gln;
     if &header.sender.id.value != supplier {
         let message = "Sender id does not match id of current authenticated user";
-        return Err((error("00002", message, "sender_MarketParticipant.mRID"), id));
+        return Err(Box::new((
+            error("00002", message, "sender_MarketParticipant.mRID"),
+            id,
+        )));
     }
     if header.sender.role != Role::ENERGY_SUPPLIER {
         let message = "Sender role does not match the role of the current authenticated user";
-        return Err((
+        return Err(Box::new((
             error("00003", message, "sender_MarketParticipant.marketRole.type"),
             id,
-        ));
+        )));
     }
     if !lock(&shared.received).insert(header.message_id.clone()) {
         let message = format!(
             "Message id '{}' has already been received",
             header.message_id
         );
-        return Err((error("00101", &message, "mRID"), id));
+        return Err(Box::new((error("00101", &message, "mRID"), id)));
     }
     Ok(document)
 }
@@ -115,7 +126,7 @@ pub(crate) fn admit(
 fn answer(shared: &Shared, expected: DocumentKind, body: &[u8]) -> (Response, Option<String>) {
     let document = match admit(shared, expected, body) {
         Ok(document) => document,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let header = document.header().clone();
     let id = Some(header.message_id.clone());
@@ -150,12 +161,16 @@ fn answer(shared: &Shared, expected: DocumentKind, body: &[u8]) -> (Response, Op
     if let Document::RequestCancellation(request) = &document {
         crate::lifecycle::answer_cancellation(shared, request);
     }
-    let response = Response::builder()
+    (accepted(shared), id)
+}
+
+/// DataHub's 202 for a document it took, with its `CorrelationId`.
+pub(crate) fn accepted(shared: &Shared) -> Response {
+    Response::builder()
         .status(StatusCode::ACCEPTED)
         .header("CorrelationId", shared.guid())
         .body(Body::empty())
-        .unwrap_or_default();
-    (response, id)
+        .unwrap_or_default()
 }
 
 /// DataHub confirms an end of supply (RSM-005) on the MasterData queue. The simulator does

@@ -1,20 +1,72 @@
-//! What the portfolio's end-to-end tests share: the events on the events topic, a process's
-//! changes and waiting for one, and the running rig of the real connector (outbound on, the
-//! portfolio keyring from a key file), validate and the portfolio processor.
+//! What the portfolio's end-to-end tests share: our request with a sealed customer, the
+//! events on the events topic, a process's changes and waiting for one, and the running rig of
+//! the real connector (outbound on, the portfolio keyring from a key file), validate and the
+//! portfolio processor.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use afregning_connect::Connector;
-use afregning_portfolio::{Event, Gln};
+use afregning_portfolio::personal::{Cpr, CustomerIdentity, Keyring, PersonName, PersonalData};
+use afregning_portfolio::{
+    Command, CommandMeta, CommandRecord, CustomerKey, CustomerRef, Event, Gln, ProcessDetails,
+    ProcessId, ProcessKind,
+};
 use afregning_processors::pipeline::{self, Watch, Which};
 use afregning_processors::portfolio::{Portfolio, PortfolioConfig};
 use afregning_processors::shared::Topics;
 use afregning_simulator::RunningSimulator;
 use afregning_testkit::TestEnv;
 use afregning_topology::{Catalogue, Codec};
+use chrono::{NaiveDate, Utc};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// Our GLN in these tests.
+pub const SUPPLIER: &str = "5790002000000";
+/// The customer's CPR: it must appear in plaintext nowhere.
+pub const CPR: &str = "0801741527";
+/// The customer's name: likewise.
+pub const NAME: &str = "Jens Testesen";
+
+/// Our request `id` of `kind` on `gsrn` for `effective`, as an operator puts it on the
+/// commands topic: the customer ([`CPR`], [`NAME`]) sealed with `keys`.
+pub fn sealed_request(
+    gsrn: afregning_cim::Gsrn,
+    id: &str,
+    kind: ProcessKind,
+    effective: NaiveDate,
+    keys: &Keyring,
+) -> CommandRecord {
+    let personal = keys
+        .seal(&PersonalData {
+            identity: CustomerIdentity::Cpr(Cpr::parse(CPR).expect("cpr")),
+            name: PersonName::new(NAME),
+        })
+        .expect("seal");
+    CommandRecord {
+        metering_point: gsrn,
+        meta: CommandMeta {
+            at: Utc::now(),
+            actor: "test-operator".into(),
+            why: "end-to-end test".into(),
+            message_id: None,
+        },
+        command: Command::Request(ProcessDetails {
+            process: ProcessId(id.into()),
+            kind,
+            supplier: Gln::parse(SUPPLIER).expect("gln"),
+            effective,
+            customer: Some(CustomerRef {
+                key: CustomerKey(format!("customer-{id}")),
+                personal: Some(personal),
+            }),
+            corrects: None,
+            balance_responsible: None,
+            notified_reason: None,
+        }),
+    }
+}
 
 /// Every event on the portfolio's events `topic`.
 pub fn events(env: &TestEnv, topic: &str) -> anyhow::Result<Vec<Event>> {
@@ -34,14 +86,14 @@ pub fn changes(events: &[Event], process: &str) -> Vec<&'static str> {
         .collect()
 }
 
-/// The events once `process` has a `change`; fails after `within`.
+/// The events once `process` has a `change`; fails after 90 s.
 pub async fn wait_for(
     env: &TestEnv,
     topic: &str,
     process: &str,
     change: &str,
-    within: Duration,
 ) -> anyhow::Result<Vec<Event>> {
+    let within = Duration::from_secs(90);
     let started = Instant::now();
     loop {
         let all = events(env, topic)?;
@@ -70,7 +122,7 @@ pub struct Rig {
 }
 
 impl Rig {
-    /// Starts the rig for `supplier` against `simulator`, the connector opening sealed
+    /// Starts the rig for [`SUPPLIER`] against `simulator`, the connector opening sealed
     /// customer data with the keyring in `key_file`; state and logs under `work`.
     pub async fn start(
         env: &TestEnv,
@@ -78,8 +130,8 @@ impl Rig {
         simulator: &RunningSimulator,
         work: &Path,
         key_file: &Path,
-        supplier: &str,
     ) -> anyhow::Result<Rig> {
+        let supplier = SUPPLIER;
         let mut connect = super::connect_config(env, catalogue, simulator, work);
         connect.outbound.enabled = true;
         connect.outbound.portfolio_key_file = Some(key_file.to_path_buf());
