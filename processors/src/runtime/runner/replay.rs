@@ -114,6 +114,20 @@ impl ReplayControl {
                 return;
             }
         };
+        self.act(running, task, &request, now, next_epoch, data);
+    }
+
+    /// Acts on `request` if it concerns this processor's `task`: rewinds its inputs to the
+    /// request's start (unless a dry run) and queues the recompute in its batch.
+    fn act(
+        &self,
+        running: &mut Running,
+        task: i32,
+        request: &ReplayRequest,
+        now: Instant,
+        next_epoch: &mut u64,
+        data: &DataConsumer,
+    ) {
         if !request.concerns(&self.processor, task) {
             return;
         }
@@ -143,7 +157,7 @@ impl ReplayControl {
                 });
             }
         }
-        let step = self.step(&request, task, running.offsets_after());
+        let step = self.step(request, task, running.offsets_after());
         tracing::info!(run = %request.run_id, task, dry_run = request.dry_run, positions = ?step.positions, "replay: inputs rewound, recomputing");
         running.first_pending_at.get_or_insert(now);
         running.pending.push(PendingItem::Replay(step.clone()));
@@ -203,6 +217,34 @@ impl ReplayControl {
             running
                 .replays
                 .push(self.step(&request, task, running.offsets_after()));
+        }
+    }
+
+    /// A task's first start (no state committed yet) takes the request table as it finds it
+    /// (`requests`: everything up to the offsets the restore read), so a request published
+    /// before or while it restored is no change it is handed: it acts here on every recent one
+    /// that concerns it, as it would have had it been running. Changes after that snapshot
+    /// are delivered as usual. Acting twice is harmless (a rewind and a recompute commit with
+    /// the batch), so a task that acted before its first commit and crashed acts again.
+    pub(crate) fn first_start(
+        &self,
+        running: &mut Running,
+        task: i32,
+        requests: &[(Vec<u8>, Vec<u8>)],
+        now: Instant,
+        next_epoch: &mut u64,
+        data: &DataConsumer,
+    ) {
+        let recent = Utc::now() - REOPEN_WITHIN;
+        for (_, value) in requests {
+            let Ok(request) = serde_json::from_slice::<ReplayRequest>(value) else {
+                continue;
+            };
+            if request.requested_at < recent {
+                continue;
+            }
+            tracing::info!(run = %request.run_id, task, "replay: acting on a request published before the task's first start");
+            self.act(running, task, &request, now, next_epoch, data);
         }
     }
 

@@ -134,6 +134,16 @@ impl<P: Processor> Driver<P> {
             // did stands at the end already: report now, not after a commit
             // that an idle task may not make soon.
             ReplayControl::check_caught_up(&mut running, now);
+        } else if let Some(globals) = &self.restore_setup.globals {
+            let requests = globals.scan_prefix(crate::replay::REQUESTS_TABLE, b"")?;
+            self.replay.first_start(
+                &mut running,
+                task,
+                &requests,
+                now,
+                &mut self.next_epoch,
+                &self.data,
+            );
         }
         for change in restored.global_changes {
             if let Some(topic) = self.table_topics.get(&change.table).cloned() {
