@@ -7,7 +7,8 @@
 //! Shape: **derived** from the XSD `rsm-027-customer-characteristics/urn-ediel-org-structure-requestchangecustomercharacteristics-0-1.xsd`
 //! and DataHub's XML example with the CIM JSON conventions (see `docs/cim.md`); the example,
 //! translated, is `cim/tests/fixtures/rsm027-RequestChangeCustomerCharacteristics.json`. The
-//! address parts are RSM-022's ([`crate::rsm022::Address`]): the two XSDs define them alike.
+//! addresses are RSM-028's ([`crate::rsm028::CustomerLocation`]; the two XSDs define them
+//! alike); what we send is held to the XSD's address types and lengths here.
 //! The XSD spells `eletricalHeating_DateAndOrTime.dateTime` (sic); so does this model.
 
 use chrono::{DateTime, Utc};
@@ -18,7 +19,7 @@ use crate::de::{Finding, cim_object};
 use crate::document::{cim_document, typed_io};
 use crate::gsrn::Gsrn;
 use crate::header::{Header, check_header};
-use crate::rsm022::Address;
+use crate::rsm028::CustomerLocation;
 
 cim_object! {
     /// `RequestChangeCustomerCharacteristics_MarketDocument` (type D15), DDQ → DDZ. Derived shape.
@@ -67,52 +68,9 @@ cim_object! {
         /// `protectedName`: name and address protection.
         "protectedName" => protected_name: Option<bool>,
         /// `UsagePointLocation[]`: the customer's addresses.
-        "UsagePointLocation" [default] => locations: Vec<UsagePointLocation>,
+        "UsagePointLocation" [default] => locations: Vec<CustomerLocation>,
     }
-}
-
-cim_object! {
-    /// A customer address (`UsagePointLocation`).
-    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-    pub struct UsagePointLocation {
-        /// `type.value`: D01 or D04 (`AddressTypeList`).
-        "type" [wrapped] => address_type: String,
-        /// `geoInfoReference`: the DAR address id.
-        "geoInfoReference" => geo_info_reference: Option<String>,
-        /// `mainAddress`.
-        "mainAddress" => address: Option<Address>,
-        /// `protectedAddress`.
-        "protectedAddress" => protected_address: Option<bool>,
-        /// `name`: the addressee.
-        "name" => name: Option<String>,
-        /// `attn_Names.name`: for the attention of.
-        "attn_Names.name" => attention: Option<String>,
-        /// `phone1`.
-        "phone1" => phone1: Option<Phone>,
-        /// `phone2`.
-        "phone2" => phone2: Option<Phone>,
-        /// `electronicAddress`.
-        "electronicAddress" => email: Option<Email>,
-    }
-    check = check_location;
-}
-
-cim_object! {
-    /// A telephone number (`TelephoneNumber`).
-    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-    pub struct Phone {
-        /// `ituPhone.value`: at most 15 characters.
-        "ituPhone" [wrapped] => number: String,
-    }
-}
-
-cim_object! {
-    /// An e-mail address (`ElectronicAddress`).
-    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-    pub struct Email {
-        /// `email1.value`: at most 70 characters.
-        "email1" [wrapped] => address: String,
-    }
+    check = check_locations;
 }
 
 typed_io!(
@@ -134,34 +92,38 @@ fn check_document(doc: &RequestChangeCustomerCharacteristics) -> Result<(), Find
     )
 }
 
-/// The XSD's restrictions: the address type code list (D01, D04), phone numbers of at most
-/// 15 characters, e-mail addresses of at most 70.
-fn check_location(l: &UsagePointLocation) -> Result<(), Finding> {
-    if !matches!(l.address_type.as_str(), "D01" | "D04") {
-        return Err(Finding::schema(
-            ".type.value",
-            format!("address type `{}` is not D01 or D04", l.address_type),
-        ));
-    }
-    for (key, phone) in [("phone1", &l.phone1), ("phone2", &l.phone2)] {
-        if phone
-            .as_ref()
-            .is_some_and(|p| p.number.chars().count() > 15)
-        {
+/// The XSD's restrictions on what we send, which RSM-028's reader leaves to the connector:
+/// the address type code list (D01, D04), phone numbers of at most 15 characters, e-mail
+/// addresses of at most 70.
+fn check_locations(point: &CustomerMeteringPoint) -> Result<(), Finding> {
+    for (i, l) in point.locations.iter().enumerate() {
+        let at = |rest: &str| format!(".UsagePointLocation[{i}]{rest}");
+        if !matches!(l.address_type.as_str(), "D01" | "D04") {
             return Err(Finding::schema(
-                format!(".{key}.ituPhone.value"),
-                "a phone number has at most 15 characters",
+                at(".type.value"),
+                format!("address type `{}` is not D01 or D04", l.address_type),
             ));
         }
-    }
-    if l.email
-        .as_ref()
-        .is_some_and(|e| e.address.chars().count() > 70)
-    {
-        return Err(Finding::schema(
-            ".electronicAddress.email1.value",
-            "an e-mail address has at most 70 characters",
-        ));
+        for (key, phone) in [("phone1", &l.phone1), ("phone2", &l.phone2)] {
+            if phone
+                .as_ref()
+                .is_some_and(|p| p.number.chars().count() > 15)
+            {
+                return Err(Finding::schema(
+                    at(&format!(".{key}.ituPhone.value")),
+                    "a phone number has at most 15 characters",
+                ));
+            }
+        }
+        if l.email
+            .as_ref()
+            .is_some_and(|e| e.address.chars().count() > 70)
+        {
+            return Err(Finding::schema(
+                at(".electronicAddress.email1.value"),
+                "an e-mail address has at most 70 characters",
+            ));
+        }
     }
     Ok(())
 }
