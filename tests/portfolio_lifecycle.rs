@@ -381,6 +381,31 @@ async fn a_move_in_confirmed_by_datahub_is_settled_for_its_supplied_days_only() 
         projected,
         "rebuilt from the events"
     );
+    // The connector sealed DataHub's customer data under a key of its own, which the
+    // projection gave to the customer: erasing them reaches it (decision 0148).
+    let keys: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT origin, key_id, customer_key FROM portfolio_data_keys ORDER BY origin",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(
+        keys.len(),
+        2,
+        "the customer's own key and the RSM-028's: {keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .all(|(_, _, customer)| customer.as_deref() == Some("customer-lifecycle")),
+        "{keys:?}"
+    );
+    let (origin, message_key, _) = &keys[1];
+    assert_eq!(origin, "message");
+    let sealed_under: Vec<String> = sqlx::query_scalar(
+        "SELECT key_id FROM portfolio_customer_seals WHERE customer_key = 'customer-lifecycle'",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert!(sealed_under.contains(message_key), "{sealed_under:?}");
 
     // 6. No plaintext CPR or name anywhere.
     support::topics_without(&env, &catalogue, &[CPR, NAME])?;

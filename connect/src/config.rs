@@ -339,6 +339,11 @@ pub struct OutboundConfig {
     /// customer data our portfolio requests carry sealed. Default: none, then the keys of
     /// `AFREGNING_PORTFOLIO_KEYS` or `AFREGNING_PORTFOLIO_KEY_FILE`, if set.
     pub portfolio_key_file: Option<std::path::PathBuf>,
+    /// PostgreSQL URL of the portfolio's key store, where each customer's own key lives
+    /// wrapped by the keyring (decision 0148): our requests seal customer data under it.
+    /// Default: none, then `AFREGNING_PORTFOLIO_KEY_STORE_URL` if set; without either, a
+    /// request sealed under a customer's key is not sent, with that reason.
+    pub portfolio_key_store_url: Option<String>,
 }
 
 impl Default for OutboundConfig {
@@ -348,6 +353,7 @@ impl Default for OutboundConfig {
             group_id: "afregning-connect-outbound".into(),
             max_attempts: 8,
             portfolio_key_file: None,
+            portfolio_key_store_url: None,
         }
     }
 }

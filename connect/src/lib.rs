@@ -340,6 +340,7 @@ impl Connector {
             observer: self.observer,
             status: status.clone(),
             keyring: sealing::portfolio_keyring(&config)?,
+            key_store: sealing::key_store(&config)?,
         });
         for queue in Queue::ALL {
             let queue_config = config.queues.get(queue);

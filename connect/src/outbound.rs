@@ -109,6 +109,8 @@ pub struct OutboundSender {
     /// Opens the customer data our portfolio requests carry sealed (decision 0145); `None`
     /// when neither `AFREGNING_PORTFOLIO_KEYS` nor `AFREGNING_PORTFOLIO_KEY_FILE` is set.
     keyring: Option<Arc<Keyring>>,
+    /// The key store of the customers' own keys (decision 0148), connected lazily.
+    key_store: Option<sqlx::PgPool>,
 }
 
 impl OutboundSender {
@@ -140,7 +142,29 @@ impl OutboundSender {
             retry: config.retry,
             max_attempts: config.outbound.max_attempts.max(1),
             keyring: crate::sealing::portfolio_keyring(config)?,
+            key_store: crate::sealing::key_store(config)?,
         })
+    }
+
+    /// A keyring that opens `body`'s placeholders: the deployment's, plus the customers' own
+    /// keys from the key store when the body names any; `None` without a keyring.
+    async fn keyring_for(&self, body: &str) -> Result<Option<Keyring>, String> {
+        let Some(keyring) = self.keyring.as_deref() else {
+            return Ok(None);
+        };
+        let ids = afregning_portfolio::outbound::placeholder_key_ids(body);
+        if ids.iter().all(|id| keyring.has(id)) {
+            return Ok(Some(keyring.clone()));
+        }
+        let pool = self.key_store.as_ref().ok_or(
+            "not sent: the document's customer data is sealed under a customer's own key and the \
+             connector has no key store (outbound.portfolio_key_store_url or \
+             AFREGNING_PORTFOLIO_KEY_STORE_URL)",
+        )?;
+        afregning_portfolio::customer_keys::opener(pool, keyring, ids.iter().map(String::as_str))
+            .await
+            .map(Some)
+            .map_err(|e| format!("not sent: {e}"))
     }
 
     /// Runs until shutdown.
@@ -264,7 +288,11 @@ impl OutboundSender {
         let expected = expected_kind(request.document_type);
         // The customer's CPR/CVR and name exist in plaintext only here, in memory, on
         // their way to DataHub: never logged, never written back to a topic.
-        let body = match open_sealed(&request.body, self.keyring.as_deref()) {
+        let opened = self
+            .keyring_for(&request.body)
+            .await
+            .and_then(|keyring| open_sealed(&request.body, keyring.as_ref()));
+        let body = match opened {
             Ok(body) => body,
             Err(reason) => {
                 return Some(respond(

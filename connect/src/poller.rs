@@ -40,6 +40,8 @@ pub(crate) struct PollerContext {
     pub(crate) status: Status,
     /// The portfolio keyring that seals customers' personal data before publishing.
     pub(crate) keyring: Option<Arc<afregning_portfolio::personal::Keyring>>,
+    /// The key store where each sealed inbound message gets a key of its own (decision 0148).
+    pub(crate) key_store: Option<sqlx::PgPool>,
 }
 
 impl PollerContext {
@@ -176,9 +178,20 @@ async fn deliver(
     metrics::counter!(m::BYTES_RECEIVED, "queue" => queue.as_str()).increment(body.len() as u64);
     let received_at = Utc::now();
     // Personal data is sealed before anything is published or logged (decision 0147).
-    let body = match crate::sealing::seal(body, ctx.keyring.as_deref()) {
+    let body = match crate::sealing::seal_inbound(
+        body,
+        ctx.keyring.as_deref(),
+        ctx.key_store.as_ref(),
+    )
+    .await
+    {
         Ok(body) => body,
-        Err(error) => {
+        Err(crate::sealing::SealFailure::KeyStore(error)) => {
+            count_error(queue, "key_store");
+            tracing::warn!(%queue, %message_id, %error, "the portfolio key store did not answer; the message stays queued");
+            return Err(Failure::Retry("key_store", None));
+        }
+        Err(crate::sealing::SealFailure::Unsealable(error)) => {
             metrics::counter!(m::UNSEALABLE, "queue" => queue.as_str()).increment(1);
             return Err(Failure::Stop(format!(
                 "message {message_id} is not published, logged or dequeued: {error}"

@@ -30,6 +30,54 @@ pub fn portfolio_keyring(config: &ConnectConfig) -> Result<Option<Arc<Keyring>>,
     })
 }
 
+/// The key store's pool (lazy: the connector starts while the database comes up), from
+/// `outbound.portfolio_key_store_url` or `AFREGNING_PORTFOLIO_KEY_STORE_URL`; `None` when
+/// neither names one (decision 0148).
+pub fn key_store(config: &ConnectConfig) -> Result<Option<sqlx::PgPool>, ConnectError> {
+    let url = config
+        .outbound
+        .portfolio_key_store_url
+        .clone()
+        .or_else(afregning_portfolio::customer_keys::key_store_url_from_env);
+    url.map(|url| {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_lazy(&url)
+            .map_err(|e| ConnectError::Config(format!("the portfolio key store URL: {e}")))
+    })
+    .transpose()
+}
+
+/// Seals an inbound `body` that names customers under a key of its own from the key store, so
+/// erasing the customer it turns out to concern reaches it (decision 0148); without a key
+/// store, under the deployment keyring (erased only when that key is retired). Unchanged when
+/// it names none; `Err` (as a reason naming no personal data) when it must not be published.
+pub async fn seal_inbound(
+    body: Bytes,
+    keyring: Option<&Keyring>,
+    key_store: Option<&sqlx::PgPool>,
+) -> Result<Bytes, SealFailure> {
+    match (keyring, key_store) {
+        (Some(deployment), Some(pool)) if afregning_portfolio::inbound::names_customers(&body) => {
+            let ring = afregning_portfolio::customer_keys::message_key(pool, deployment)
+                .await
+                .map_err(|e| SealFailure::KeyStore(e.to_string()))?;
+            seal(body, Some(&ring)).map_err(SealFailure::Unsealable)
+        }
+        _ => seal(body, keyring).map_err(SealFailure::Unsealable),
+    }
+}
+
+/// Why an inbound message was not sealed.
+#[derive(Debug)]
+pub enum SealFailure {
+    /// It cannot be sealed (no keyring, a bad customer id): its queue stops.
+    Unsealable(InboundSealError),
+    /// The key store did not answer: try again later.
+    KeyStore(String),
+}
+
 /// `body` with its customers sealed (unchanged when it names none); `Err` when it must not be
 /// published.
 pub fn seal(body: Bytes, keyring: Option<&Keyring>) -> Result<Bytes, InboundSealError> {

@@ -48,9 +48,25 @@ pub async fn seal_for(
     data: &PersonalData,
 ) -> Result<Sealed, KeyStoreError> {
     let (key_id, key) = key_of(pool, deployment, customer).await?;
-    let mut ring = Keyring::default();
-    ring.add_inactive(&key_id, key)?;
-    Ok(ring.seal_with(&key_id, data)?)
+    Ok(Keyring::single(&key_id, key)?.seal_with(&key_id, data)?)
+}
+
+/// A fresh key for one inbound message whose personal data the connector seals before anyone
+/// knows whose it is (origin `message`); stored wrapped before it is used, and adopted by the
+/// customer when the read model projects the data ([`crate::read_model`]). Returns a keyring
+/// whose active key it is.
+pub async fn message_key(pool: &PgPool, deployment: &Keyring) -> Result<Keyring, KeyStoreError> {
+    let key_id = new_key_id('m');
+    let key = Keyring::random_key();
+    sqlx::query(
+        "INSERT INTO portfolio_data_keys (key_id, customer_key, wrapped, origin) \
+         VALUES ($1, NULL, $2, 'message')",
+    )
+    .bind(&key_id)
+    .bind(deployment.wrap(&key_id, &key)?)
+    .execute(pool)
+    .await?;
+    Ok(Keyring::single(&key_id, key)?)
 }
 
 /// The customer's key, created if absent.
@@ -59,7 +75,8 @@ async fn key_of(
     deployment: &Keyring,
     customer: &CustomerKey,
 ) -> Result<(String, [u8; 32]), KeyStoreError> {
-    let select = "SELECT key_id, wrapped FROM portfolio_data_keys WHERE customer_key = $1";
+    let select = "SELECT key_id, wrapped FROM portfolio_data_keys \
+                  WHERE customer_key = $1 AND origin = 'customer'";
     let found: Option<(String, String)> = sqlx::query_as(select)
         .bind(&customer.0)
         .fetch_optional(pool)
@@ -67,11 +84,11 @@ async fn key_of(
     let (key_id, wrapped) = match found {
         Some(row) => row,
         None => {
-            let key_id = new_key_id();
+            let key_id = new_key_id('c');
             let wrapped = deployment.wrap(&key_id, &Keyring::random_key())?;
             sqlx::query(
                 "INSERT INTO portfolio_data_keys (key_id, customer_key, wrapped) VALUES ($1, $2, $3) \
-                 ON CONFLICT (customer_key) DO NOTHING",
+                 ON CONFLICT (customer_key) WHERE origin = 'customer' DO NOTHING",
             )
             .bind(&key_id)
             .bind(&customer.0)
@@ -88,12 +105,13 @@ async fn key_of(
     Ok((key_id, key))
 }
 
-/// `c` and 32 random hex digits: a key id says nothing about the customer.
-fn new_key_id() -> String {
+/// `kind` (`c` a customer's own, `m` a message's) and 32 random hex digits: a key id says
+/// nothing about the customer.
+fn new_key_id(kind: char) -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("c{hex}")
+    format!("{kind}{hex}")
 }
 
 /// A keyring that opens what `deployment` opens plus the customers' keys among `key_ids`
@@ -163,7 +181,8 @@ pub async fn due_for_erasure(
              SELECT DISTINCT customer_key FROM portfolio_processes \
              WHERE customer_key IS NOT NULL AND status IN ('sent', 'accepted')) \
          SELECT k.customer_key, greatest(p.last_supplied, h.last_heard) AS last_day \
-         FROM portfolio_data_keys k \
+         FROM (SELECT DISTINCT customer_key FROM portfolio_data_keys \
+               WHERE customer_key IS NOT NULL) k \
          LEFT JOIN periods p USING (customer_key) \
          LEFT JOIN heard h USING (customer_key) \
          WHERE NOT coalesce(p.open, false) \
@@ -179,9 +198,47 @@ pub async fn due_for_erasure(
     Ok(rows)
 }
 
-/// Deletes `customer`'s key and records the erasure (who, which keys, why) in one transaction;
-/// returns the deleted key ids (empty: nothing left to erase). Everything sealed under them, on
-/// every topic and in every table, can no longer be opened.
+/// Deletes the keys of inbound messages no customer adopted (the data was dead-lettered, or
+/// concerned no process of ours) created more than `retention_days` before `today`, and
+/// records it; returns the deleted key ids.
+pub async fn erase_unadopted(
+    pool: &PgPool,
+    today: NaiveDate,
+    retention_days: u32,
+    actor: &str,
+) -> Result<Vec<String>, KeyStoreError> {
+    let mut tx = pool.begin().await?;
+    let key_ids: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM portfolio_data_keys WHERE customer_key IS NULL AND origin = 'message' \
+         AND (created_at AT TIME ZONE 'Europe/Copenhagen')::date + $2::int < $1 RETURNING key_id",
+    )
+    .bind(today)
+    .bind(i32::try_from(retention_days).unwrap_or(i32::MAX))
+    .fetch_all(&mut *tx)
+    .await?;
+    if !key_ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO portfolio_erasures (customer_key, key_ids, retention_days, actor) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(UNADOPTED)
+        .bind(&key_ids)
+        .bind(i32::try_from(retention_days).unwrap_or(i32::MAX))
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(key_ids)
+}
+
+/// The customer name under which [`erase_unadopted`] records its erasures.
+pub const UNADOPTED: &str = "(inbound messages no customer adopted)";
+
+/// Deletes `customer`'s keys (their own and the inbound messages' keys they adopted) and
+/// records the erasure (who, which keys, why) in one transaction; returns the deleted key ids
+/// (empty: nothing left to erase). Everything sealed under them, on every topic and in every
+/// table, can no longer be opened.
 pub async fn erase(
     pool: &PgPool,
     customer: &ErasureCandidate,

@@ -49,6 +49,13 @@ const CONTACT_FIELDS: [&str; 5] = [
     "electronicAddress",
 ];
 
+/// Whether `body` may name customers (a customer property or an address): what
+/// [`seal_customer_data`] must seal before it is published.
+pub fn names_customers(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    text.contains(CUSTOMER) || text.contains("UsagePointLocation")
+}
+
 /// `body` with its customers' personal data sealed, or `None` when it names no customer
 /// (then it is published as it is). `Err` when it names customers and cannot be sealed: it
 /// must then be neither published nor logged nor dequeued.
@@ -56,8 +63,7 @@ pub fn seal_customer_data(
     body: &[u8],
     keyring: Option<&Keyring>,
 ) -> Result<Option<Vec<u8>>, InboundSealError> {
-    let text = String::from_utf8_lossy(body);
-    if !text.contains(CUSTOMER) && !text.contains("UsagePointLocation") {
+    if !names_customers(body) {
         return Ok(None);
     }
     let keyring = keyring.ok_or(InboundSealError::NoKeyring)?;

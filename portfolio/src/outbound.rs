@@ -303,6 +303,23 @@ pub fn open_placeholders(body: &str, keyring: &Keyring) -> Result<String, SealEr
     Ok(value.to_string())
 }
 
+/// The key ids of the sealed placeholders in `body`: the customers' keys a sender must fetch
+/// from the key store before [`open_placeholders`] (decision 0148). Malformed ones are left to
+/// `open_placeholders` to refuse.
+pub fn placeholder_key_ids(body: &str) -> Vec<String> {
+    let mut ids: Vec<String> = [SEALED_IDENTITY, SEALED_NAME]
+        .iter()
+        .flat_map(|prefix| body.split(prefix).skip(1))
+        .filter_map(|rest| {
+            let seal = rest.split('"').next()?;
+            Sealed::decode(seal).ok().map(|s| s.key_id().to_string())
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 fn open_value(value: &mut Value, keyring: &Keyring) -> Result<(), SealError> {
     match value {
         Value::Object(map) => {
@@ -419,6 +436,8 @@ mod tests {
             "{}",
             doc.body
         );
+        assert_eq!(placeholder_key_ids(&doc.body), [personal.key_id()]);
+        assert!(placeholder_key_ids("{}").is_empty());
         let opened = open_placeholders(&doc.body, &keys).unwrap();
         assert!(!opened.contains("sealed:"));
         let Document::RequestChangeOfSupplier(request) =

@@ -400,6 +400,13 @@ impl Keyring {
         bytes.try_into().map_err(|_| SealError::Malformed)
     }
 
+    /// A keyring of one active key: a data key to seal with.
+    pub fn single(id: &str, key: [u8; 32]) -> Result<Self, SealError> {
+        let mut ring = Keyring::default();
+        ring.insert(id, key)?;
+        Ok(ring)
+    }
+
     /// Adds `key` under `id` without making it active: a data key unwrapped for opening.
     pub fn add_inactive(&mut self, id: &str, key: [u8; 32]) -> Result<(), SealError> {
         let active = self.active.clone();

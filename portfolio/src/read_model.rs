@@ -189,6 +189,16 @@ async fn write_customers(
         .bind(sealed.key_id())
         .execute(&mut **tx)
         .await?;
+        // An inbound message's key becomes the customer's, so erasing them reaches it
+        // (decision 0148). Not part of the read model: a rebuild adopts it again, the same.
+        sqlx::query(
+            "UPDATE portfolio_data_keys SET customer_key = $1 \
+             WHERE key_id = $2 AND customer_key IS NULL AND origin = 'message'",
+        )
+        .bind(&customer.0)
+        .bind(sealed.key_id())
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

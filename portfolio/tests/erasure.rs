@@ -2,8 +2,11 @@
 //! their own keys from the key store, four metering points projected into the read model, then
 //! `due_for_erasure` picks exactly the former customers whose retention ran out (not one still
 //! supplied, not one supplied until recently, and a rejected applicant only once their last
-//! event is old enough); `erase` deletes their keys, after which their data no longer opens
-//! anywhere while the others' still does, and a second run finds nothing to do.
+//! event is old enough); `erase` deletes their keys (their own, and the key of DataHub's
+//! customer data the connector sealed before anyone knew whose it was, adopted when the read
+//! model projected it), after which their data no longer opens anywhere while the others'
+//! still does, and a second run finds nothing to do. A message key nobody adopted goes on its
+//! own once older than the retention.
 
 use afregning_cim::gsrn::Gsrn;
 use afregning_portfolio::customer_keys::{self, ErasureCandidate, KeyStoreError};
@@ -177,7 +180,28 @@ async fn former_customers_are_erased_after_retention_and_nobody_else() {
     former
         .confirm_and_start("former-move-in", day(2025, 1, 8), day(2025, 1, 10))
         .await;
+    // DataHub's customer data (RSM-028), sealed by the connector under a key of its own
+    // before anyone knew whose it was: projecting it makes the key the customer's.
+    let message_ring = customer_keys::message_key(&pool, &keys).await.unwrap();
+    let inbound = message_ring
+        .seal(&PersonalData {
+            identity: CustomerIdentity::Cpr(Cpr::parse("0101701111").unwrap()),
+            name: PersonName::new("Test Kunde"),
+        })
+        .unwrap();
+    former
+        .run(
+            day(2025, 1, 11),
+            Command::CustomerData {
+                customer: Some(CustomerKey("former".into())),
+                process: None,
+                personal: inbound.clone(),
+            },
+        )
+        .await;
     former.end(day(2025, 2, 10), day(2025, 3, 1)).await;
+    // A message key no customer adopted (its message was dead-lettered).
+    customer_keys::message_key(&pool, &keys).await.unwrap();
     // Current: supplied since 10 January 2025, still.
     let mut current = Point::new(&pool, &keys, "571313180400000028");
     current
@@ -243,18 +267,41 @@ async fn former_customers_are_erased_after_retention_and_nobody_else() {
         let erased = customer_keys::erase(&pool, candidate, Some(365), "test")
             .await
             .unwrap();
-        assert_eq!(erased.len(), 1, "{candidate:?}");
+        // the former customer's own key and the inbound message's key they adopted
+        let expected = if candidate.customer_key == "former" {
+            2
+        } else {
+            1
+        };
+        assert_eq!(erased.len(), expected, "{candidate:?}");
     }
-    for gone in [&former, &applicant] {
-        let sealed = gone.sealed.as_ref().unwrap();
+    for sealed in [
+        former.sealed.as_ref().unwrap(),
+        &inbound,
+        applicant.sealed.as_ref().unwrap(),
+    ] {
         assert!(
             matches!(
                 opens(&pool, &keys, sealed).await,
                 Err(KeyStoreError::Seal(SealError::UnknownKey(_)))
             ),
-            "erased"
+            "erased: {sealed:?}"
         );
     }
+    // The unadopted message key goes once it is older than the retention, on its own.
+    let now = chrono::Utc::now().date_naive();
+    assert!(
+        customer_keys::erase_unadopted(&pool, now, 365, "test")
+            .await
+            .unwrap()
+            .is_empty(),
+        "a message key created today is kept"
+    );
+    let erased = customer_keys::erase_unadopted(&pool, now + Duration::days(400), 365, "test")
+        .await
+        .unwrap();
+    assert_eq!(erased.len(), 1);
+    assert!(erased[0].starts_with('m'));
     for kept in [&current, &recent] {
         opens(&pool, &keys, kept.sealed.as_ref().unwrap())
             .await
@@ -276,6 +323,11 @@ async fn former_customers_are_erased_after_retention_and_nobody_else() {
     assert_eq!(
         recorded,
         [
+            (
+                customer_keys::UNADOPTED.to_string(),
+                365,
+                "test".to_string()
+            ),
             ("applicant".to_string(), 365, "test".to_string()),
             ("former".to_string(), 365, "test".to_string())
         ]

@@ -49,6 +49,9 @@ pub enum PortfolioCommand {
     Cancel(Box<CancelArgs>),
     /// Project the portfolio's events into its PostgreSQL read model, until SIGINT/SIGTERM.
     Project(Box<ProjectArgs>),
+    /// Erase former customers whose retention ran out: delete their keys from the key store,
+    /// so their CPR/CVR and names can no longer be read anywhere (decision 0148).
+    Erase(Box<EraseArgs>),
     /// Show a metering point's supply periods and the timeline of its processes (read model).
     Show {
         /// The metering point (GSRN, 18 digits).
@@ -65,6 +68,29 @@ pub enum PortfolioCommand {
         )]
         database_url: String,
     },
+}
+
+/// Arguments of `afregning portfolio erase`.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct EraseArgs {
+    /// How long a former customer's personal data is kept after the relation ended (days).
+    /// The retention is the supplier's policy (bookkeeping law: 5 years after the financial
+    /// year); there is deliberately no default.
+    #[arg(long)]
+    pub retention_days: u32,
+    /// List who would be erased, erase nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Who runs it, for the erasure record; defaults to the login name.
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub actor: String,
+    /// PostgreSQL connection URL (read model and key store).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub database_url: String,
 }
 
 /// Arguments of `afregning portfolio project`.
@@ -186,11 +212,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                      (our customer number)",
                 )?;
                 let personal = read_personal(std::io::stdin().lock())?;
-                let keyring = Keyring::from_env()
-                    .context("sealing the customer's data needs the portfolio keyring")?;
+                let key = CustomerKey(key);
+                let sealed = seal_customer(&args.sender.deployment, &key, &personal).await?;
                 Some(CustomerRef {
-                    key: CustomerKey(key),
-                    personal: Some(keyring.seal(&personal).context("sealing")?),
+                    key,
+                    personal: Some(sealed),
                 })
             } else {
                 None
@@ -222,6 +248,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         PortfolioCommand::Project(args) => project(*args).await,
+        PortfolioCommand::Erase(args) => erase(&args).await,
         PortfolioCommand::Show {
             gsrn,
             json,
@@ -366,6 +393,89 @@ pub fn read_personal(input: impl BufRead) -> anyhow::Result<PersonalData> {
         .context("reading standard input")?
         .and_then(|n| PersonName::new(n.trim()));
     Ok(PersonalData { identity, name })
+}
+
+/// Finds the customers due for erasure in the read model and erases each (or lists them with
+/// `--dry-run`); one line per customer, customer numbers only, and a summary.
+async fn erase(args: &EraseArgs) -> anyhow::Result<ExitCode> {
+    use afregning_portfolio::customer_keys;
+    let pool = sqlx::PgPool::connect(&args.database_url)
+        .await
+        .context("connecting to the database (--database-url / DATABASE_URL)")?;
+    // Today in Denmark, as the database's clock and time zone rules have it.
+    let today: chrono::NaiveDate =
+        sqlx::query_scalar("SELECT (now() AT TIME ZONE 'Europe/Copenhagen')::date")
+            .fetch_one(&pool)
+            .await
+            .context("reading the date")?;
+    let due = customer_keys::due_for_erasure(&pool, today, args.retention_days)
+        .await
+        .context("finding former customers (has `afregning sink migrate` run?)")?;
+    tracing::info!(
+        due = due.len(),
+        retention_days = args.retention_days,
+        dry_run = args.dry_run,
+        "portfolio erase: former customers due"
+    );
+    let mut erased = 0usize;
+    for (n, customer) in due.iter().enumerate() {
+        if args.dry_run {
+            println!(
+                "due    {}  last day {}",
+                customer.customer_key, customer.last_day
+            );
+            continue;
+        }
+        let keys = customer_keys::erase(&pool, customer, Some(args.retention_days), &args.actor)
+            .await
+            .with_context(|| format!("erasing customer {}", customer.customer_key))?;
+        erased += usize::from(!keys.is_empty());
+        println!(
+            "erased {}  last day {}  keys {}",
+            customer.customer_key,
+            customer.last_day,
+            keys.join(",")
+        );
+        tracing::info!(customer = %customer.customer_key, done = n + 1, of = due.len(), "portfolio erase: customer erased");
+    }
+    println!(
+        "{} former customer(s) due after {} days; {} erased",
+        due.len(),
+        args.retention_days,
+        erased
+    );
+    // Inbound messages' keys no customer adopted (their data was dead-lettered or concerned
+    // no process of ours) go after the same retention.
+    if !args.dry_run {
+        let unadopted =
+            customer_keys::erase_unadopted(&pool, today, args.retention_days, &args.actor)
+                .await
+                .context("erasing the keys of inbound messages no customer adopted")?;
+        println!(
+            "{} unadopted inbound message key(s) erased",
+            unadopted.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Seals `personal` under the customer's own key in the key store (decision 0148), so erasing
+/// the customer later makes it unreadable everywhere.
+async fn seal_customer(
+    deployment: &PortfolioDeployment,
+    customer: &CustomerKey,
+    personal: &PersonalData,
+) -> anyhow::Result<afregning_portfolio::personal::Sealed> {
+    let keyring =
+        Keyring::from_env().context("sealing the customer's data needs the portfolio keyring")?;
+    let pool = sqlx::PgPool::connect(&deployment.stack.database_url)
+        .await
+        .context("connecting to the key store's database (--database-url / DATABASE_URL)")?;
+    let sealed = afregning_portfolio::customer_keys::seal_for(&pool, &keyring, customer, personal)
+        .await
+        .context("sealing under the customer's key (has `afregning sink migrate` run?)")?;
+    pool.close().await;
+    Ok(sealed)
 }
 
 /// Puts `command` on the commands topic and waits for the broker's acknowledgement.

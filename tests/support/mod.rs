@@ -59,7 +59,7 @@ pub async fn serve_simulator(
 
 /// The connector's configuration for a test: `simulator` (client `test`, secret
 /// `test-secret`) into `catalogue`'s topics, quick idle and retry intervals, the inbound log
-/// under `work`, outbound off.
+/// under `work`, outbound off, the test's database as the portfolio key store.
 pub fn connect_config(
     env: &TestEnv,
     catalogue: &Catalogue,
@@ -87,6 +87,8 @@ pub fn connect_config(
     connect.inbound_log.dir = work.join("inbound");
     connect.outbound = OutboundConfig {
         enabled: false,
+        // The test's schema is the key store of customers' own keys (decision 0148).
+        portfolio_key_store_url: Some(env.database_url.clone()),
         ..OutboundConfig::default()
     };
     connect.admin_listen = "127.0.0.1:0".parse().expect("an address");

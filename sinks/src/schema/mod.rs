@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "portfolio_customer_keys",
         include_str!("../../migrations/0070_portfolio_customer_keys.sql"),
     ),
+    (
+        71,
+        "portfolio_message_keys",
+        include_str!("../../migrations/0071_portfolio_message_keys.sql"),
+    ),
 ];
 
 /// [`MIGRATIONS`] as an sqlx migration source.
