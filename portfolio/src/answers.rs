@@ -123,8 +123,9 @@ fn rejections(doc: &CimRejection) -> Result<Vec<CommandRecord>, String> {
         .collect()
 }
 
-/// The suffix of our RSM-024's transaction id (`<process id>-cancel`, as the portfolio
-/// processor sends it): DataHub's RSM-025 naming it confirms our own cancellation.
+/// The suffix of our RSM-024's transaction id (`<process id>-cancel`,
+/// [`crate::outbound::cancellation_id`]): DataHub's RSM-025 naming it confirms our own
+/// cancellation.
 pub const CANCELLATION_SUFFIX: &str = "-cancel";
 
 /// RSM-025: a process DataHub cancelled becomes [`Command::CancelledByDataHub`]; the record

@@ -276,7 +276,7 @@ pub fn cancellation_document(
             MessageType::REQUEST_CANCELLATION,
         ),
         records: vec![Cancellation {
-            transaction_id: format!("{}-cancel", process.id),
+            transaction_id: cancellation_id(&process.id),
             business_process_id: process.datahub_ref.clone(),
             metering_point,
             original_transaction_id: Some(process.id.0.clone()),
@@ -284,10 +284,16 @@ pub fn cancellation_document(
     });
     Ok(RequestDocument {
         kind: DocumentKind::RequestCancellation,
-        transaction_id: format!("{}-cancel", process.id),
+        transaction_id: cancellation_id(&process.id),
         body: String::from_utf8(body)
             .map_err(|e| format!("the CIM writer wrote non-UTF-8: {e}"))?,
     })
+}
+
+/// The transaction id of our RSM-024 cancelling `process` (`<process id>-cancel`): DataHub's
+/// RSM-025 naming it confirms our own cancellation ([`crate::answers::CANCELLATION_SUFFIX`]).
+pub fn cancellation_id(process: &crate::ids::ProcessId) -> String {
+    format!("{process}{}", crate::answers::CANCELLATION_SUFFIX)
 }
 
 /// `body` with every sealed placeholder opened with `keyring`: the identity object gets its

@@ -128,7 +128,7 @@ impl Portfolio {
                         state.gsrn,
                         p,
                         &state.us,
-                        &format!("{}-cancel", p.id),
+                        &afregning_portfolio::outbound::cancellation_id(&p.id),
                         meta.at,
                     )
                 })
