@@ -317,6 +317,7 @@ async fn metering_point_page(
         ));
     }
     body.push_str("</table>");
+    body.push_str(&portfolio_section(pool, &gsrn).await?);
 
     let (series, heading, month) = match query.day.as_deref() {
         Some(day) => {
@@ -432,6 +433,68 @@ async fn metering_point_page(
         }
     }
     Ok(layout(&format!("Metering point {gsrn}"), &body))
+}
+
+/// Our supply periods and the metering point's business processes (status, DataHub's reasons
+/// of a rejection) from the portfolio's read model: customer numbers only, no personal data.
+async fn portfolio_section(pool: &sqlx::PgPool, gsrn: &str) -> Result<String, ApiError> {
+    use afregning_portfolio::read_model;
+    let periods = read_model::periods(pool, gsrn).await?;
+    let processes = read_model::processes(pool, gsrn).await?;
+    if periods.is_empty() && processes.is_empty() {
+        return Ok(
+            "<h2>Portfolio</h2><p class=\"muted\" id=\"no-portfolio\">No business \
+                   process of ours on this metering point.</p>"
+                .into(),
+        );
+    }
+    let mut html = String::from(
+        "<h2>Portfolio</h2><table id=\"supply-periods\"><tr><th>Supplied from</th><th>To</th>\
+         <th>Customer</th><th>Started by</th><th>Rolled back by</th></tr>",
+    );
+    for p in &periods {
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            p.valid_from,
+            p.valid_to.map(|d| d.to_string()).unwrap_or_default(),
+            esc(p.customer_key.as_deref().unwrap_or("")),
+            esc(&p.started_by),
+            esc(p.retired_by.as_deref().unwrap_or(""))
+        ));
+    }
+    html.push_str(
+        "</table><table id=\"processes\"><tr><th>Process</th><th>Kind</th><th>Effective</th>\
+         <th>Status</th><th>Took effect</th><th>Reasons</th></tr>",
+    );
+    for p in &processes {
+        let reasons: Vec<String> = p
+            .reasons
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|r| {
+                        format!(
+                            "{} {}",
+                            r["code"].as_str().unwrap_or(""),
+                            r["text"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&p.process_id),
+            esc(p.brs.as_deref().unwrap_or("")),
+            esc(&p.kind),
+            p.effective,
+            esc(&p.status),
+            p.took_effect_on.map(|d| d.to_string()).unwrap_or_default(),
+            esc(&reasons.join("; "))
+        ));
+    }
+    html.push_str("</table>");
+    Ok(html)
 }
 
 async fn dead_letter_queue(State(state): State<AppState>) -> Response {

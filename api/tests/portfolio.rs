@@ -2,7 +2,8 @@
 //! written by the portfolio's own projection (`read_model::project`) of events the pure
 //! `decide` made: a move-in requested, confirmed and in effect, then an end of supply
 //! requested and cancelled. The answer is the supply period, the processes (status, the
-//! cancellation's reason) and the timeline exactly; every
+//! cancellation's reason) and the timeline exactly, and the console's metering point page
+//! shows the periods and processes; every
 //! role reads it, nobody without a token; a bad GSRN is 400 and an unknown one 404, as
 //! problem details.
 
@@ -17,7 +18,8 @@ use serde_json::{Value, json};
 use support::{Harness, problem, token};
 
 const US: &str = "5790002000000";
-const GSRN: &str = "571313180400000011";
+// Seeded with master data by the harness, so the console shows its page.
+const GSRN: &str = "571313180400000001";
 
 fn day(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 3, d).expect("a day")
@@ -166,5 +168,41 @@ async fn a_metering_points_portfolio_is_its_periods_and_timeline() -> anyhow::Re
     )
     .await;
     assert_eq!(unknown["status"], 404);
+
+    // The console's metering point page shows the same, for every role; one without our
+    // processes says so.
+    let console = |gsrn: &str| {
+        h.http
+            .get(format!("{}/console/metering-points/{gsrn}", h.base))
+            .header("cookie", format!("afregning_token={}", token("readonly")))
+            .send()
+    };
+    let page = console(GSRN).await?.text().await?;
+    let table = |id: &str| {
+        page.split(&format!("id=\"{id}\""))
+            .nth(1)
+            .and_then(|t| t.split("</table>").next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        table("supply-periods").contains(
+            "<tr><td>2026-03-10</td><td></td><td>customer-7</td><td>move-in-1</td><td></td></tr>"
+        ),
+        "{page}"
+    );
+    let processes = table("processes");
+    assert!(
+        processes.contains(
+            "<tr><td>move-in-1</td><td>BRS-009 move_in</td><td>2026-03-10</td><td>effective</td>\
+             <td>2026-03-10</td><td></td></tr>"
+        ) && processes.contains(
+            "<tr><td>end-1</td><td>BRS-002 end_of_supply</td><td>2026-03-25</td><td>cancelled</td>\
+             <td></td><td>A01 cancelled by the supplier: api test</td></tr>"
+        ),
+        "{processes}"
+    );
+    let other = console("571313180400000002").await?.text().await?;
+    assert!(other.contains("id=\"no-portfolio\""), "{other}");
     h.stop().await
 }
