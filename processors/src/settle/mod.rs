@@ -144,6 +144,34 @@ pub struct Settle {
     /// Supply timelines per metering point (`None`: no portfolio events), folded once;
     /// dropped per metering point when one of its events arrives.
     timelines: HashMap<String, portfolio::CachedTimeline>,
+    /// Each metering point's prepared months with the state's inputs they were found
+    /// for, so that a reading finds its month without building the cache key (links,
+    /// product terms, supply) again. Cleared with [`Settle::contexts`]; an entry whose
+    /// inputs differ from the state's is looked up again.
+    resolved: HashMap<String, Vec<Resolved>>,
+}
+
+/// A prepared month as found for one metering point's month state.
+#[derive(Debug, Clone)]
+struct Resolved {
+    month: String,
+    price_area: Option<String>,
+    supply_from: DateTime<Utc>,
+    resolution: afregning_settlement::Resolution,
+    portfolio_supply: Option<Vec<supply::Days>>,
+    context: Arc<MonthContext>,
+}
+
+impl Resolved {
+    /// Whether `state` would look up this entry's context.
+    fn fits(&self, state: &MonthState) -> bool {
+        self.month == state.month
+            && self.price_area == state.price_area
+            && self.resolution == state.resolution
+            && self.portfolio_supply == state.portfolio_supply
+            // The master data's start matters only without portfolio events.
+            && (self.portfolio_supply.is_some() || self.supply_from == state.supply_from)
+    }
 }
 
 /// Why a month cannot be settled: the record is dead-lettered with this reason.
@@ -175,6 +203,7 @@ impl Settle {
             contexts_prepared: 0,
             products: None,
             timelines: HashMap::new(),
+            resolved: HashMap::new(),
         }
     }
 
@@ -310,9 +339,50 @@ impl Settle {
         Ok(links)
     }
 
+    /// Drops every prepared month (reference data changed).
+    fn forget_contexts(&mut self) {
+        self.contexts.clear();
+        self.resolved.clear();
+    }
+
+    /// The prepared month of `state`'s metering point: what the last reading of the
+    /// month found when nothing it was looked up from changed since, else
+    /// [`Self::lookup_context`].
+    fn context(
+        &mut self,
+        state: &MonthState,
+        ctx: &Context<'_>,
+    ) -> Result<Result<Arc<MonthContext>, Refusal>, ProcessError> {
+        if let Some(found) = self
+            .resolved
+            .get(&state.gsrn)
+            .and_then(|months| months.iter().find(|r| r.fits(state)))
+        {
+            return Ok(Ok(found.context.clone()));
+        }
+        let context = match self.lookup_context(state, ctx)? {
+            Ok(c) => c,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        if self.resolved.len() >= MAX_LINK_SETS {
+            self.resolved.clear();
+        }
+        let months = self.resolved.entry(state.gsrn.clone()).or_default();
+        months.retain(|r| r.month != state.month);
+        months.push(Resolved {
+            month: state.month.clone(),
+            price_area: state.price_area.clone(),
+            supply_from: state.supply_from,
+            resolution: state.resolution,
+            portfolio_supply: state.portfolio_supply.clone(),
+            context: context.clone(),
+        });
+        Ok(Ok(context))
+    }
+
     /// The prepared month of `state`'s metering point: from the cache when another
     /// metering point (or an earlier reading) had the same inputs.
-    fn context(
+    fn lookup_context(
         &mut self,
         state: &MonthState,
         ctx: &Context<'_>,
@@ -394,7 +464,7 @@ impl Settle {
             Err(e) => return Ok(Err(format!("the settlement engine refused the month: {e}"))),
         };
         if self.contexts.len() >= MAX_CONTEXTS {
-            self.contexts.clear();
+            self.forget_contexts();
         }
         self.contexts.insert(cache_key, context.clone());
         self.contexts_prepared += 1;
@@ -801,7 +871,7 @@ impl Processor for Settle {
             return self.portfolio_changed(change, ctx);
         }
         // Every prepared month may hold the changed data.
-        self.contexts.clear();
+        self.forget_contexts();
         let wire = &self.topics.wire;
         match change.table.as_str() {
             CHARGE_LINKS_TABLE => {

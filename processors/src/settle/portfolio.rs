@@ -76,6 +76,7 @@ impl Settle {
             return Ok(());
         };
         self.timelines.remove(&gsrn);
+        self.resolved.remove(&gsrn);
         for month in self.months_between(chrono::DateTime::<chrono::Utc>::MIN_UTC, None, ctx)? {
             if MONTHS.get(ctx, &month_key(&month, &gsrn))?.is_some() {
                 self.mark(ctx, &month, &gsrn)?;

@@ -43,7 +43,7 @@ impl Settle {
         ctx: &mut Context<'_>,
     ) -> Result<ReplayOutcome, ProcessError> {
         // Today's configuration and reference data: nothing cached survives.
-        self.contexts.clear();
+        self.forget_contexts();
         self.links_cache.clear();
         self.spot_cache.clear();
         let from = scope.from.unwrap_or(DateTime::<Utc>::MIN_UTC);
