@@ -1,11 +1,15 @@
 //! Rows per second into `metering_data` on the real PostgreSQL: the database
 //! sink's own write path beside two INSERT baselines, in one run.
 //!
-//! - `sink_copy_merge`: [`TimescaleService::write`] with a [`TimescaleBatch`]
-//!   of readings, exactly what the sink does per batch: sort and encode the
-//!   binary COPY stream, COPY into the staging table, one
-//!   `INSERT … SELECT … ON CONFLICT` into `metering_data`, the positions in
-//!   `sink_offset`, one transaction.
+//! - `sink_direct_copy`: [`TimescaleService::write`] with a [`TimescaleBatch`]
+//!   of readings, exactly what the sink does per batch by default: probe which
+//!   series have stored rows (none here), sort and encode the binary COPY
+//!   stream, COPY it straight into the month's partition inside a savepoint,
+//!   the positions in `sink_offset`, one transaction.
+//! - `sink_copy_merge`: the same service with `metering_direct_copy = false`
+//!   (the path before the direct COPY, and what stored series still take):
+//!   COPY into the staging table, one `INSERT … SELECT … ON CONFLICT` into
+//!   `metering_data`, the positions, one transaction.
 //! - `insert_single_row`: one prepared `INSERT … VALUES ($1..$8) ON CONFLICT`
 //!   per row, the batch in one transaction (the kind baseline: no commit per row).
 //! - `insert_multi_row`: multi-row `INSERT … VALUES (…), (…) ON CONFLICT` of
@@ -14,7 +18,7 @@
 //!   into `metering_data`, no staging and no conflict rule (a replay would
 //!   fail on the primary key), so what the server takes at best.
 //!
-//! All three write the same rows (20,000 per batch, the sink's default
+//! All of them write the same rows (20,000 per batch, the sink's default
 //! `batch_max_rows`: 208 PT15M metering point-days), with the same conflict
 //! rule, new keys in every batch, each into its own throwaway schema migrated
 //! by the sink (plain PostgreSQL: monthly partitions). Only the write is
@@ -34,7 +38,7 @@ use afregning_sinks::positions::{Position, SourcePos};
 use afregning_sinks::schema::{self, StorageSettings};
 use afregning_sinks::timescale::batch::TimescaleBatch;
 use afregning_sinks::timescale::rows::{MeteringRow, metering_rows};
-use afregning_sinks::timescale::service::TimescaleService;
+use afregning_sinks::timescale::service::{MeteringPath, TimescaleService};
 use afregning_topology::records::{Quality, Reading, ReadingPoint, Resolution};
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
@@ -237,7 +241,8 @@ fn record(totals: &Totals, method: &'static str, rows: u64, took: Duration) {
     entry.1 += took;
 }
 
-const METHODS: [&str; 4] = [
+const METHODS: [&str; 5] = [
+    "sink_direct_copy",
     "sink_copy_merge",
     "insert_multi_row",
     "insert_single_row",
@@ -265,39 +270,47 @@ fn main() {
         urls.insert(method, runtime.block_on(fresh_schema(&schema_name(method))));
     }
 
-    // The sink's path: one service (its connection, staging tables, lock).
-    let mut service = TimescaleService::new(
-        &urls["sink_copy_merge"],
-        "afregning.bench",
-        StorageSettings::default(),
-    );
-    let mut next = 0u64;
-    group.bench_function(BenchmarkId::new("sink_copy_merge", rows_per_batch), |b| {
-        b.iter_custom(|iterations| {
-            let mut took = Duration::ZERO;
-            for _ in 0..iterations {
-                let mut batch = TimescaleBatch::default();
-                for (i, reading) in readings(next).iter().enumerate() {
-                    batch.add_reading(reading, &pos(i as i64)).unwrap();
+    // The sink's paths: one service each (its connection, staging tables, lock).
+    for (method, path) in [
+        ("sink_direct_copy", MeteringPath::Auto),
+        ("sink_copy_merge", MeteringPath::MergeOnly),
+    ] {
+        let mut service =
+            TimescaleService::new(&urls[method], "afregning.bench", StorageSettings::default())
+                .with_metering_path(path);
+        let mut next = 0u64;
+        group.bench_function(BenchmarkId::new(method, rows_per_batch), |b| {
+            b.iter_custom(|iterations| {
+                let mut took = Duration::ZERO;
+                for _ in 0..iterations {
+                    let mut batch = TimescaleBatch::default();
+                    for (i, reading) in readings(next).iter().enumerate() {
+                        batch.add_reading(reading, &pos(i as i64)).unwrap();
+                    }
+                    let positions = [Position {
+                        topic: Arc::from("bench.readings"),
+                        partition: 0,
+                        next_offset: ((next + 1) * POINTS_PER_BATCH) as i64,
+                    }];
+                    next += 1;
+                    let started = Instant::now();
+                    let report = runtime
+                        .block_on(service.write(&batch, &positions))
+                        .expect("the sink's write succeeds");
+                    let elapsed = started.elapsed();
+                    assert_eq!(report.tables["metering_data"].1, rows_per_batch);
+                    let copied = report.counts.get("metering_rows_copied").copied();
+                    match path {
+                        MeteringPath::Auto => assert_eq!(copied, Some(rows_per_batch)),
+                        _ => assert_eq!(copied, Some(0)),
+                    }
+                    record(&totals, method, rows_per_batch, elapsed);
+                    took += elapsed;
                 }
-                let positions = [Position {
-                    topic: Arc::from("bench.readings"),
-                    partition: 0,
-                    next_offset: ((next + 1) * POINTS_PER_BATCH) as i64,
-                }];
-                next += 1;
-                let started = Instant::now();
-                let report = runtime
-                    .block_on(service.write(&batch, &positions))
-                    .expect("the sink's write succeeds");
-                let elapsed = started.elapsed();
-                assert_eq!(report.tables["metering_data"].1, rows_per_batch);
-                record(&totals, "sink_copy_merge", rows_per_batch, elapsed);
-                took += elapsed;
-            }
-            took
-        })
-    });
+                took
+            })
+        });
+    }
 
     for method in [
         "insert_multi_row",
@@ -349,7 +362,7 @@ fn main() {
     println!("\nrows per second over every timed batch ({rows_per_batch} rows each):");
     let copy_rate = {
         let totals = totals.lock().unwrap();
-        let (rows, secs) = totals.get("sink_copy_merge").copied().unwrap_or_default();
+        let (rows, secs) = totals.get("sink_direct_copy").copied().unwrap_or_default();
         rows as f64 / secs.as_secs_f64().max(f64::EPSILON)
     };
     for (method, (rows, took)) in totals.lock().unwrap().iter() {
@@ -360,7 +373,6 @@ fn main() {
             copy_rate / rate
         );
     }
-    drop(service);
     for method in METHODS {
         runtime.block_on(drop_schema(&schema_name(method)));
     }

@@ -55,6 +55,12 @@ pub struct SinkConfig {
     pub stats_interval_ms: u64,
     /// How `metering_data` is stored.
     pub storage: StorageSettings,
+    /// Copy the rows of series with no stored row straight into their
+    /// month's partition (inside a savepoint that falls back to the merge on
+    /// a duplicate key) instead of merging every row through the staging
+    /// table (sinks/BENCHMARKS.md). Default off until the day load test has
+    /// run with it on; off is the merge-only path.
+    pub metering_direct_copy: bool,
     /// Extra librdkafka settings for the consumers and the producer.
     pub kafka: BTreeMap<String, String>,
 }
@@ -76,6 +82,7 @@ impl Default for SinkConfig {
             write_timeout_ms: 120_000,
             stats_interval_ms: 5_000,
             storage: StorageSettings::default(),
+            metering_direct_copy: false,
             kafka: BTreeMap::new(),
         }
     }

@@ -138,7 +138,12 @@ pub async fn run_timescale(
         &config.database_url,
         &consumer,
         config.storage.clone(),
-    );
+    )
+    .with_metering_path(if config.metering_direct_copy {
+        timescale::service::MeteringPath::Auto
+    } else {
+        timescale::service::MeteringPath::MergeOnly
+    });
     let handler = timescale::TimescaleHandler::new(codec, service, producer);
     tracing::info!(%consumer, storage = %migration.storage.mode, "database sink starting");
     let report = runner::run(handler, config, &consumer, mode, status, shutdown).await?;

@@ -92,6 +92,11 @@ pub struct Args {
     /// Scenario seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Whether the sink copies new series straight into their partition (`true`) or merges
+    /// every metering row through its staging table (`false`): the sink's
+    /// `metering_direct_copy`, default the sink's default; to compare the two in one session.
+    #[arg(long, action = clap::ArgAction::Set, default_value_t = afregning_sinks::config::SinkConfig::default().metering_direct_copy)]
+    pub sink_direct_copy: bool,
 }
 
 fn now_ms() -> i64 {
@@ -226,6 +231,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             database_url: env.database_url.clone(),
             prefix: env.namespace.clone(),
             partitions: args.partitions,
+            direct_copy: args.sink_direct_copy,
         },
         ticks,
     )?;

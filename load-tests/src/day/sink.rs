@@ -31,6 +31,9 @@ pub struct SinkArgs {
     /// Partitions per topic.
     #[arg(long)]
     pub partitions: u32,
+    /// The sink's `metering_direct_copy`.
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub direct_copy: bool,
 }
 
 impl SinkArgs {
@@ -42,6 +45,7 @@ impl SinkArgs {
             database_url: self.database_url.clone(),
             topic_prefix: self.prefix.clone(),
             partitions: self.partitions,
+            metering_direct_copy: self.direct_copy,
             ..SinkConfig::default()
         }
     }
@@ -88,6 +92,7 @@ impl SinkChild {
             .args(["--database-url", &args.database_url])
             .args(["--prefix", &args.prefix])
             .args(["--partitions", &args.partitions.to_string()])
+            .args(["--direct-copy", &args.direct_copy.to_string()])
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG")

@@ -6,7 +6,7 @@
 //! one statement, and sorting the metering rows by primary key before COPY
 //! makes the index insertions sequential.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use afregning_topology::records::{
@@ -283,6 +283,30 @@ pub struct TimescaleBatch {
     rows: usize,
 }
 
+/// One metering point's series in a batch (see [`TimescaleBatch::metering_spans`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesSpan {
+    /// GSRN.
+    pub gsrn: Arc<str>,
+    /// Resolution code.
+    pub resolution: &'static str,
+    /// The earliest position start of the series in the batch.
+    pub first: DateTime<Utc>,
+    /// The latest position start of the series in the batch.
+    pub last: DateTime<Utc>,
+}
+
+/// The metering rows of a batch as COPY streams (see [`TimescaleBatch::metering_copy`]).
+#[derive(Debug, Default)]
+pub struct MeteringCopy {
+    /// (UTC year and month, stream, rows) of the rows of series with no row
+    /// in the table yet, one per month, oldest first.
+    pub direct: Vec<((i32, u32), Vec<u8>, usize)>,
+    /// (stream, rows) of the rows of series already in the table, for the
+    /// staging table and the merge.
+    pub merge: Option<(Vec<u8>, usize)>,
+}
+
 /// The COPY streams of a batch, one per non-empty stage.
 #[derive(Debug, Default)]
 pub struct Streams {
@@ -334,15 +358,17 @@ impl TimescaleBatch {
     ) -> Result<usize, RowError> {
         let rows = metering_rows(reading, pos.received_at)?;
         let added = rows.len();
+        self.metering.reserve(added);
         for row in rows {
             let key = (row.gsrn.clone(), row.resolution, row.ts);
-            match self.metering.get(&key) {
-                Some(existing) if !row.supersedes(existing) => {}
-                Some(_) => {
-                    self.metering.insert(key, row);
+            match self.metering.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut existing) => {
+                    if row.supersedes(existing.get()) {
+                        existing.insert(row);
+                    }
                 }
-                None => {
-                    self.metering.insert(key, row);
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(row);
                     self.rows += 1;
                 }
             }
@@ -455,7 +481,107 @@ impl TimescaleBatch {
             .or_insert_with(|| pos.clone());
     }
 
-    /// The COPY streams of the batch.
+    /// The batch's metering series: one per (GSRN, resolution), with the
+    /// first and last position start the batch holds for it, in key order.
+    /// What the sink asks the table about before it chooses COPY or merge.
+    pub fn metering_spans(&self) -> Vec<SeriesSpan> {
+        let mut spans: HashMap<(Arc<str>, &'static str), (DateTime<Utc>, DateTime<Utc>)> =
+            HashMap::new();
+        for (gsrn, resolution, ts) in self.metering.keys() {
+            spans
+                .entry((gsrn.clone(), resolution))
+                .and_modify(|(first, last)| {
+                    *first = (*first).min(*ts);
+                    *last = (*last).max(*ts);
+                })
+                .or_insert((*ts, *ts));
+        }
+        let mut spans: Vec<SeriesSpan> = spans
+            .into_iter()
+            .map(|((gsrn, resolution), (first, last))| SeriesSpan {
+                gsrn,
+                resolution,
+                first,
+                last,
+            })
+            .collect();
+        spans.sort_unstable_by(|a, b| (&a.gsrn, a.resolution).cmp(&(&b.gsrn, b.resolution)));
+        spans
+    }
+
+    /// The metering rows as binary COPY streams (the columns of
+    /// [`METERING_STAGE`], which are also `metering_data`'s, in key order):
+    /// the rows of the series in `stored` (series with rows in the table
+    /// already) in one stream for the staging table and the merge; every
+    /// other row in one stream per UTC month, for a COPY straight into the
+    /// month's partition.
+    pub fn metering_copy(
+        &self,
+        stored: &HashSet<(Arc<str>, &'static str)>,
+    ) -> Result<MeteringCopy, CopyEncodeError> {
+        use chrono::Datelike;
+        let rows = self.sorted_metering();
+        let mut merge = CopyWriter::new();
+        let mut direct: Vec<((i32, u32), CopyWriter)> = Vec::new();
+        for row in rows {
+            let w = if stored.contains(&(row.gsrn.clone(), row.resolution)) {
+                &mut merge
+            } else {
+                let month = (row.ts.year(), row.ts.month());
+                match direct.iter().position(|(m, _)| *m == month) {
+                    Some(i) => &mut direct[i].1,
+                    None => {
+                        direct.push((month, CopyWriter::new()));
+                        &mut direct.last_mut().expect("just pushed").1
+                    }
+                }
+            };
+            metering_row(w, row)?;
+        }
+        direct.sort_unstable_by_key(|(month, _)| *month);
+        Ok(MeteringCopy {
+            direct: direct
+                .into_iter()
+                .map(|(month, w)| {
+                    let rows = w.rows();
+                    (month, w.finish(), rows)
+                })
+                .collect(),
+            merge: (!merge.is_empty()).then(|| {
+                let rows = merge.rows();
+                (merge.finish(), rows)
+            }),
+        })
+    }
+
+    /// Every metering row in one stream for the staging table and the merge
+    /// (the merge-only path, `metering_direct_copy = false`).
+    pub fn metering_copy_merge_only(&self) -> Result<Vec<u8>, CopyEncodeError> {
+        let rows = self.sorted_metering();
+        let mut w = CopyWriter::new();
+        for row in rows {
+            metering_row(&mut w, row)?;
+        }
+        Ok(w.finish())
+    }
+
+    /// The metering rows in primary-key order (gsrn, resolution, ts), so the
+    /// index insertions are sequential.
+    fn sorted_metering(&self) -> Vec<&MeteringRow> {
+        let mut rows: Vec<&MeteringRow> = self.metering.values().collect();
+        rows.sort_unstable_by(|a, b| {
+            (&a.gsrn, a.resolution, a.ts).cmp(&(&b.gsrn, b.resolution, b.ts))
+        });
+        rows
+    }
+
+    /// Metering rows staged so far (after deduplication).
+    pub fn metering_rows(&self) -> usize {
+        self.metering.len()
+    }
+
+    /// The COPY streams of a batch's other tables (not `metering_data`:
+    /// [`TimescaleBatch::metering_copy`]).
     pub fn streams(&self) -> Result<Streams, CopyEncodeError> {
         let mut streams = Streams::default();
         let mut push = |stage: &'static Stage, writer: CopyWriter| {
@@ -464,7 +590,6 @@ impl TimescaleBatch {
                 streams.streams.push((stage, writer.finish(), rows));
             }
         };
-        push(&METERING_STAGE, self.metering_stream()?);
         push(&DAILY_STAGE, self.daily_stream()?);
         push(&METERING_POINT_STAGE, self.metering_point_stream()?);
         let (versions, lines) = self.settlement_streams()?;
@@ -476,26 +601,6 @@ impl TimescaleBatch {
         push(&DEAD_LETTER_STAGE, self.dead_letter_stream()?);
         push(&PROCESSED_STAGE, self.processed_stream()?);
         Ok(streams)
-    }
-
-    fn metering_stream(&self) -> Result<CopyWriter, CopyEncodeError> {
-        let mut rows: Vec<&MeteringRow> = self.metering.values().collect();
-        rows.sort_unstable_by(|a, b| {
-            (&a.gsrn, a.resolution, a.ts).cmp(&(&b.gsrn, b.resolution, b.ts))
-        });
-        let mut w = CopyWriter::new();
-        for row in rows {
-            w.row(8)
-                .field(&&*row.gsrn)?
-                .field(&row.ts)?
-                .field(&row.resolution)?
-                .field(&row.quantity)?
-                .field(&row.quality)?
-                .field(&row.registered_at)?
-                .field(&&*row.source_message_id)?
-                .field(&row.received_at)?;
-        }
-        Ok(w)
     }
 
     fn daily_stream(&self) -> Result<CopyWriter, CopyEncodeError> {
@@ -681,6 +786,20 @@ impl TimescaleBatch {
     }
 }
 
+/// One metering row in [`METERING_STAGE`]'s column order.
+fn metering_row(w: &mut CopyWriter, row: &MeteringRow) -> Result<(), CopyEncodeError> {
+    w.row(8)
+        .field(&&*row.gsrn)?
+        .field(&row.ts)?
+        .field(&row.resolution)?
+        .field(&row.quantity)?
+        .field(&row.quality)?
+        .field(&row.registered_at)?
+        .field(&&*row.source_message_id)?
+        .field(&row.received_at)?;
+    Ok(())
+}
+
 /// The fields a provisional line and a statement line share, in stage order:
 /// component through vat_class.
 fn line_fields(w: &mut CopyWriter, line: &SettlementLine) -> Result<(), CopyEncodeError> {
@@ -777,7 +896,11 @@ mod tests {
         batch.add_processed("k1".into(), &pos(1));
         batch.add_processed("k1".into(), &pos(9));
         let streams = batch.streams().unwrap();
-        assert_eq!(streams.rows(&METERING_STAGE), 24);
+        assert_eq!(
+            streams.rows(&METERING_STAGE),
+            0,
+            "metering rows: metering_copy"
+        );
         assert_eq!(streams.rows(&DAILY_STAGE), 3, "high is one row");
         assert_eq!(streams.rows(&SETTLEMENT_VERSION_STAGE), 1);
         assert_eq!(streams.rows(&SETTLEMENT_LINE_STAGE), 3);
@@ -786,6 +909,41 @@ mod tests {
         assert_eq!(streams.rows(&DEAD_LETTER_STAGE), 1);
         assert_eq!(streams.rows(&METERING_POINT_STAGE), 2);
         assert_eq!(streams.rows(&PROCESSED_STAGE), 1);
+    }
+
+    #[test]
+    fn new_series_are_copied_per_month_and_stored_series_are_merged() {
+        let mut batch = TimescaleBatch::default();
+        let october = examples::reading();
+        batch.add_reading(&october, &pos(1)).unwrap();
+        let mut november = october.clone();
+        november.gsrn = "571313100000000000".into();
+        let shift = chrono::Duration::days(31);
+        november.period_start += shift;
+        november.period_end += shift;
+        batch.add_reading(&november, &pos(2)).unwrap();
+        let spans = batch.metering_spans();
+        assert_eq!(spans.len(), 2);
+        assert_eq!(&*spans[0].gsrn, "571313100000000000", "key order");
+        assert_eq!(spans[1].first, october.period_start);
+        assert_eq!(
+            spans[1].last,
+            october.period_end - chrono::Duration::hours(1)
+        );
+
+        let none = batch.metering_copy(&HashSet::new()).unwrap();
+        let months: Vec<((i32, u32), usize)> =
+            none.direct.iter().map(|(m, _, rows)| (*m, *rows)).collect();
+        assert_eq!(months, vec![((2026, 10), 24), ((2026, 11), 24)]);
+        assert!(none.merge.is_none());
+
+        let stored = HashSet::from([(Arc::from(october.gsrn.as_str()), "PT1H")]);
+        let some = batch.metering_copy(&stored).unwrap();
+        assert_eq!(some.direct.len(), 1);
+        assert_eq!(some.direct[0].0, (2026, 11));
+        assert_eq!(some.merge.as_ref().map(|(_, rows)| *rows), Some(24));
+        // The merge stream and a direct stream of the same rows are the same bytes.
+        assert_eq!(some.merge.unwrap().0, none.direct[0].1);
     }
 
     #[test]
