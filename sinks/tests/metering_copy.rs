@@ -224,7 +224,7 @@ async fn new_series_are_copied_and_redeliveries_and_corrections_end_in_the_lates
     // And a later correction through the fallback replaces the rows.
     let again = reading(3, 48, 900, "m4");
     let report = blind
-        .write(&batch(&[again.clone()], 7), &position(8))
+        .write(&batch(std::slice::from_ref(&again), 7), &position(8))
         .await
         .unwrap();
     assert_eq!(count(&report, "metering_copy_fallbacks"), 1);

@@ -283,6 +283,9 @@ pub struct TimescaleBatch {
     rows: usize,
 }
 
+/// A metering point's series: GSRN and resolution code.
+type SeriesKey = (Arc<str>, &'static str);
+
 /// One metering point's series in a batch (see [`TimescaleBatch::metering_spans`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesSpan {
@@ -485,8 +488,7 @@ impl TimescaleBatch {
     /// first and last position start the batch holds for it, in key order.
     /// What the sink asks the table about before it chooses COPY or merge.
     pub fn metering_spans(&self) -> Vec<SeriesSpan> {
-        let mut spans: HashMap<(Arc<str>, &'static str), (DateTime<Utc>, DateTime<Utc>)> =
-            HashMap::new();
+        let mut spans: HashMap<SeriesKey, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
         for (gsrn, resolution, ts) in self.metering.keys() {
             spans
                 .entry((gsrn.clone(), resolution))

@@ -341,8 +341,8 @@ pub enum MeteringPath {
     #[default]
     MergeOnly,
     /// No probe: every row tries the direct COPY first and falls back to the
-    /// merge on a duplicate key. For the tests of the fallback only.
-    #[doc(hidden)]
+    /// merge on a duplicate key. Never configured: it exists so the tests
+    /// can prove the fallback on a real duplicate.
     Unprobed,
 }
 
