@@ -13,22 +13,31 @@
 //! record and then resolves the value to the catalogue's schema (Avro schema
 //! resolution: new fields take their defaults, removed ones are dropped), so a
 //! consumer reads records written by older and newer producers alike.
+//!
+//! Records written with exactly the catalogue's schema (the common case: this
+//! project's own producers) skip that generic tree: the codec asks the
+//! registry once per schema id whether the writer schema is the catalogue's,
+//! and if so reads the datum with [`TopicValue::from_datum`] (the direct
+//! codecs for the hot records, `records::direct`), which reads what the
+//! generic path reads. Anything the fast path does not accept (another
+//! writer schema, a malformed header or datum, bytes after the datum) goes
+//! down the generic path unchanged, so every error is the one it always was.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use apache_avro::types::Value;
 use rdkafka::producer::{BaseRecord, FutureRecord};
 use schema_registry_converter::async_impl::easy_avro::{EasyAvroDecoder, EasyAvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::{SrSettings, get_schema_by_id};
 use schema_registry_converter::schema_registry_common::{
-    SchemaType, SubjectNameStrategy, SuppliedSchema,
+    RegisteredSchema, SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
 
 use crate::catalogue::Catalogue;
 use crate::partitioner::{PartitionError, partition_for_key_only, partition_for_record};
 use crate::records::avro::widen_decimals;
-use crate::records::{Payload, RecordError, TopicKey, TopicValue};
+use crate::records::{DatumError, Payload, RecordError, TopicKey, TopicValue};
 use crate::schemas::SchemaFile;
 use crate::topics::Topic;
 
@@ -120,6 +129,33 @@ impl EncodedRecord {
     }
 }
 
+/// Why bytes are not Confluent's wire format (magic byte 0, a 4-byte
+/// big-endian schema id, then the Avro datum).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FramingError {
+    /// No bytes at all.
+    #[error("empty")]
+    Empty,
+    /// The first byte is not Confluent's magic byte 0.
+    #[error("magic byte {0}, expected 0")]
+    MagicByte(u8),
+    /// Fewer bytes than the header.
+    #[error("{0} bytes, shorter than the 5-byte header")]
+    Short(usize),
+}
+
+/// The writer schema id and the datum of Confluent wire-format bytes. Why
+/// here: the codec's fast path and the processors' `Wire` read the same
+/// header, declared once.
+pub fn split_wire_format(bytes: &[u8]) -> Result<(u32, &[u8]), FramingError> {
+    match bytes {
+        [0, a, b, c, d, datum @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), datum)),
+        [] => Err(FramingError::Empty),
+        [m, ..] if *m != 0 => Err(FramingError::MagicByte(*m)),
+        _ => Err(FramingError::Short(bytes.len())),
+    }
+}
+
 /// Encodes and decodes the records of every topic against one registry.
 /// Cheap to clone; share one per process (it caches schema ids).
 #[derive(Clone)]
@@ -129,6 +165,10 @@ pub struct Codec {
     decoder: EasyAvroDecoder,
     strategies: Arc<HashMap<String, SubjectNameStrategy>>,
     registry_url: Option<Arc<str>>,
+    registry: SrSettings,
+    /// Per writer schema id seen: the catalogue schema it is exactly, if any
+    /// (shared by every clone, so each id is looked up once per process).
+    writers: Arc<RwLock<HashMap<u32, Option<SchemaFile>>>>,
 }
 
 impl std::fmt::Debug for Codec {
@@ -181,6 +221,28 @@ pub async fn fetch_writer_schema(
     })
 }
 
+/// The catalogue schema a registered schema is exactly (same parsed schema,
+/// docs, defaults and logical types included), if any: then its datums are
+/// read with the direct codecs. Why parsed and not the text: a registry may
+/// store the text reformatted.
+fn catalogue_file_of(registered: &RegisteredSchema) -> Option<SchemaFile> {
+    if registered.schema_type != SchemaType::Avro || !registered.references.is_empty() {
+        return None;
+    }
+    let parsed = apache_avro::Schema::parse_str(&registered.schema).ok()?;
+    let apache_avro::Schema::Record(record) = &parsed else {
+        return None;
+    };
+    let name = record.name.fullname(None);
+    let file = SchemaFile::ALL
+        .iter()
+        .copied()
+        .find(|f| f.full_name() == name)?;
+    let writer = serde_json::to_value(&parsed).ok()?;
+    let reader = serde_json::to_value(file.schema()).ok()?;
+    (writer == reader).then_some(file)
+}
+
 fn registry_error(subject: &str, error: schema_registry_converter::error::SRCError) -> CodecError {
     CodecError::Registry {
         subject: subject.to_string(),
@@ -216,9 +278,11 @@ impl Codec {
         Self {
             catalogue: Arc::new(catalogue),
             encoder: EasyAvroEncoder::new(registry.clone()),
-            decoder: EasyAvroDecoder::new(registry),
+            decoder: EasyAvroDecoder::new(registry.clone()),
             strategies: Arc::new(strategies),
             registry_url: None,
+            registry,
+            writers: Arc::default(),
         }
     }
 
@@ -314,6 +378,53 @@ impl Codec {
         })
     }
 
+    /// The catalogue schema writer schema `id` is exactly, looked up in the
+    /// registry the first time and remembered. A registry that cannot be
+    /// reached is not remembered: `None` now (the generic path then reports
+    /// it as it always did), asked again next time.
+    async fn writer_file(&self, id: u32) -> Option<SchemaFile> {
+        let known = self
+            .writers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .copied();
+        if let Some(known) = known {
+            return known;
+        }
+        let file = match get_schema_by_id(id, &self.registry).await {
+            Ok(registered) => catalogue_file_of(&registered),
+            Err(e) if e.retriable => return None,
+            Err(_) => None,
+        };
+        self.writers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, file);
+        file
+    }
+
+    /// The datum of `bytes` when they were written with exactly the
+    /// catalogue's `file`; `None` sends the caller down the generic path.
+    async fn own_datum<'b>(&self, file: SchemaFile, bytes: &'b [u8]) -> Option<&'b [u8]> {
+        let (id, datum) = split_wire_format(bytes).ok()?;
+        (self.writer_file(id).await? == file).then_some(datum)
+    }
+
+    /// The record read by `read` from the datum of `bytes`, when they were
+    /// written with exactly `file` and `read` consumes the whole datum;
+    /// `None` for the generic path (which also gives every error).
+    async fn read_own<T>(
+        &self,
+        file: SchemaFile,
+        bytes: &[u8],
+        read: impl FnOnce(&mut &[u8]) -> Result<T, DatumError>,
+    ) -> Option<T> {
+        let mut datum = self.own_datum(file, bytes).await?;
+        let record = read(&mut datum).ok()?;
+        datum.is_empty().then_some(record)
+    }
+
     async fn decode_avro(&self, bytes: &[u8], reader: SchemaFile) -> Result<Value, CodecError> {
         let decoded = self
             .decoder
@@ -328,8 +439,25 @@ impl Codec {
             })
     }
 
-    /// The key of a consumed record.
+    /// The key of a consumed record: read directly when written with the
+    /// catalogue's key schema, else as [`Self::decode_key_generic`].
     pub async fn decode_key<K: TopicKey, V: TopicValue>(
+        &self,
+        topic: Topic<K, V>,
+        bytes: Option<&[u8]>,
+    ) -> Result<K, CodecError> {
+        if let Some(bytes) = bytes
+            && let Some(key) = self.read_own(K::SCHEMA, bytes, K::read_datum).await
+        {
+            return Ok(key);
+        }
+        self.decode_key_generic(topic, bytes).await
+    }
+
+    /// The key of a consumed record through the generic `Value` tree and
+    /// schema resolution, whatever the writer schema. Why public: tests and
+    /// benches compare [`Self::decode_key`] with it.
+    pub async fn decode_key_generic<K: TopicKey, V: TopicValue>(
         &self,
         topic: Topic<K, V>,
         bytes: Option<&[u8]>,
@@ -341,8 +469,27 @@ impl Codec {
         Ok(K::from_avro(value)?)
     }
 
-    /// The value of a consumed record; `None` for a tombstone.
+    /// The value of a consumed record; `None` for a tombstone. Read directly
+    /// ([`TopicValue::from_datum`]) when written with the catalogue's value
+    /// schema, else as [`Self::decode_value_generic`], which also gives every
+    /// error.
     pub async fn decode_value<K: TopicKey, V: TopicValue>(
+        &self,
+        topic: Topic<K, V>,
+        bytes: Option<&[u8]>,
+    ) -> Result<Option<V>, CodecError> {
+        if let (Some(file), Some(bytes)) = (V::schema(), bytes)
+            && let Some(value) = self.read_own(file, bytes, V::from_datum).await
+        {
+            return Ok(Some(value));
+        }
+        self.decode_value_generic(topic, bytes).await
+    }
+
+    /// The value of a consumed record through the generic `Value` tree and
+    /// schema resolution, whatever the writer schema (raw topics: the bytes).
+    /// Why public: tests and benches compare [`Self::decode_value`] with it.
+    pub async fn decode_value_generic<K: TopicKey, V: TopicValue>(
         &self,
         _topic: Topic<K, V>,
         bytes: Option<&[u8]>,
@@ -355,5 +502,20 @@ impl Codec {
             Some(file) => Payload::Avro(self.decode_avro(bytes, file).await?),
         };
         Ok(Some(V::from_payload(payload)?))
+    }
+
+    /// Whether [`Self::decode_value`] reads these value bytes directly: the
+    /// header names a writer schema that is exactly the catalogue's value
+    /// schema of the topic. Why: tests prove the fast path is taken, not
+    /// only that the result is right.
+    pub async fn reads_value_directly<K: TopicKey, V: TopicValue>(
+        &self,
+        _topic: Topic<K, V>,
+        bytes: &[u8],
+    ) -> bool {
+        match V::schema() {
+            Some(file) => self.own_datum(file, bytes).await.is_some(),
+            None => false,
+        }
     }
 }

@@ -332,6 +332,12 @@ pub trait TopicValue: Sized {
     fn from_payload(payload: Payload) -> Result<Self, RecordError>;
     /// The grid area the value is partitioned by, when it knows one.
     fn partition_grid_area(&self) -> Option<&str>;
+    /// The value from the front of an Avro datum written with exactly
+    /// [`Self::schema`], advancing past it. Why: the codec's fast path reads
+    /// such records with [`AvroRecord::read_datum`] (the direct codec for the
+    /// hot records) instead of a generic `Value` tree; raw values have no
+    /// datum and refuse.
+    fn from_datum(datum: &mut &[u8]) -> Result<Self, DatumError>;
 }
 
 impl<T: AvroRecord> TopicValue for T {
@@ -354,6 +360,9 @@ impl<T: AvroRecord> TopicValue for T {
     fn partition_grid_area(&self) -> Option<&str> {
         self.grid_area()
     }
+    fn from_datum(datum: &mut &[u8]) -> Result<Self, DatumError> {
+        T::read_datum(datum)
+    }
 }
 
 impl TopicValue for CimJson {
@@ -375,6 +384,9 @@ impl TopicValue for CimJson {
     }
     fn partition_grid_area(&self) -> Option<&str> {
         None
+    }
+    fn from_datum(_: &mut &[u8]) -> Result<Self, DatumError> {
+        Err(DatumError::Avro("raw CIM JSON has no Avro datum".into()))
     }
 }
 

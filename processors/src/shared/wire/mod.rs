@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use afregning_topology::codec::split_wire_format;
 use afregning_topology::records::direct::{
     EnrichedTail, ReadingHead, read_reading_head, resolved_read,
 };
@@ -356,8 +357,7 @@ impl Wire {
     /// The datum of wire-format bytes, and whether it was written with this
     /// build's `file` or with another writer schema (which one, looked up).
     fn datum_of<'b>(&self, file: SchemaFile, bytes: &'b [u8]) -> Result<Datum<'b>, WireError> {
-        let id = id_of(bytes)?;
-        let datum = &bytes[5..];
+        let (id, datum) = split(bytes)?;
         if self.id(file) == Some(id) {
             return Ok(Datum::Own(datum));
         }
@@ -437,15 +437,12 @@ fn trailing(datum: &[u8]) -> Result<(), WireError> {
 }
 
 fn id_of(bytes: &[u8]) -> Result<u32, WireError> {
-    match bytes {
-        [0, a, b, c, d, ..] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
-        [] => Err(WireError::Framing("empty".into())),
-        [m, ..] if *m != 0 => Err(WireError::Framing(format!("magic byte {m}, expected 0"))),
-        _ => Err(WireError::Framing(format!(
-            "{} bytes, shorter than the 5-byte header",
-            bytes.len()
-        ))),
-    }
+    split(bytes).map(|(id, _)| id)
+}
+
+/// The schema id and datum, by the header parser the topology's codec uses.
+fn split(bytes: &[u8]) -> Result<(u32, &[u8]), WireError> {
+    split_wire_format(bytes).map_err(|e| WireError::Framing(e.to_string()))
 }
 
 #[cfg(test)]
