@@ -11,7 +11,7 @@
 use std::cell::OnceCell;
 use std::fmt;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use serde::de::{SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
@@ -281,6 +281,32 @@ pub fn apply_correction(stored: &mut Vec<Position>, correction: &[Position]) {
     }
 }
 
+/// `DateTime::from_timestamp(t, 0)` for the instants of a slot grid, with the UTC date
+/// computed once per UTC day: chrono's date from a day number was the largest single
+/// cost of laying out a day's slots.
+#[derive(Debug, Default)]
+struct UtcInstants {
+    /// The last day number (days since 1970-01-01) and its date.
+    day: Option<(i64, NaiveDate)>,
+}
+
+impl UtcInstants {
+    /// The instant `t` seconds after the Unix epoch; `None` where chrono has none.
+    fn at(&mut self, t: i64) -> Option<DateTime<Utc>> {
+        let (day, second) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+        let date = match self.day {
+            Some((known, date)) if known == day => date,
+            _ => {
+                let date = DateTime::from_timestamp(day.checked_mul(86_400)?, 0)?.date_naive();
+                self.day = Some((day, date));
+                date
+            }
+        };
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(u32::try_from(second).ok()?, 0)?;
+        Some(NaiveDateTime::new(date, time).and_utc())
+    }
+}
+
 /// One slot of the dense series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Slot {
@@ -406,7 +432,12 @@ impl Slots {
                 (from < to).then_some(ClippedSupply { from, to, ..*s })
             })
             .collect();
-        let mut slots = Vec::new();
+        let count: i64 = clipped
+            .iter()
+            .map(|s| (s.to.timestamp() - s.from.timestamp()) / s.resolution.seconds() + 1)
+            .sum();
+        let mut slots = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        let mut instants = UtcInstants::default();
         for s in &mut clipped {
             s.first_slot = slots.len();
             let step = s.resolution.seconds();
@@ -414,7 +445,7 @@ impl Slots {
             let mut t = from_s;
             let mut start = s.from;
             while t < to_s {
-                let end = DateTime::from_timestamp(t + step, 0).unwrap_or(s.to);
+                let end = instants.at(t + step).unwrap_or(s.to);
                 slots.push(Slot {
                     start,
                     end,
@@ -605,6 +636,26 @@ pub(crate) struct WindowSum<Q = Decimal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grid_instants_are_chronos() {
+        let mut instants = UtcInstants::default();
+        // Across days, the DST changes of 2026, a leap day, year ends, before the epoch.
+        for from in [
+            -86_400 * 3 - 450,
+            1_774_738_800 - 86_400,
+            1_792_882_800 - 86_400,
+            1_709_164_800 - 86_400,
+            1_798_761_600 - 86_400,
+        ] {
+            for k in 0..3 * 96 {
+                let t = from + 900 * k;
+                assert_eq!(instants.at(t), DateTime::from_timestamp(t, 0), "{t}");
+            }
+        }
+        assert_eq!(instants.at(i64::MAX), None);
+        assert_eq!(instants.at(i64::MIN), None);
+    }
 
     fn utc(s: &str) -> DateTime<Utc> {
         s.parse().expect("valid timestamp")

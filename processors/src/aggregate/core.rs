@@ -1,12 +1,9 @@
 //! The pure core of aggregate: a day's stored positions in, the daily
 //! aggregate record out, with the settlement crate's arithmetic (hours,
-//! tariff bands, completeness) and its spot line for the day's spot cost.
+//! tariff bands, completeness) and its spot line's amount for the day's spot cost.
 
 use afregning_settlement::fold::MonthContext;
-use afregning_settlement::{
-    BillingPeriod, Component, MeteringPoint as EngineMeteringPoint, MonthInput, PriceArea, Quality,
-    Scope, SpotPrice, SupplyPeriod, TariffPeriod, TimeBands, aggregate_day,
-};
+use afregning_settlement::{PriceArea, Quality, SpotPrice, TariffPeriod, TimeBands, aggregate_day};
 use afregning_topology::records::{
     DailyAggregate, HourlyEnergy, Quality as WireQuality, QualityCount,
     Resolution as WireResolution, TariffPeriodEnergy,
@@ -100,52 +97,28 @@ fn wire_quality(q: Quality) -> WireQuality {
     }
 }
 
-/// The prepared one-day period of a bidding zone's spot prices at a resolution: what
-/// [`spot_cost_in`] settles a day's positions against. The processor keeps one per zone,
-/// day and resolution, shared by every metering point, until a spot price changes.
+/// The prepared one-day period of a bidding zone's spot prices at a resolution
+/// ([`MonthContext::spot_day`]): what [`spot_cost_in`] prices a day's positions against.
+/// The processor keeps one per zone, day and resolution, shared by every metering point,
+/// until a spot price changes.
 pub fn spot_day(
     date: chrono::NaiveDate,
     area: PriceArea,
     resolution: afregning_settlement::Resolution,
     prices: &[SpotPrice],
 ) -> Result<Option<MonthContext>, AggregateError> {
-    let Ok(period) = BillingPeriod::days_from(date, date) else {
-        return Ok(None);
-    };
-    let input = MonthInput {
-        metering_point: EngineMeteringPoint {
-            id: String::new(),
-            grid_area: String::new(),
-            price_area: area,
-        },
-        period,
-        supply: vec![SupplyPeriod {
-            from: period.start(),
-            to: Some(period.end()),
-            resolution,
-        }],
-        positions: Vec::new(),
-        charge_links: Vec::new(),
-        charges: Vec::new(),
-        spot_prices: prices.to_vec(),
-        product: Vec::new(),
-        scope: Scope::Full,
-    };
-    MonthContext::prepare(&input).map(Some)
+    MonthContext::spot_day(date, area, resolution, prices)
 }
 
-/// The day's spot cost in DKK (6 decimals) from the engine's spot line (the settlement
-/// crate's fold for that one day), or `None` while a price of the day is unknown.
+/// The day's spot cost in DKK (6 decimals): the amount of the engine's spot line for
+/// that one day ([`MonthContext::day_spot_amount`]: the settlement's slots, per-value
+/// spot routine and line rounding, without settling the day's other lines or building a
+/// statement), or `None` while a price of the day is unknown.
 pub fn spot_cost_in(
     state: &DayState,
     day: &MonthContext,
 ) -> Result<Option<Decimal>, AggregateError> {
-    let summary = day.day(state.day.date, &state.day.to_positions(), false)?;
-    Ok(day
-        .statement(&state.gsrn, &summary)
-        .lines_of(Component::SpotEnergy)
-        .next()
-        .and_then(|line| line.amount))
+    day.day_spot_amount(state.day.date, &state.day.to_positions())
 }
 
 /// The day's spot cost from its prices: [`spot_day`] then [`spot_cost_in`].

@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 
 use crate::calendar::{BillingPeriod, DayGrid, local_day_bounds};
 use crate::charges::{ChargeKey, ChargeLink, ChargeType};
@@ -17,10 +18,12 @@ use crate::components::spot::{spot_line, spot_sum};
 use crate::components::supplier::{
     margin_lines, margin_sums, no_product_issues, sorted_terms, subscription_lines, uncovered,
 };
-use crate::input::{InputError, MonthInput, Scope};
+use crate::input::{InputError, MeteringPoint, MonthInput, Scope};
 use crate::product::ProductTerm;
-use crate::quantity::{ClippedSupply, Position, Quality, Slots, latest_positions};
-use crate::spot::SpotIndex;
+use crate::quantity::{
+    ClippedSupply, Position, Quality, Resolution, Slots, SupplyPeriod, latest_positions,
+};
+use crate::spot::{PriceArea, SpotIndex, SpotPrice};
 use crate::statement::{Issue, MonthStatement};
 
 use super::fixed_prices::FixedPrices;
@@ -134,6 +137,41 @@ impl MonthContext {
         };
         context.fingerprint = context.compute_fingerprint();
         Ok(context)
+    }
+
+    /// One local day of a bidding zone's spot prices, supplied whole at `resolution` and
+    /// with nothing else to settle: what [`Self::day_spot_amount`] prices a metering
+    /// point's day against. It depends on no metering point, so the aggregate processor
+    /// shares one per zone, day and resolution. `None` for a date without a period.
+    pub fn spot_day(
+        date: NaiveDate,
+        area: PriceArea,
+        resolution: Resolution,
+        prices: &[SpotPrice],
+    ) -> Result<Option<Self>, InputError> {
+        let Ok(period) = BillingPeriod::days_from(date, date) else {
+            return Ok(None);
+        };
+        let input = MonthInput {
+            metering_point: MeteringPoint {
+                id: String::new(),
+                grid_area: String::new(),
+                price_area: area,
+            },
+            period,
+            supply: vec![SupplyPeriod {
+                from: period.start(),
+                to: Some(period.end()),
+                resolution,
+            }],
+            positions: Vec::new(),
+            charge_links: Vec::new(),
+            charges: Vec::new(),
+            spot_prices: prices.to_vec(),
+            product: Vec::new(),
+            scope: Scope::Full,
+        };
+        Self::prepare(&input).map(Some)
     }
 
     /// A digest of everything the context was prepared from, stable across processes.
@@ -276,6 +314,40 @@ impl MonthContext {
             }
         }
         Ok(summary)
+    }
+
+    /// The amount of one local day's spot energy line, as [`Self::day`] then
+    /// [`Self::statement`] would put it on the statement: `None` while a price of a
+    /// supplied slot is unknown, when the day has no supplied slot, or when the
+    /// context does not settle spot (not [`Scope::Full`]).
+    ///
+    /// Only the spot line is computed (no tariffs, margins, subscriptions or statement),
+    /// with the same slots, per-value routine and line rounding: the aggregate processor
+    /// reads one number per series and paid for a whole day's settlement to get it.
+    pub fn day_spot_amount(
+        &self,
+        date: NaiveDate,
+        positions: &[Position],
+    ) -> Result<Option<Decimal>, InputError> {
+        let Some(spot) = &self.spot else {
+            latest_positions(positions)?;
+            return Ok(None);
+        };
+        if self.day_index(date).is_none() {
+            latest_positions(positions)?;
+            return Ok(None);
+        }
+        let slots = Slots::build_window(&self.supply, local_day_bounds(date), positions, true)?;
+        let mut summary = Summary::default();
+        match spot_sum(&slots, self.fixed_prices()) {
+            Some((key, facts)) => summary.push_facts(key, &facts),
+            None => summary.push_line(spot_line(&slots, spot), false),
+        }
+        Ok(summary
+            .lines
+            .iter()
+            .find_map(|(key, sum)| sum.line(key))
+            .and_then(|(line, _)| line.amount))
     }
 
     /// The prices in fixed point, prepared on first use.

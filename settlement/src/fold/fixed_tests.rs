@@ -36,7 +36,7 @@ fn value(rng: &mut Rng, signed: bool) -> Decimal {
 }
 
 /// `input` with some quantities and prices replaced by edge cases.
-fn harder(mut input: MonthInput, seed: u64) -> MonthInput {
+pub(super) fn harder(mut input: MonthInput, seed: u64) -> MonthInput {
     let mut rng = Rng(seed.rotate_left(29) | 1);
     // Few edge cases, many, or every quantity at a random scale of up to 3 decimals
     // with many zeros (rust_decimal's sum skips a zero operand's scale).
@@ -82,7 +82,7 @@ fn harder(mut input: MonthInput, seed: u64) -> MonthInput {
     input
 }
 
-fn days(input: &MonthInput) -> BTreeMap<NaiveDate, Vec<Position>> {
+pub(super) fn days(input: &MonthInput) -> BTreeMap<NaiveDate, Vec<Position>> {
     let mut days: BTreeMap<NaiveDate, Vec<Position>> = input
         .period
         .local_days()

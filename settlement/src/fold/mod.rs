@@ -22,4 +22,6 @@ pub use summary::{LineKey, LineSum, Multiset, Summary};
 #[cfg(test)]
 mod fixed_tests;
 #[cfg(test)]
+mod spot_amount_tests;
+#[cfg(test)]
 mod tests;

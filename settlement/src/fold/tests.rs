@@ -55,7 +55,7 @@ fn day_start(month: BillingMonth, day: u32) -> DateTime<Utc> {
     local_day_bounds(month.first_day() + chrono::Days::new(u64::from(day))).0
 }
 
-fn steps(from: DateTime<Utc>, to: DateTime<Utc>, step: Duration) -> Vec<DateTime<Utc>> {
+pub(super) fn steps(from: DateTime<Utc>, to: DateTime<Utc>, step: Duration) -> Vec<DateTime<Utc>> {
     let mut out = Vec::new();
     let mut t = from;
     while t < to {
