@@ -54,6 +54,23 @@ pub async fn metering_rows(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(n)
 }
 
+/// Live rows in `metering_data`'s partitions by PostgreSQL's statistics: no scan, so
+/// the harness can poll it every second without taking the database's CPU from the
+/// sink on the same cores (a `count(*)` per second scanned up to 7.68 M rows each
+/// time). The statistics lag commits by up to PostgreSQL's idle flush interval, so
+/// this only decides when [`metering_rows`] is worth running; the figures never
+/// rest on it.
+pub async fn metering_rows_estimate(pool: &PgPool) -> anyhow::Result<i64> {
+    let (n,): (Option<i64>,) = sqlx::query_as(
+        "SELECT sum(n_live_tup)::bigint FROM pg_stat_user_tables \
+         WHERE schemaname = current_schema() AND relname LIKE 'metering_data%'",
+    )
+    .fetch_one(pool)
+    .await
+    .context("reading metering_data's statistics")?;
+    Ok(n.unwrap_or(0))
+}
+
 /// Per GSRN: stored values and the sum of their quantities.
 pub async fn metering_sums(pool: &PgPool) -> anyhow::Result<BTreeMap<String, (i64, Decimal)>> {
     let rows: Vec<(String, i64, Option<Decimal>)> =

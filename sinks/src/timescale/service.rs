@@ -334,11 +334,11 @@ pub struct TimescaleService {
 pub enum MeteringPath {
     /// Probe which series have stored rows; copy the others straight into
     /// their partition, merge the rest ([`write_metering`];
-    /// `metering_direct_copy = true`).
+    /// `metering_direct_copy = true`, the default).
+    #[default]
     Auto,
     /// Every row through the staging table and the merge (the path before
-    /// the direct COPY; `metering_direct_copy = false`, the default).
-    #[default]
+    /// the direct COPY; `metering_direct_copy = false`).
     MergeOnly,
     /// No probe: every row tries the direct COPY first and falls back to the
     /// merge on a duplicate key. Never configured: it exists so the tests
