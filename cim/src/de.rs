@@ -548,10 +548,22 @@ impl Finding {
 
 /// Reads a whole document with a fresh context: strips a UTF-8 BOM, requires that nothing
 /// but whitespace follows the value, and maps every failure to a [`CimError`].
+///
+/// A document that is UTF-8 throughout (checked once, in bulk) is read as text, so that
+/// serde_json does not check every string again; one that is not is read as bytes, where
+/// serde_json reports the first bad string with its position, as it always has.
 pub(crate) fn read_document<'de, T: Read<'de>>(bytes: &'de [u8]) -> Result<T, CimError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => read_from(serde_json::Deserializer::from_str(text)),
+        Err(_) => read_from(serde_json::Deserializer::from_slice(bytes)),
+    }
+}
+
+fn read_from<'de, T: Read<'de>, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+) -> Result<T, CimError> {
     let ctx = Ctx::default();
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     let root = Path::Root;
     let at = At {
         ctx: &ctx,

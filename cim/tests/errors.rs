@@ -54,6 +54,27 @@ fn malformed_json() {
     assert_eq!(reject("").class, ErrorClass::MalformedJson);
 }
 
+/// A document that is not UTF-8 throughout is read as bytes (a valid one as text): the bad
+/// string is reported where it is, with serde_json's position, and the rest of the document
+/// reads the same either way.
+#[test]
+fn invalid_utf8_is_malformed_json_at_its_string() {
+    let text = example();
+    let mut bytes = text
+        .replacen("\"C1875000\"", "\"C187500\u{1}\"", 1)
+        .into_bytes();
+    let at = bytes.iter().position(|&b| b == 1).expect("the marker");
+    bytes[at] = 0xff;
+    let e = parse(&bytes).expect_err("not UTF-8");
+    assert_eq!(e.class, ErrorClass::MalformedJson);
+    assert_eq!(
+        e.path,
+        format!("{SERIES}['originalTransactionIDReference_Series.mRID']")
+    );
+    assert!(e.reason.contains("invalid unicode code point"), "{e}");
+    assert!(e.reason.contains("line 38 column 63"), "{e}");
+}
+
 #[test]
 fn unknown_document_type() {
     let e = reject(&example().replace(

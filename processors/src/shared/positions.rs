@@ -122,6 +122,17 @@ pub struct StoredPosition {
     pub version: u64,
 }
 
+impl StoredPosition {
+    /// What a day keeps of `position` (its start is the day's key).
+    fn of(position: &Position) -> Self {
+        Self {
+            quantity: position.quantity,
+            quality: position.quality,
+            version: position.version,
+        }
+    }
+}
+
 /// The latest positions of one metering point on one local day: what
 /// aggregate and settle keep per key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +179,45 @@ impl DayPositions {
             self.resolution = resolution;
             self.positions.clear();
         }
+        let changed = if positions.windows(2).all(|w| w[0].start < w[1].start) {
+            self.merge_sorted(positions)
+        } else {
+            self.merge_each(positions)
+        };
+        if changed {
+            MergeOutcome::Changed
+        } else {
+            MergeOutcome::Unchanged
+        }
+    }
+
+    /// [`Self::merge`]'s rule for positions in strictly ascending order (as a reading
+    /// holds them): one pass beside the stored ones and a bulk rebuild of the map, instead
+    /// of a tree search and insert per position, which was most of a merge's cost.
+    fn merge_sorted(&mut self, positions: &[Position]) -> bool {
+        let mut changed = false;
+        let mut merged = Vec::with_capacity(self.positions.len() + positions.len());
+        let mut stored = std::mem::take(&mut self.positions).into_iter().peekable();
+        for p in positions {
+            while let Some(before) = stored.next_if(|(start, _)| *start < p.start) {
+                merged.push(before);
+            }
+            match stored.next_if(|(start, _)| *start == p.start) {
+                Some(same) if p.version <= same.1.version => merged.push(same),
+                _ => {
+                    merged.push((p.start, StoredPosition::of(p)));
+                    changed = true;
+                }
+            }
+        }
+        merged.extend(stored);
+        // Ascending and unique: `from_iter` builds the tree in bulk.
+        self.positions = merged.into_iter().collect();
+        changed
+    }
+
+    /// [`Self::merge`]'s rule one position at a time, for positions in any order.
+    fn merge_each(&mut self, positions: &[Position]) -> bool {
         let mut changed = false;
         for p in positions {
             let replace = match self.positions.get(&p.start) {
@@ -175,22 +225,11 @@ impl DayPositions {
                 None => true,
             };
             if replace {
-                self.positions.insert(
-                    p.start,
-                    StoredPosition {
-                        quantity: p.quantity,
-                        quality: p.quality,
-                        version: p.version,
-                    },
-                );
+                self.positions.insert(p.start, StoredPosition::of(p));
                 changed = true;
             }
         }
-        if changed {
-            MergeOutcome::Changed
-        } else {
-            MergeOutcome::Unchanged
-        }
+        changed
     }
 
     /// The positions as the settlement engine takes them.
@@ -364,7 +403,7 @@ mod day_codec {
             Resolution::Pt15m
         };
         let count = r.varint()?;
-        let mut day = DayPositions::new(date, resolution);
+        let mut positions = Vec::with_capacity(usize::try_from(count.min(1 << 12)).unwrap_or(0));
         let (mut start, mut version) = (0i64, 0i128);
         for _ in 0..count {
             start += i64::try_from(r.zigzag()?).map_err(|_| invalid("start"))?;
@@ -383,19 +422,25 @@ mod day_codec {
             };
             version += r.zigzag()?;
             let instant = DateTime::from_timestamp(start, 0).ok_or_else(|| invalid("start"))?;
-            day.positions.insert(
+            positions.push((
                 instant,
                 StoredPosition {
                     quantity,
                     quality,
                     version: u64::try_from(version).map_err(|_| invalid("version"))?,
                 },
-            );
+            ));
         }
         if !r.0.is_empty() {
             return Err(invalid("trailing bytes"));
         }
-        Ok(day)
+        // Encoded in ascending order: `from_iter` builds the tree in bulk (and, as the
+        // inserts did, keeps the last of equal starts).
+        Ok(DayPositions {
+            date,
+            resolution,
+            positions: positions.into_iter().collect(),
+        })
     }
 }
 
@@ -529,5 +574,59 @@ mod tests {
             json.len()
         );
         assert!(DayPositions::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    /// A reading's positions in ascending order take the one-pass merge; any other
+    /// order the per-position one. Both must store the same day and report the same
+    /// outcome, from any stored day: new, equal, older and newer versions, duplicates.
+    mod merge_paths {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn position(slot: i64, version: u64, kwh: Option<i64>) -> Position {
+            Position {
+                start: DateTime::from_timestamp(1_767_222_000 + slot * 900, 0).expect("instant"),
+                quantity: kwh.map(|k| Decimal::new(k, 3)),
+                quality: if kwh.is_some() {
+                    Quality::Measured
+                } else {
+                    Quality::Missing
+                },
+                version,
+            }
+        }
+
+        fn positions() -> impl Strategy<Value = Vec<Position>> {
+            prop::collection::vec((0i64..24, 0u64..4, prop::option::of(0i64..5_000)), 0..30)
+                .prop_map(|v| {
+                    v.into_iter()
+                        .map(|(s, ver, k)| position(s, ver, k))
+                        .collect()
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn sorted_merge_equals_one_at_a_time(stored in positions(), incoming in positions()) {
+                let date = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+                let mut day = DayPositions::new(date, Resolution::Pt15m);
+                day.merge_each(&stored);
+                let mut sorted = incoming.clone();
+                sorted.sort_by_key(|p| p.start);
+                sorted.dedup_by_key(|p| p.start);
+                let (mut fast, mut slow) = (day.clone(), day);
+                let fast_changed = fast.merge_sorted(&sorted);
+                let slow_changed = slow.merge_each(&sorted);
+                prop_assert_eq!(fast_changed, slow_changed);
+                prop_assert_eq!(&fast, &slow);
+                // The public entry point picks either path and agrees with both.
+                let mut any = slow.clone();
+                let outcome = any.merge(Resolution::Pt15m, &incoming);
+                let mut each = slow;
+                let expected = each.merge_each(&incoming);
+                prop_assert_eq!(outcome == MergeOutcome::Changed, expected);
+                prop_assert_eq!(any, each);
+            }
+        }
     }
 }
