@@ -27,7 +27,7 @@ use crate::spot::{PriceArea, SpotIndex, SpotPrice};
 use crate::statement::{Issue, MonthStatement};
 
 use super::fixed_prices::FixedPrices;
-use super::summary::Summary;
+use super::summary::{LineSum, Multiset, Summary};
 
 /// A linked charge with its links (sorted, checked).
 #[derive(Debug, Clone)]
@@ -401,44 +401,53 @@ impl MonthContext {
     }
 
     /// The statement of a month kept as Σ day deltas ([`Self::day_delta`]).
+    ///
+    /// It reads the empty month and the deltas as their sum without building it: the
+    /// settle processor calls this per series, and cloning the empty month's maps to
+    /// add the deltas into them cost as much as the statement itself.
     pub fn statement_of_delta(&self, metering_point_id: &str, delta: &Summary) -> MonthStatement {
-        let mut total = self.empty_total().clone();
-        total.add(delta);
-        self.statement(metering_point_id, &total)
+        self.statement_of_sum(metering_point_id, self.empty_total(), Some(delta))
     }
 
     /// The statement of a month's summary (Σ of all its days).
     pub fn statement(&self, metering_point_id: &str, total: &Summary) -> MonthStatement {
+        self.statement_of_sum(metering_point_id, total, None)
+    }
+
+    /// The statement of `first + second`, equal to [`Self::statement`] of that sum as
+    /// [`Summary::add`] would build it.
+    pub(crate) fn statement_of_sum(
+        &self,
+        metering_point_id: &str,
+        first: &Summary,
+        second: Option<&Summary>,
+    ) -> MonthStatement {
+        let missing_positions = first.missing_positions + second.map_or(0, |s| s.missing_positions);
+        let ignored = first.ignored + second.map_or(0, |s| s.ignored);
         let mut issues = Vec::new();
-        if total.missing_positions > 0
-            && let Some(first) = total.first_missing.first()
+        if missing_positions > 0
+            && let Some(at) =
+                Multiset::first_of(&first.first_missing, second.map(|s| &s.first_missing))
         {
             issues.push(Issue::MissingPositions {
-                count: u32::try_from(total.missing_positions).unwrap_or(u32::MAX),
-                first: *first,
+                count: u32::try_from(missing_positions).unwrap_or(u32::MAX),
+                first: *at,
             });
         }
-        if total.ignored > 0 {
+        if ignored > 0 {
             issues.push(Issue::IgnoredPositions {
-                count: u32::try_from(total.ignored).unwrap_or(u32::MAX),
+                count: u32::try_from(ignored).unwrap_or(u32::MAX),
             });
         }
         for key in &self.unknown {
             issues.push(Issue::UnknownCharge { key: key.clone() });
         }
         if self.scope == Scope::Full {
-            let pieces = total
-                .no_product
-                .0
-                .iter()
-                .filter(|(_, count)| **count > 0)
-                .map(|(piece, _)| *piece);
-            issues.extend(no_product_issues(pieces));
+            let pieces = Multiset::present_in(&first.no_product, second.map(|s| &s.no_product));
+            issues.extend(no_product_issues(pieces.copied()));
         }
-        let lines = total
-            .lines
-            .iter()
-            .filter_map(|(key, sum)| sum.line(key))
+        let lines = Summary::lines_of(first, second)
+            .filter_map(|(key, a, b)| LineSum::line_of(key, a, b))
             .collect();
         MonthStatement::assemble(metering_point_id.to_string(), self.period, lines, issues)
     }

@@ -9,6 +9,7 @@
 //! highest price and the first unpriced or missing instant are multisets (a count per
 //! value; a negative count is allowed in a difference and cancels in a total).
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -50,19 +51,100 @@ impl<T: Ord + Clone> Multiset<T> {
         }
     }
 
-    /// The lowest value present (count above zero).
-    pub(crate) fn first(&self) -> Option<&T> {
-        self.0.iter().find(|(_, c)| **c > 0).map(|(v, _)| v)
-    }
-
-    /// The highest value present (count above zero).
-    pub(crate) fn last(&self) -> Option<&T> {
-        self.0.iter().rev().find(|(_, c)| **c > 0).map(|(v, _)| v)
-    }
-
     /// Whether nothing is counted.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The lowest value counted above zero in `a + b`, read without building the sum.
+    pub(crate) fn first_of<'a>(a: &'a Self, b: Option<&'a Self>) -> Option<&'a T> {
+        Self::present_in(a, b).next()
+    }
+
+    /// The highest value counted above zero in `a + b`.
+    pub(crate) fn last_of<'a>(a: &'a Self, b: Option<&'a Self>) -> Option<&'a T> {
+        join_descending(&a.0, b.map(|m| &m.0))
+            .find(|(_, x, y)| count(*x) + count(*y) > 0)
+            .map(|(value, _, _)| value)
+    }
+
+    /// The values counted above zero in `a + b`, ascending.
+    pub(crate) fn present_in<'a>(
+        a: &'a Self,
+        b: Option<&'a Self>,
+    ) -> impl Iterator<Item = &'a T> + 'a {
+        join(&a.0, b.map(|m| &m.0))
+            .filter(|(_, x, y)| count(*x) + count(*y) > 0)
+            .map(|(value, _, _)| value)
+    }
+}
+
+/// A multiset's count of a value it may not hold.
+fn count(c: Option<&i64>) -> i64 {
+    c.copied().unwrap_or(0)
+}
+
+/// Two sorted maps walked together, each key once with its value in either: the sum
+/// of two summaries read without building it.
+struct Join<A: Iterator, B: Iterator> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+    descending: bool,
+}
+
+/// [`Join`] in ascending key order.
+fn join<'a, K: Ord, V>(
+    a: &'a BTreeMap<K, V>,
+    b: Option<&'a BTreeMap<K, V>>,
+) -> Join<impl Iterator<Item = (&'a K, &'a V)>, impl Iterator<Item = (&'a K, &'a V)>> {
+    Join::new(a.iter(), b.into_iter().flatten(), false)
+}
+
+/// [`Join`] in descending key order.
+fn join_descending<'a, K: Ord, V>(
+    a: &'a BTreeMap<K, V>,
+    b: Option<&'a BTreeMap<K, V>>,
+) -> Join<impl Iterator<Item = (&'a K, &'a V)>, impl Iterator<Item = (&'a K, &'a V)>> {
+    Join::new(
+        a.iter().rev(),
+        b.into_iter().flat_map(|m| m.iter().rev()),
+        true,
+    )
+}
+
+impl<A: Iterator, B: Iterator> Join<A, B> {
+    fn new(a: A, b: B, descending: bool) -> Self {
+        Self {
+            a: a.peekable(),
+            b: b.peekable(),
+            descending,
+        }
+    }
+}
+
+impl<'a, K: Ord + 'a, V: 'a, A, B> Iterator for Join<A, B>
+where
+    A: Iterator<Item = (&'a K, &'a V)>,
+    B: Iterator<Item = (&'a K, &'a V)>,
+{
+    type Item = (&'a K, Option<&'a V>, Option<&'a V>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let order = match (self.a.peek(), self.b.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((x, _)), Some((y, _))) if self.descending => y.cmp(x),
+            (Some((x, _)), Some((y, _))) => x.cmp(y),
+        };
+        match order {
+            Ordering::Less => self.a.next().map(|(k, v)| (k, Some(v), None)),
+            Ordering::Greater => self.b.next().map(|(k, v)| (k, None, Some(v))),
+            Ordering::Equal => {
+                let (k, v) = self.a.next()?;
+                Some((k, Some(v), self.b.next().map(|(_, w)| w)))
+            }
+        }
     }
 }
 
@@ -201,10 +283,35 @@ impl LineSum {
     /// The line these sums make, and the start of its first unpriced detail; `None` while
     /// it has no details (no line on the statement).
     pub(crate) fn line(&self, key: &LineKey) -> Option<(Line, Option<DateTime<Utc>>)> {
-        if self.details <= 0 {
+        Self::line_of(key, Some(self), None)
+    }
+
+    /// [`Self::line`] of `first + second` (a line's sums in two summaries), without
+    /// building the sum. The totals are added as [`Summary::add`] would add them: the
+    /// first's as they are (zero when it has no such line), the second's onto them, so
+    /// every Decimal has the same value and scale.
+    pub(crate) fn line_of(
+        key: &LineKey,
+        first: Option<&Self>,
+        second: Option<&Self>,
+    ) -> Option<(Line, Option<DateTime<Utc>>)> {
+        let empty = Self::default();
+        let mut total = LineTotals::of(first.unwrap_or(&empty));
+        if let Some(second) = second {
+            total.add(second);
+        }
+        if total.details <= 0 {
             return None;
         }
-        let unit_price = match (self.min_price.first(), self.max_price.last()) {
+        // The multisets of the sum: `first`'s (or nothing's), with `second`'s.
+        let (a, b) = match (first, second) {
+            (Some(a), b) => (a, b),
+            (None, b) => (b.unwrap_or(&empty), None),
+        };
+        let unit_price = match (
+            Multiset::first_of(&a.min_price, b.map(|s| &s.min_price)),
+            Multiset::last_of(&a.max_price, b.map(|s| &s.max_price)),
+        ) {
             (Some(min), Some(max)) if arith::cmp(*min, *max).is_eq() => {
                 UnitPrice::Single { price: *min }
             }
@@ -214,12 +321,17 @@ impl LineSum {
             },
             _ => UnitPrice::Missing,
         };
-        let known_amount = crate::rounding::round_amount(self.known);
+        let known_amount = crate::rounding::round_amount(total.known);
         let qualities: QualitySet = Quality::ALL
             .into_iter()
-            .filter(|q| self.qualities[q.index()] > 0)
+            .filter(|q| total.qualities[q.index()] > 0)
             .collect();
-        let mut details = self.explain.clone();
+        let mut details: Vec<Detail> = a
+            .explain
+            .iter()
+            .chain(b.iter().flat_map(|s| &s.explain))
+            .cloned()
+            .collect();
         details.sort_by_key(|d| d.start);
         let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
         let line = Line {
@@ -227,16 +339,53 @@ impl LineSum {
             source: key.source.clone(),
             vat_class: key.vat_class,
             unit: key.unit,
-            quantity: self.quantity,
+            quantity: total.quantity,
             unit_price,
-            amount: (self.missing_prices == 0).then_some(known_amount),
+            amount: (total.missing_prices == 0).then_some(known_amount),
             known_amount,
-            missing_prices: count(self.missing_prices),
-            missing_positions: count(self.missing_positions),
+            missing_prices: count(total.missing_prices),
+            missing_positions: count(total.missing_positions),
             qualities,
             details,
         };
-        Some((line, self.first_unpriced.first().copied()))
+        let first_unpriced = Multiset::first_of(&a.first_unpriced, b.map(|s| &s.first_unpriced));
+        Some((line, first_unpriced.copied()))
+    }
+}
+
+/// A [`LineSum`]'s totals (everything but its multisets and details), for reading
+/// several summaries as their sum.
+struct LineTotals {
+    quantity: Decimal,
+    known: Decimal,
+    details: i64,
+    missing_prices: i64,
+    missing_positions: i64,
+    qualities: [i64; 4],
+}
+
+impl LineTotals {
+    fn of(sum: &LineSum) -> Self {
+        Self {
+            quantity: sum.quantity,
+            known: sum.known,
+            details: sum.details,
+            missing_prices: sum.missing_prices,
+            missing_positions: sum.missing_positions,
+            qualities: sum.qualities,
+        }
+    }
+
+    /// As [`LineSum::merge`] with a positive sign.
+    fn add(&mut self, other: &LineSum) {
+        self.quantity = arith::add(self.quantity, other.quantity);
+        self.known = arith::add(self.known, other.known);
+        self.details += other.details;
+        self.missing_prices += other.missing_prices;
+        self.missing_positions += other.missing_positions;
+        for (mine, theirs) in self.qualities.iter_mut().zip(other.qualities) {
+            *mine += theirs;
+        }
     }
 }
 
@@ -321,6 +470,14 @@ impl Summary {
             return;
         }
         self.lines.entry(key).or_default().merge(sum, 1);
+    }
+
+    /// Each line of `first + second` with its sums in either, in statement order.
+    pub(crate) fn lines_of<'a>(
+        first: &'a Summary,
+        second: Option<&'a Summary>,
+    ) -> impl Iterator<Item = (&'a LineKey, Option<&'a LineSum>, Option<&'a LineSum>)> {
+        join(&first.lines, second.map(|s| &s.lines))
     }
 
     /// Whether the summary holds nothing (a day whose readings changed nothing).
