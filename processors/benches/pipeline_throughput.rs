@@ -18,8 +18,10 @@
 //!
 //! `cargo bench -p afregning-processors --bench pipeline_throughput`
 //! (`BENCH_METERING_POINTS`, default 200; `BENCH_PT1H_SHARE`, default 0.15;
-//! `BENCH_WORKERS`, e.g. `1,2`; a 28-day February; records in the order
-//! DataHub sends them: reference data, then day by day).
+//! `BENCH_WORKERS`, e.g. `1,2`; `BENCH_DAYS`, default 28, a February from its
+//! first day, so `BENCH_DAYS=1` is the live path's day: every series the first
+//! of its metering point's month; records in the order DataHub sends them:
+//! reference data, then day by day).
 
 use std::time::{Duration, Instant};
 
@@ -276,11 +278,15 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.15);
+    let days: u32 = std::env::var("BENCH_DAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(28);
     let scenario = generate(
         &ScenarioConfig {
             metering_points,
             first_day: NaiveDate::from_ymd_opt(2026, 2, 1).expect("date"),
-            days: 28,
+            days,
             grid_areas: vec!["344".into(), "791".into()],
             aggregations: false,
             pt1h_share,
@@ -409,7 +415,7 @@ fn main() {
 
     let per_sec = |n: usize, d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
     println!(
-        "pipeline_throughput: {metering_points} metering points x 28 days, {readings} series, {values} values ({} raw records), batches of {BATCH}",
+        "pipeline_throughput: {metering_points} metering points x {days} days, {readings} series, {values} values ({} raw records), batches of {BATCH}",
         raw.len()
     );
     for (workers, wall, chains, _) in &runs {

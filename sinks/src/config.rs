@@ -40,7 +40,15 @@ pub struct SinkConfig {
     /// Flush a non-empty batch this long after its first record arrived, so
     /// a quiet topic's records still reach the database promptly.
     pub flush_interval_ms: u64,
-    /// Records buffered between the Kafka consumers and the writer. When full
+    /// Writer lanes of the database sink: each owns the partitions whose
+    /// number modulo this count is its index, with its own consumers, batch
+    /// and database connection, so the database writes that many batches at
+    /// once and one lane decodes while another's transaction runs
+    /// (docs/decisions/0150). More lanes than partitions leave the extra ones
+    /// idle. Default 2 (the day load test's figures, BENCHMARKS.md). The ERP
+    /// sink always runs one.
+    pub writers: u32,
+    /// Records buffered between a lane's Kafka consumers and its writer. When full
     /// (the database is slow or gone), the consumers stop polling until there
     /// is room: the back-pressure that bounds memory.
     pub channel_capacity: usize,
@@ -77,6 +85,7 @@ impl Default for SinkConfig {
             consumer_name: None,
             batch_max_rows: 20_000,
             flush_interval_ms: 500,
+            writers: 2,
             channel_capacity: 2_048,
             retry_initial_ms: 200,
             retry_max_ms: 10_000,
@@ -106,6 +115,11 @@ impl SinkConfig {
         if self.batch_max_rows == 0 {
             return Err(ConfigError::Invalid(
                 "batch_max_rows must be at least 1".into(),
+            ));
+        }
+        if !(1..=64).contains(&self.writers) {
+            return Err(ConfigError::Invalid(
+                "writers must be between 1 and 64".into(),
             ));
         }
         if self.channel_capacity == 0 {

@@ -134,19 +134,24 @@ pub async fn run_timescale(
         });
     };
     let producer = producer::create(&config.bootstrap_servers, &config.kafka)?;
-    let service = timescale::service::TimescaleService::new(
-        &config.database_url,
-        &consumer,
-        config.storage.clone(),
-    )
-    .with_metering_path(if config.metering_direct_copy {
+    let path = if config.metering_direct_copy {
         timescale::service::MeteringPath::Auto
     } else {
         timescale::service::MeteringPath::MergeOnly
-    });
-    let handler = timescale::TimescaleHandler::new(codec, service, producer);
-    tracing::info!(%consumer, storage = %migration.storage.mode, "database sink starting");
-    let report = runner::run(handler, config, &consumer, mode, status, shutdown).await?;
+    };
+    let handlers = (0..config.writers)
+        .map(|_| {
+            let service = timescale::service::TimescaleService::new(
+                &config.database_url,
+                &consumer,
+                config.storage.clone(),
+            )
+            .with_metering_path(path);
+            timescale::TimescaleHandler::new(codec.clone(), service, producer.clone())
+        })
+        .collect();
+    tracing::info!(%consumer, storage = %migration.storage.mode, writers = config.writers, "database sink starting");
+    let report = runner::run(handlers, config, &consumer, mode, status, shutdown).await?;
     Ok(SinkRun {
         consumer,
         migration: Some(migration),
@@ -176,7 +181,8 @@ pub async fn run_erp(
     let producer = producer::create(&config.bootstrap_servers, &config.kafka)?;
     let handler = erp::ErpHandler::new(codec, producer, config, &consumer);
     tracing::info!(%consumer, "ERP sink starting");
-    let report = runner::run(handler, config, &consumer, mode, status, shutdown).await?;
+    // One lane: the ERP handler locks its whole consumer.
+    let report = runner::run(vec![handler], config, &consumer, mode, status, shutdown).await?;
     Ok(SinkRun {
         consumer,
         migration: Some(migration),

@@ -1,14 +1,16 @@
 //! Where a sink has read to, kept in the database beside the data it wrote
 //! (docs/decisions/0061): both sinks store a batch's positions in the same
-//! transaction as its rows, read them back on start, and hold an advisory
-//! lock per consumer name so that a second instance waits as a standby
-//! instead of writing the same positions.
+//! transaction as its rows, read them back on start, and hold advisory
+//! locks so that a second instance waits as a standby instead of writing the
+//! same positions.
 //!
 //! - [`Position`]: what a batch stores per partition (the next offset to read).
 //! - [`SourcePos`]: where one record was read, carried into its rows as
 //!   provenance.
 //! - [`store_positions`], [`load_positions`]: the `sink_offset` table.
 //! - [`lock_consumer`]: one active writer per consumer name.
+//! - [`lock_partitions`]: one active writer per consumer name and partition
+//!   (the database sink's writer lanes).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -120,4 +122,80 @@ pub async fn lock_consumer(conn: &mut PgConnection, consumer: &str) -> Result<()
         tokio::time::sleep(Duration::from_secs(1)).await;
         waited += Duration::from_secs(1);
     }
+}
+
+/// Takes the locks of a writer lane that owns `partitions` of `consumer`'s
+/// topics, waiting while another instance holds any of them: a shared hold on
+/// the consumer's lock (so a whole-consumer writer, [`lock_consumer`], and a
+/// lane exclude each other) and an exclusive lock per partition number (so
+/// two lanes, of this process or of another configured with another lane
+/// count, never write the same partition). All or nothing: a lane that gets
+/// only some of them releases those and waits, so two lanes cannot hold each
+/// other's halves.
+pub async fn lock_partitions(
+    conn: &mut PgConnection,
+    consumer: &str,
+    partitions: &[i32],
+) -> Result<(), sqlx::Error> {
+    let mut waited = Duration::ZERO;
+    loop {
+        if try_lock_partitions(conn, consumer, partitions).await? {
+            return Ok(());
+        }
+        if waited.as_secs().is_multiple_of(30) {
+            tracing::info!(
+                consumer,
+                ?partitions,
+                "another instance holds these partitions' locks; waiting as standby"
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        waited += Duration::from_secs(1);
+    }
+}
+
+/// One attempt of [`lock_partitions`]: `true` with every lock held, or
+/// `false` with none of them held.
+pub async fn try_lock_partitions(
+    conn: &mut PgConnection,
+    consumer: &str,
+    partitions: &[i32],
+) -> Result<bool, sqlx::Error> {
+    let shared: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_lock_shared(hashtext('afregning.sink:' || $1)::bigint)",
+    )
+    .bind(consumer)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !shared {
+        return Ok(false);
+    }
+    let mut held = Vec::with_capacity(partitions.len());
+    for &partition in partitions {
+        let locked: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtext('afregning.sink:' || $1), $2)",
+        )
+        .bind(consumer)
+        .bind(partition)
+        .fetch_one(&mut *conn)
+        .await?;
+        if !locked {
+            for &partition in &held {
+                sqlx::query("SELECT pg_advisory_unlock(hashtext('afregning.sink:' || $1), $2)")
+                    .bind(consumer)
+                    .bind(partition)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            sqlx::query(
+                "SELECT pg_advisory_unlock_shared(hashtext('afregning.sink:' || $1)::bigint)",
+            )
+            .bind(consumer)
+            .execute(&mut *conn)
+            .await?;
+            return Ok(false);
+        }
+        held.push(partition);
+    }
+    Ok(true)
 }

@@ -1,6 +1,6 @@
-//! The Kafka side of a sink: one consumer per input topic, each on its own
-//! thread, assigned every partition of its topic at the offsets the database
-//! holds, feeding one bounded channel.
+//! The Kafka side of a sink: one consumer per input topic and writer lane,
+//! each on its own thread, assigned the lane's partitions of its topic at the
+//! offsets the database holds, feeding the lane's bounded channel.
 //!
 //! Why this shape (docs/decisions/0061):
 //! - **Positions come from the database.** Each partition starts at the
@@ -9,9 +9,10 @@
 //!   never read. So a lost or stale group offset (the local broker has known
 //!   gaps around commits and rebalances, LOCAL-BROKER.md) cannot lose or
 //!   repeat a row.
-//! - **Explicit assignment, no group membership.** A sink is one active
-//!   writer per consumer name (an advisory lock in the database makes a
-//!   second instance a standby), so there is nothing to rebalance.
+//! - **Explicit assignment, no group membership.** A partition has one
+//!   active writer per consumer name (advisory locks in the database make a
+//!   second instance a standby; `runner` splits partitions between a sink's
+//!   writer lanes), so there is nothing to rebalance.
 //! - **One consumer per topic** because librdkafka reports the end of a
 //!   partition (`PartitionEOF`) with the partition number only; per topic, the
 //!   pair is unambiguous, which is how the sink knows it has caught up. (The
@@ -76,7 +77,7 @@ pub enum SourceEvent {
     Assigned {
         /// Full topic name.
         topic: Arc<str>,
-        /// Every partition of the topic.
+        /// The partitions assigned: the writer lane's share of the topic.
         partitions: Vec<i32>,
     },
     /// A record.
@@ -187,13 +188,39 @@ pub fn consumer_config(
     config
 }
 
+/// The partitions of `topic`, in order, from the broker's metadata: what a
+/// writer lane chooses its share from before it claims them in the database.
+pub fn topic_partitions(config: &ClientConfig, topic: &str) -> Result<Vec<i32>, SourceError> {
+    let kafka = |source| SourceError::Kafka {
+        topic: topic.to_string(),
+        source,
+    };
+    let consumer: BaseConsumer = config.create().map_err(kafka)?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(kafka)?;
+    let mut partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    partitions.sort_unstable();
+    if partitions.is_empty() {
+        return Err(SourceError::MissingTopic(topic.to_string()));
+    }
+    Ok(partitions)
+}
+
 impl TopicSource {
-    /// Starts a consumer for `topic`, assigned every partition at the
-    /// offsets in `next_offsets` (the beginning where none is stored), sending
-    /// into `tx` until stopped.
+    /// Starts a consumer for `topic`, assigned `partitions` (its writer
+    /// lane's share, see [`topic_partitions`]) at the offsets in
+    /// `next_offsets` (the beginning where none is stored), sending into `tx`
+    /// until stopped.
     pub fn start(
         config: &ClientConfig,
         topic: &str,
+        partitions: Vec<i32>,
         next_offsets: &HashMap<i32, i64>,
         tx: mpsc::Sender<SourceEvent>,
         watermarks: Watermarks,
@@ -206,19 +233,6 @@ impl TopicSource {
         let consumer: BaseConsumer<SourceContext> = config
             .create_with_context(SourceContext { watermarks })
             .map_err(kafka)?;
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .map_err(kafka)?;
-        let mut partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        partitions.sort_unstable();
-        if partitions.is_empty() {
-            return Err(SourceError::MissingTopic(topic.to_string()));
-        }
         let mut assignment = TopicPartitionList::new();
         for &partition in &partitions {
             let offset = next_offsets

@@ -16,41 +16,12 @@ use afregning_topology::records::{Quality, Reading, ReadingPoint, Resolution};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 
+mod database;
+
+use database::{drop_schema, fresh_schema};
+
 const CONSUMER: &str = "metering-copy-test";
 
-/// The server: `DATABASE_URL`, else the local PostgreSQL the stack uses.
-fn server_url() -> String {
-    std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A schema of this test's own on the real server (no broker needed): its URL.
-async fn fresh_schema(name: &str) -> String {
-    let mut admin = schema::connect(&server_url(), "metering copy test")
-        .await
-        .expect("PostgreSQL answers at DATABASE_URL or 127.0.0.1:5432");
-    for statement in [
-        format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
-        format!("CREATE SCHEMA {name}"),
-    ] {
-        sqlx::query(&statement).execute(&mut admin).await.unwrap();
-    }
-    let url = server_url();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}options=-c%20search_path%3D{name}")
-}
-
-async fn drop_schema(name: &str) {
-    let mut admin = schema::connect(&server_url(), "metering copy test")
-        .await
-        .unwrap();
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-}
 const TOPIC: &str = "test.readings";
 
 /// The 15th of the current month, 00:00 UTC: its partition exists after migration.

@@ -3,14 +3,16 @@
 //! component), a replay of the same input changes nothing (neither
 //! re-produced duplicates nor a re-read from the beginning), positions are
 //! stored with the data, and a record the sink cannot decode becomes a dead
-//! letter exactly once.
+//! letter exactly once. The writer lanes (`writers`, default 2) are varied
+//! between the runs: positions are per partition, so any lane count picks up
+//! where another left off.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use afregning_sinks::{RunMode, SinkStatus, run_timescale, schema};
+use afregning_sinks::{RunMode, SinkConfig, SinkStatus, run_timescale, schema};
 use afregning_testkit::TestEnv;
 use afregning_topology::topics;
 use rdkafka::producer::FutureRecord;
@@ -116,10 +118,14 @@ async fn the_tables_match_the_topics_and_a_replay_changes_nothing() {
     assert_eq!(processed as usize, scenario.records());
     let before = fingerprints(&mut conn).await;
 
-    // Replay 1: the same input produced again (a processor re-emitting after a crash).
+    // Replay 1: the same input produced again (a processor re-emitting after a crash),
+    // read by four lanes over three partitions (one lane idle).
     scenario.produce(&topology).await;
     let second = run_timescale(
-        &config,
+        &SinkConfig {
+            writers: 4,
+            ..config.clone()
+        },
         RunMode::UntilCaughtUp,
         Arc::new(SinkStatus::default()),
         std::future::pending(),
@@ -149,13 +155,17 @@ async fn the_tables_match_the_topics_and_a_replay_changes_nothing() {
     assert_eq!(Figures::read(&mut conn).await, expected);
     assert_eq!(fingerprints(&mut conn).await, before);
 
-    // Replay 2: positions forgotten, everything read again from the beginning.
+    // Replay 2: positions forgotten, everything read again from the beginning, by
+    // one lane.
     sqlx::query("DELETE FROM sink_offset")
         .execute(&mut conn)
         .await
         .unwrap();
     let third = run_timescale(
-        &config,
+        &SinkConfig {
+            writers: 1,
+            ..config.clone()
+        },
         RunMode::UntilCaughtUp,
         Arc::new(SinkStatus::default()),
         std::future::pending(),

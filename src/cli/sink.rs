@@ -74,6 +74,10 @@ pub struct CommonArgs {
     /// Flush a non-empty batch this many ms after its first record.
     #[arg(long, env = "AFREGNING_SINK_FLUSH_INTERVAL_MS")]
     pub flush_interval_ms: Option<u64>,
+    /// Writer lanes of the database sink (each owns a share of the partitions and
+    /// writes its own batches; the ERP sink always runs one).
+    #[arg(long, env = "AFREGNING_SINK_WRITERS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub writers: Option<u32>,
     /// Where the broker, the schema registry and the database are.
     #[command(flatten)]
     pub stack: StackArgs,
@@ -94,6 +98,9 @@ impl CommonArgs {
         }
         if let Some(ms) = self.flush_interval_ms {
             config.flush_interval_ms = ms;
+        }
+        if let Some(writers) = self.writers {
+            config.writers = writers;
         }
         config
     }

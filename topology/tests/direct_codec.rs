@@ -11,8 +11,8 @@ use afregning_topology::records::direct::{
     self, DirectCodec, Discard, EnrichedTail, Reader, ReadingHead, read_reading_head,
 };
 use afregning_topology::records::{
-    AvroEnum, AvroRecord, ChargePrice, ChargePriceKey, ChargePricePoint, DailyAggregate,
-    DailyAggregateKey, DatumError, EnrichedReading, HourlyEnergy, MeteringPointKey,
+    AvroEnum, AvroRecord, ChargeLink, ChargeLinkKey, ChargePrice, ChargePriceKey, ChargePricePoint,
+    DailyAggregate, DailyAggregateKey, DatumError, EnrichedReading, HourlyEnergy, MeteringPointKey,
     ProvisionalSettlement, QualityCount, Reading, ReadingPoint, SettlementLine, SettlementMonthKey,
     SpotPrice, SpotPriceKey, TariffPeriodEnergy,
 };
@@ -184,6 +184,25 @@ prop_compose! {
         source_message_id in text(),
     ) -> ChargePrice {
         ChargePrice { owner_gln, charge_type, charge_code, resolution, period_start, period_end, points, source_message_id }
+    }
+}
+
+prop_compose! {
+    fn charge_link()(
+        gsrn in text(), owner_gln in text(), charge_type in symbol(), charge_code in text(),
+        quantity in any::<i32>(), valid_from in instant(), valid_to in prop::option::of(instant()),
+        source_message_id in text(),
+    ) -> ChargeLink {
+        ChargeLink { gsrn, owner_gln, charge_type, charge_code, quantity, valid_from, valid_to, source_message_id }
+    }
+}
+
+prop_compose! {
+    fn charge_link_key()(
+        gsrn in text(), owner_gln in text(), charge_type in symbol(), charge_code in text(),
+        valid_from in instant(),
+    ) -> ChargeLinkKey {
+        ChargeLinkKey { gsrn, owner_gln, charge_type, charge_code, valid_from }
     }
 }
 
@@ -370,6 +389,12 @@ proptest! {
     #[test]
     fn charge_prices(p in charge_price(), c in corruption()) {
         check(&p, &c)?;
+    }
+
+    #[test]
+    fn charge_links(l in charge_link(), k in charge_link_key(), c in corruption()) {
+        check(&l, &c)?;
+        check(&k, &c)?;
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct SinkArgs {
     /// The sink's `metering_direct_copy`.
     #[arg(long, action = clap::ArgAction::Set)]
     pub direct_copy: bool,
+    /// The sink's `writers` (lanes).
+    #[arg(long)]
+    pub writers: u32,
 }
 
 impl SinkArgs {
@@ -46,6 +49,7 @@ impl SinkArgs {
             topic_prefix: self.prefix.clone(),
             partitions: self.partitions,
             metering_direct_copy: self.direct_copy,
+            writers: self.writers,
             ..SinkConfig::default()
         }
     }
@@ -93,6 +97,7 @@ impl SinkChild {
             .args(["--prefix", &args.prefix])
             .args(["--partitions", &args.partitions.to_string()])
             .args(["--direct-copy", &args.direct_copy.to_string()])
+            .args(["--writers", &args.writers.to_string()])
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG")

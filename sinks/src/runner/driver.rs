@@ -6,28 +6,30 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use rdkafka::config::ClientConfig;
 use tokio::sync::mpsc;
 
 use super::state::{Pending, Progress, Sources, Stored};
-use super::{FlushReport, Handler, HandlerError, RunMode, RunReport, SinkStatus};
+use super::{FlushReport, Handler, HandlerError, Lane, LaneStatus, RunMode, RunReport};
 use crate::SinkError;
 use crate::config::SinkConfig;
 use crate::events;
 use crate::positions::Position;
 use crate::retry::Backoff;
-use crate::source::{SourceEvent, SourceRecord, TopicSource, Watermarks, consumer_config};
+use crate::source::{
+    SourceEvent, SourceRecord, TopicSource, Watermarks, consumer_config, topic_partitions,
+};
 
-/// The handler and what the loop keeps across batches: the settings, the
-/// status it reports, the backoff between retries and the running totals.
+/// One lane's handler and what its loop keeps across batches: the settings,
+/// the status it reports, the backoff between retries and the running totals.
 pub(super) struct Driver<'c, H> {
     handler: H,
     config: &'c SinkConfig,
+    lane: Lane,
     sink: &'static str,
-    status: Arc<SinkStatus>,
+    status: LaneStatus,
     backoff: Backoff,
     pub(super) report: RunReport,
 }
@@ -45,7 +47,7 @@ enum Received {
 
 impl<'c, H: Handler> Driver<'c, H> {
     /// A driver that has not read anything yet.
-    pub(super) fn new(handler: H, config: &'c SinkConfig, status: Arc<SinkStatus>) -> Self {
+    pub(super) fn new(handler: H, config: &'c SinkConfig, lane: Lane, status: LaneStatus) -> Self {
         let sink = handler.sink_label();
         let backoff = Backoff::new(
             Duration::from_millis(config.retry_initial_ms),
@@ -54,6 +56,7 @@ impl<'c, H: Handler> Driver<'c, H> {
         Self {
             handler,
             config,
+            lane,
             sink,
             status,
             backoff,
@@ -61,19 +64,37 @@ impl<'c, H: Handler> Driver<'c, H> {
         }
     }
 
-    /// From start to stop: the positions from the database, the consumers
-    /// started there, the loop, and (however the loop ended) a last lag
-    /// reading and the consumers stopped.
+    /// From start to stop: the lane's partitions claimed, the positions
+    /// from the database, the consumers started there, the loop, and (however
+    /// the loop ended) a last lag reading and the consumers stopped.
     pub(super) async fn run<S: Future<Output = ()>>(
         &mut self,
         consumer_name: &str,
         mode: RunMode,
         shutdown: &mut Pin<&mut S>,
     ) -> Result<(), SinkError> {
+        let client = consumer_config(
+            &self.config.bootstrap_servers,
+            consumer_name,
+            self.config.stats_interval_ms,
+            &self.config.kafka,
+        );
+        let owned = self.owned_partitions(&client)?;
+        let mut claimed: Vec<i32> = owned.values().flatten().copied().collect();
+        claimed.sort_unstable();
+        claimed.dedup();
+        tracing::info!(sink = self.sink, lane = self.lane.index, lanes = self.lane.count, partitions = ?claimed, "writer lane starting");
+        if owned.is_empty() {
+            // More lanes than partitions: nothing here to write.
+            self.status.database(true);
+            self.status.caught_up();
+            return Ok(());
+        }
+        self.handler.claim(&claimed);
         let Some(stored) = self.stored_positions(shutdown).await? else {
             return Ok(());
         };
-        let (mut sources, mut inbox) = self.start_sources(consumer_name, &stored)?;
+        let (mut sources, mut inbox) = self.start_sources(&client, owned, &stored)?;
         let mut progress = Progress::from_stored(&stored, &sources);
         let result = self
             .drive(&sources, &mut inbox, &mut progress, mode, shutdown)
@@ -109,33 +130,48 @@ impl<'c, H: Handler> Driver<'c, H> {
         Ok(Some(stored))
     }
 
-    /// Starts one consumer per topic at the stored positions, all sending
-    /// into one channel, which closes when every consumer has stopped.
+    /// The lane's share of each topic's partitions; a topic with none in
+    /// this lane (fewer partitions than lanes) is left to the others.
+    fn owned_partitions(
+        &self,
+        client: &ClientConfig,
+    ) -> Result<HashMap<String, Vec<i32>>, SinkError> {
+        let mut owned = HashMap::new();
+        for topic in self.handler.topics() {
+            let mut partitions =
+                topic_partitions(client, &topic).map_err(|e| SinkError::Fatal(e.to_string()))?;
+            partitions.retain(|&p| self.lane.owns(p));
+            if !partitions.is_empty() {
+                owned.insert(topic, partitions);
+            }
+        }
+        Ok(owned)
+    }
+
+    /// Starts one consumer per topic with partitions in this lane, at the
+    /// stored positions, all sending into one channel, which closes when
+    /// every consumer has stopped.
     fn start_sources(
         &self,
-        consumer_name: &str,
+        client: &ClientConfig,
+        owned: HashMap<String, Vec<i32>>,
         stored: &Stored,
     ) -> Result<(Sources, mpsc::Receiver<SourceEvent>), SinkError> {
         let (tx, rx) = mpsc::channel(self.config.channel_capacity);
-        let client = consumer_config(
-            &self.config.bootstrap_servers,
-            consumer_name,
-            self.config.stats_interval_ms,
-            &self.config.kafka,
-        );
         let mut sources = Sources {
             by_topic: HashMap::new(),
             watermarks: Watermarks::default(),
         };
-        for topic in self.handler.topics() {
+        for (topic, partitions) in owned {
             let next: HashMap<i32, i64> = stored
                 .iter()
                 .filter(|((t, _), _)| *t == topic)
                 .map(|((_, p), o)| (*p, *o))
                 .collect();
             let source = TopicSource::start(
-                &client,
+                client,
                 &topic,
+                partitions,
                 &next,
                 tx.clone(),
                 sources.watermarks.clone(),
@@ -364,10 +400,10 @@ impl<'c, H: Handler> Driver<'c, H> {
     /// The caught-up judgement: nothing waits in a batch and every
     /// partition of every topic was read to its end. Recorded in the status
     /// the first time it holds.
-    fn judge_caught_up(&self, pending: &Pending<H::Batch>, everything_read: bool) -> bool {
+    fn judge_caught_up(&mut self, pending: &Pending<H::Batch>, everything_read: bool) -> bool {
         let caught_up = pending.is_empty() && everything_read;
         if caught_up {
-            self.status.caught_up.store(true, Ordering::Relaxed);
+            self.status.caught_up();
         }
         caught_up
     }
@@ -377,7 +413,7 @@ impl<'c, H: Handler> Driver<'c, H> {
     /// new one. Returns how long to wait first.
     fn database_failed(&mut self, reason: &'static str) -> Duration {
         self.handler.reset();
-        self.status.database_up.store(false, Ordering::Relaxed);
+        self.status.database(false);
         self.count_retry(reason)
     }
 
@@ -385,7 +421,7 @@ impl<'c, H: Handler> Driver<'c, H> {
     /// the shortest delay.
     fn database_succeeded(&mut self) {
         self.backoff.reset();
-        self.status.database_up.store(true, Ordering::Relaxed);
+        self.status.database(true);
     }
 
     /// Counts a retry in the report and the metric; returns the backoff's

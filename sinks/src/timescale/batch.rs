@@ -379,6 +379,22 @@ impl TimescaleBatch {
         Ok(added)
     }
 
+    /// The batch's days of `daily_summary` with the version each carries, as
+    /// three parallel arrays (metering point, local date, version): what the
+    /// delete of older versions' rows binds, so that PostgreSQL plans it as a
+    /// lookup per day whatever it knows of the tables.
+    pub fn daily_versions(&self) -> (Vec<&str>, Vec<NaiveDate>, Vec<i64>) {
+        let mut gsrns = Vec::with_capacity(self.daily.len());
+        let mut dates = Vec::with_capacity(self.daily.len());
+        let mut versions = Vec::with_capacity(self.daily.len());
+        for ((gsrn, date), (aggregate, _)) in &self.daily {
+            gsrns.push(gsrn.as_str());
+            dates.push(*date);
+            versions.push(aggregate.version);
+        }
+        (gsrns, dates, versions)
+    }
+
     /// Adds a daily aggregate; of several versions of a day, the highest wins.
     pub fn add_daily(&mut self, aggregate: DailyAggregate, pos: &SourcePos) -> usize {
         let key = (aggregate.gsrn.clone(), aggregate.local_date);

@@ -309,4 +309,8 @@ impl Handler for TimescaleHandler {
     fn reset(&mut self) {
         self.service.reset();
     }
+
+    fn claim(&mut self, partitions: &[i32]) {
+        self.service.claim(partitions);
+    }
 }

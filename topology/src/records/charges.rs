@@ -88,4 +88,4 @@ avro_fields! {
         pub source_message_id: String => put,
     }
 }
-avro_record!(ChargeLink => ChargeLink);
+avro_record!(ChargeLink => ChargeLink; direct);

@@ -123,7 +123,7 @@ avro_fields! {
         pub valid_from: DateTime<Utc> => put,
     }
 }
-avro_record!(ChargeLinkKey => ChargeLinkKey);
+avro_record!(ChargeLinkKey => ChargeLinkKey; direct);
 impl TopicKey for ChargeLinkKey {
     fn routing_key(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.gsrn)

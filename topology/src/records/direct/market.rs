@@ -1,10 +1,12 @@
-//! Direct codecs of spot prices, charge prices and their keys: read per
-//! quarter hour by aggregate and settle.
+//! Direct codecs of spot prices, charge prices, charge links and their keys:
+//! read per quarter hour by aggregate and settle, and per metering point when
+//! settle looks its links up or hears of a changed one.
 
 use super::binary::{self as b, ReadError, Reader, Sink};
 use super::{DirectCodec, array, at};
 use crate::records::{
-    ChargePrice, ChargePriceKey, ChargePricePoint, RecordError, SpotPrice, SpotPriceKey,
+    ChargeLink, ChargeLinkKey, ChargePrice, ChargePriceKey, ChargePricePoint, RecordError,
+    SpotPrice, SpotPriceKey,
 };
 
 const SPOT_PRICE: &str = "afregning.market.SpotPrice";
@@ -12,6 +14,8 @@ const SPOT_PRICE_KEY: &str = "afregning.market.SpotPriceKey";
 const CHARGE_PRICE: &str = "afregning.charges.ChargePrice";
 const CHARGE_PRICE_POINT: &str = "afregning.charges.ChargePricePoint";
 const CHARGE_PRICE_KEY: &str = "afregning.charges.ChargePriceKey";
+const CHARGE_LINK: &str = "afregning.charges.ChargeLink";
+const CHARGE_LINK_KEY: &str = "afregning.charges.ChargeLinkKey";
 
 /// Prices: `decimal(18, 6)`.
 const PRICE_SCALE: u32 = 6;
@@ -108,6 +112,62 @@ impl DirectCodec for ChargePriceKey {
             charge_type: r.enumeration()?,
             charge_code: r.string()?,
             period_start: r.timestamp()?,
+        })
+    }
+}
+
+impl DirectCodec for ChargeLinkKey {
+    fn encode<S: Sink>(&self, out: &mut S) -> Result<(), RecordError> {
+        b::string(out, &self.gsrn);
+        b::string(out, &self.owner_gln);
+        b::enumeration(out, self.charge_type);
+        b::string(out, &self.charge_code);
+        b::timestamp(out, &self.valid_from).map_err(at(CHARGE_LINK_KEY, "valid_from"))
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, ReadError> {
+        Ok(Self {
+            gsrn: r.string()?,
+            owner_gln: r.string()?,
+            charge_type: r.enumeration()?,
+            charge_code: r.string()?,
+            valid_from: r.timestamp()?,
+        })
+    }
+}
+
+impl DirectCodec for ChargeLink {
+    fn encode<S: Sink>(&self, out: &mut S) -> Result<(), RecordError> {
+        b::string(out, &self.gsrn);
+        b::string(out, &self.owner_gln);
+        b::enumeration(out, self.charge_type);
+        b::string(out, &self.charge_code);
+        b::int(out, self.quantity);
+        b::timestamp(out, &self.valid_from).map_err(at(CHARGE_LINK, "valid_from"))?;
+        // valid_to: the union ["null", timestamp-millis].
+        match &self.valid_to {
+            None => b::long(out, 0),
+            Some(to) => {
+                b::long(out, 1);
+                b::timestamp(out, to).map_err(at(CHARGE_LINK, "valid_to"))?;
+            }
+        }
+        b::string(out, &self.source_message_id);
+        Ok(())
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, ReadError> {
+        Ok(Self {
+            gsrn: r.string()?,
+            owner_gln: r.string()?,
+            charge_type: r.enumeration()?,
+            charge_code: r.string()?,
+            quantity: r.int()?,
+            valid_from: r.timestamp()?,
+            valid_to: if r.present()? {
+                Some(r.timestamp()?)
+            } else {
+                None
+            },
+            source_message_id: r.string()?,
         })
     }
 }
