@@ -337,21 +337,27 @@ pub async fn run<H: Handler + 'static>(
     }
     let mut report = RunReport::default();
     let mut failed = None;
+    // Whether the lanes were told to stop: the shutdown future is polled only until then
+    // (never again once it completed), whether or not a lane still listens.
+    let mut stopping = false;
     loop {
         tokio::select! {
-            () = &mut shutdown, if !*stop.borrow() => {
-                let _ = stop.send(true);
+            () = &mut shutdown, if !stopping => {
+                stopping = true;
+                stop.send_replace(true);
             }
             joined = lanes.join_next() => match joined {
                 None => break,
                 Some(Ok(Ok(lane))) => report.merge(&lane),
                 Some(Ok(Err(error))) => {
                     failed.get_or_insert(error);
-                    let _ = stop.send(true);
+                    stopping = true;
+                    stop.send_replace(true);
                 }
                 Some(Err(join)) => {
                     failed.get_or_insert(SinkError::Fatal(format!("a writer lane stopped: {join}")));
-                    let _ = stop.send(true);
+                    stopping = true;
+                    stop.send_replace(true);
                 }
             }
         }
