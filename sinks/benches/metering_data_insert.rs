@@ -1,15 +1,20 @@
-//! Rows per second into `metering_data` on the real PostgreSQL: the database
-//! sink's own write path beside two INSERT baselines, in one run.
+//! Values per second into PostgreSQL: the database sink's own write path (one
+//! `metering_series` row per series, decision 0151) beside the per-position
+//! layout it replaced, written three ways, in one run. A value is one
+//! quarter-hour quantity; every figure counts values (96 per series).
 //!
 //! - `sink_direct_copy`: [`TimescaleService::write`] with a [`TimescaleBatch`]
-//!   of readings, exactly what the sink does per batch by default: probe which
-//!   series have stored rows (none here), sort and encode the binary COPY
-//!   stream, COPY it straight into the month's partition inside a savepoint,
-//!   the positions in `sink_offset`, one transaction.
-//! - `sink_copy_merge`: the same service with `metering_direct_copy = false`
-//!   (the path before the direct COPY, and what stored series still take):
-//!   COPY into the staging table, one `INSERT … SELECT … ON CONFLICT` into
-//!   `metering_data`, the positions, one transaction.
+//!   of readings, exactly what the sink does per batch by default: sort and
+//!   encode one binary COPY row per series, COPY it straight into the month's
+//!   partition inside a savepoint, the positions in `sink_offset`, one
+//!   transaction.
+//! - `sink_copy_merge`: the same service with `metering_direct_copy = false`:
+//!   COPY into the staging table, one `INSERT … SELECT … ON CONFLICT DO
+//!   NOTHING` into `metering_series`, the positions, one transaction.
+//!
+//! The per-position baselines write `metering_data_per_position`
+//! ([`storage::PER_POSITION_COLUMNS`], monthly partitions), the sink's table
+//! before decision 0151, with its conflict rule:
 //! - `insert_single_row`: one prepared `INSERT … VALUES ($1..$8) ON CONFLICT`
 //!   per row, the batch in one transaction (the kind baseline: no commit per row).
 //! - `insert_multi_row`: multi-row `INSERT … VALUES (…), (…) ON CONFLICT` of
@@ -18,11 +23,11 @@
 //!   into `metering_data`, no staging and no conflict rule (a replay would
 //!   fail on the primary key), so what the server takes at best.
 //!
-//! All of them write the same rows (20,000 per batch, the sink's default
-//! `batch_max_rows`: 208 PT15M metering point-days), with the same conflict
-//! rule, new keys in every batch, each into its own throwaway schema migrated
-//! by the sink (plain PostgreSQL: monthly partitions). Only the write is
-//! timed; building the rows from readings is not, for any of them.
+//! All of them write the same values (19,968 per batch, about the sink's
+//! default `batch_max_rows`: 208 PT15M metering point-days), new keys in every
+//! batch, each into its own throwaway schema migrated by the sink (plain
+//! PostgreSQL: monthly partitions). Only the write is timed; building the rows
+//! from readings is not, for any of them.
 //!
 //! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/afregning`)
 //! picks the server; the schemas `afregning_bench_*` are dropped at the end.
@@ -35,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use afregning_sinks::copy::CopyWriter;
 use afregning_sinks::positions::{Position, SourcePos};
+use afregning_sinks::schema::storage::{self, PER_POSITION_COLUMNS};
 use afregning_sinks::schema::{self, StorageSettings};
 use afregning_sinks::timescale::batch::TimescaleBatch;
 use afregning_sinks::timescale::rows::{MeteringRow, metering_rows};
@@ -50,10 +56,13 @@ const POINTS_PER_BATCH: u64 = 208;
 /// Rows per multi-row INSERT statement (8,000 bind parameters, under the 65,535 limit).
 const MULTI_ROW_CHUNK: usize = 1_000;
 
+/// The baselines' per-position table.
+const PER_POSITION: &str = "metering_data_per_position";
+
 const COLUMNS: &str =
     "gsrn, ts, resolution, quantity, quality, registered_at, source_message_id, received_at";
 
-/// The sink's conflict rule for `metering_data` (service.rs, METERING_MERGE).
+/// The per-position layout's conflict rule (the sink's merge before decision 0151).
 const ON_CONFLICT: &str = " ON CONFLICT (gsrn, resolution, ts) DO UPDATE SET
     quantity = excluded.quantity, quality = excluded.quality,
     registered_at = excluded.registered_at, source_message_id = excluded.source_message_id,
@@ -95,6 +104,23 @@ async fn fresh_schema(name: &str) -> String {
     )
     .await
     .unwrap();
+    // The baselines' table: the per-position layout, partitioned by UTC month like the sink's.
+    let today = Utc::now().date_naive();
+    let (year, month) = (today.year(), today.month());
+    let (next_year, next_month) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    for statement in [
+        format!("CREATE TABLE {PER_POSITION} ({PER_POSITION_COLUMNS}) PARTITION BY RANGE (ts)"),
+        format!(
+            "CREATE TABLE {PER_POSITION}_current PARTITION OF {PER_POSITION} FOR VALUES FROM \
+             ('{year:04}-{month:02}-01 00:00:00+00') TO ('{next_year:04}-{next_month:02}-01 00:00:00+00')"
+        ),
+    ] {
+        sqlx::query(&statement).execute(&mut conn).await.unwrap();
+    }
     url
 }
 
@@ -163,7 +189,7 @@ fn rows(readings: &[Reading]) -> Vec<MeteringRow> {
 
 async fn insert_single(conn: &mut PgConnection, rows: &[MeteringRow]) {
     let sql = format!(
-        "INSERT INTO metering_data AS t ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8){ON_CONFLICT}"
+        "INSERT INTO {PER_POSITION} AS t ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8){ON_CONFLICT}"
     );
     let mut tx = conn.begin().await.unwrap();
     for row in rows {
@@ -187,7 +213,7 @@ async fn insert_multi(conn: &mut PgConnection, rows: &[MeteringRow]) {
     let mut tx = conn.begin().await.unwrap();
     for chunk in rows.chunks(MULTI_ROW_CHUNK) {
         let mut query: QueryBuilder<'_, Postgres> =
-            QueryBuilder::new(format!("INSERT INTO metering_data AS t ({COLUMNS}) "));
+            QueryBuilder::new(format!("INSERT INTO {PER_POSITION} AS t ({COLUMNS}) "));
         query.push_values(chunk, |mut b, row| {
             b.push_bind(&*row.gsrn)
                 .push_bind(row.ts)
@@ -222,7 +248,7 @@ async fn copy_direct(conn: &mut PgConnection, rows: &[MeteringRow]) {
     let mut tx = conn.begin().await.unwrap();
     let mut copy = tx
         .copy_in_raw(&format!(
-            "COPY metering_data ({COLUMNS}) FROM STDIN (FORMAT binary)"
+            "COPY {PER_POSITION} ({COLUMNS}) FROM STDIN (FORMAT binary)"
         ))
         .await
         .unwrap();
@@ -298,10 +324,11 @@ fn main() {
                         .block_on(service.write(&batch, &positions))
                         .expect("the sink's write succeeds");
                     let elapsed = started.elapsed();
-                    assert_eq!(report.tables["metering_data"].1, rows_per_batch);
-                    let copied = report.counts.get("metering_rows_copied").copied();
+                    assert_eq!(report.tables[storage::METERING_SERIES].1, POINTS_PER_BATCH);
+                    assert_eq!(report.counts["metering_values"], rows_per_batch);
+                    let copied = report.counts.get("metering_series_copied").copied();
                     match path {
-                        MeteringPath::Auto => assert_eq!(copied, Some(rows_per_batch)),
+                        MeteringPath::Auto => assert_eq!(copied, Some(POINTS_PER_BATCH)),
                         _ => assert_eq!(copied, Some(0)),
                     }
                     record(&totals, method, rows_per_batch, elapsed);
@@ -351,15 +378,22 @@ fn main() {
             let mut conn = schema::connect(&urls[method], "afregning bench")
                 .await
                 .unwrap();
-            sqlx::query_scalar("SELECT count(*) FROM metering_data")
+            let table = if method.starts_with("sink_") {
+                "metering_data"
+            } else {
+                PER_POSITION
+            };
+            sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
                 .fetch_one(&mut conn)
                 .await
                 .unwrap()
         });
         let written = totals.lock().unwrap().get(method).map_or(0, |t| t.0);
-        assert_eq!(count as u64, written, "{method}: rows in the table");
+        assert_eq!(count as u64, written, "{method}: values in the table");
     }
-    println!("\nrows per second over every timed batch ({rows_per_batch} rows each):");
+    println!(
+        "\nvalues per second over every timed batch ({rows_per_batch} values = {POINTS_PER_BATCH} series each):"
+    );
     let copy_rate = {
         let totals = totals.lock().unwrap();
         let (rows, secs) = totals.get("sink_direct_copy").copied().unwrap_or_default();
@@ -368,8 +402,9 @@ fn main() {
     for (method, (rows, took)) in totals.lock().unwrap().iter() {
         let rate = *rows as f64 / took.as_secs_f64().max(f64::EPSILON);
         println!(
-            "  {method:<20} {rows:>10} rows in {:>7.2} s = {rate:>10.0} rows/s (sink path {:.1}x)",
+            "  {method:<20} {rows:>10} values in {:>7.2} s = {rate:>10.0} values/s = {:>7.0} series/s (sink path {:.1}x)",
             took.as_secs_f64(),
+            rate / 96.0,
             copy_rate / rate
         );
     }

@@ -61,14 +61,13 @@ pub struct SinkConfig {
     pub write_timeout_ms: u64,
     /// How often the lag gauges are refreshed from the consumers' statistics.
     pub stats_interval_ms: u64,
-    /// How `metering_data` is stored.
+    /// How `metering_series` (behind the `metering_data` view) is stored.
     pub storage: StorageSettings,
-    /// Copy the rows of series with no stored row straight into their
-    /// month's partition (inside a savepoint that falls back to the merge on
-    /// a duplicate key) instead of merging every row through the staging
-    /// table (sinks/BENCHMARKS.md). Default on since the day load test passed
-    /// with it (80,000 metering points, 0 mismatches, BENCHMARKS.md); off is
-    /// the merge-only path, kept to compare and as a fallback.
+    /// Copy each batch's series straight into their month's partition
+    /// (inside a savepoint that falls back to the staging table on a series
+    /// stored already, a replay) instead of staging every batch
+    /// (sinks/BENCHMARKS.md). Default on; off is the staging path, kept to
+    /// compare and as a fallback.
     pub metering_direct_copy: bool,
     /// Extra librdkafka settings for the consumers and the producer.
     pub kafka: BTreeMap<String, String>,

@@ -209,6 +209,7 @@ pub struct SinkSummary {
 
 /// The tables the summary counts.
 pub const SUMMARY_TABLES: &[&str] = &[
+    "metering_series",
     "metering_data",
     "daily_summary",
     "metering_point",
@@ -237,7 +238,7 @@ impl fmt::Display for SinkSummary {
             |report: &RunReport, name: &str| report.flushed.counts.get(name).copied().unwrap_or(0);
         writeln!(
             f,
-            "sinks ({:.1} s): metering_data stored as {}",
+            "sinks ({:.1} s): metering_series stored as {}",
             self.elapsed.as_secs_f64(),
             self.storage
                 .map_or_else(|| "unknown".to_string(), |m| m.to_string())

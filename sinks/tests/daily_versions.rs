@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use afregning_sinks::positions::{Position, SourcePos};
-use afregning_sinks::schema::{self, StorageSettings};
+use afregning_sinks::schema::StorageSettings;
 use afregning_sinks::timescale::batch::TimescaleBatch;
 use afregning_sinks::timescale::service::TimescaleService;
 use afregning_topology::records::{DailyAggregate, TariffPeriodEnergy, examples};
@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 
 mod database;
 
-use database::{drop_schema, fresh_schema};
+use database::{drop_schema, migrated_schema};
 
 const CONSUMER: &str = "daily-versions-test";
 const TOPIC: &str = "test.daily";
@@ -75,15 +75,7 @@ fn row(gsrn: &str, day: i32, period: &str, version: i64) -> (String, i32, String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_version_replaces_the_whole_day_and_an_older_one_changes_nothing() {
     let name = format!("t_daily_versions_{}", std::process::id());
-    let url = fresh_schema(&name).await;
-    let mut conn = schema::connect(&url, "daily versions test").await.unwrap();
-    schema::migrate(
-        &mut conn,
-        &StorageSettings::default(),
-        Utc::now().date_naive(),
-    )
-    .await
-    .unwrap();
+    let (url, mut conn) = migrated_schema(&name).await;
     let mut service = TimescaleService::new(&url, CONSUMER, StorageSettings::default());
     let (a, b) = ("571313180000000001", "571313180000000002");
 

@@ -1,9 +1,9 @@
 //! The schema against the real PostgreSQL, in the test's own schema: the
-//! migrations apply once and then change nothing, `metering_data` is the
+//! migrations apply once and then change nothing, `metering_series` is the
 //! plain-PostgreSQL partitioned table (this server has no TimescaleDB, and the
 //! test checks that instead of assuming it) with no Timescale statement
-//! issued, versioned rows are immutable, and the binary COPY encoder's bytes
-//! are what PostgreSQL reads.
+//! issued and `metering_data` its view, versioned rows are immutable, and the
+//! binary COPY encoder's bytes are what PostgreSQL reads.
 
 use afregning_sinks::copy::CopyWriter;
 use afregning_sinks::schema::storage::{self, StorageMode};
@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use sqlx::Row;
 
 #[tokio::test]
-async fn migrations_apply_once_and_metering_data_is_partitioned_without_timescale_sql() {
+async fn migrations_apply_once_and_metering_series_is_partitioned_without_timescale_sql() {
     let env = TestEnv::start("sinks_schema").await.unwrap();
     let mut conn = schema::connect(&env.database_url, "test").await.unwrap();
     let today = Utc::now().date_naive();
@@ -50,7 +50,8 @@ async fn migrations_apply_once_and_metering_data_is_partitioned_without_timescal
             "issued Timescale SQL: {executed}"
         );
     }
-    assert!(executed.contains("partition by range (ts)"));
+    assert!(executed.contains("partition by range (period_start)"));
+    assert!(executed.contains("create or replace view metering_data"));
     // One month behind, this month and three ahead.
     let expected: Vec<(i32, u32)> = storage::months_around(today, 1, 3);
     assert_eq!(
@@ -61,13 +62,23 @@ async fn migrations_apply_once_and_metering_data_is_partitioned_without_timescal
     // In the test's schema, partitioned, with the partitions attached.
     let (schema_name, kind): (String, String) = sqlx::query_as(
         "SELECT n.nspname::text, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.oid = to_regclass('metering_data')",
+         WHERE c.oid = to_regclass('metering_series')",
     )
     .fetch_one(&mut conn)
     .await
     .unwrap();
     assert_eq!(schema_name, env.db_schema);
     assert_eq!(kind, "p");
+    let view_kind: String = sqlx::query_scalar(
+        "SELECT c.relkind::text FROM pg_class c WHERE c.oid = to_regclass('metering_data')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        view_kind, "v",
+        "metering_data is the view over metering_series"
+    );
     let this_month = storage::partition_name(today.year(), today.month());
     let bound: String = sqlx::query_scalar(
         "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = to_regclass($1)",
@@ -105,7 +116,7 @@ async fn migrations_apply_once_and_metering_data_is_partitioned_without_timescal
         "{:?}",
         later.storage.executed
     );
-    assert!(later.storage.executed[0].contains("PARTITION OF metering_data"));
+    assert!(later.storage.executed[0].contains("PARTITION OF metering_series"));
 
     // Every view the dashboard reads exists and answers.
     for view in [
@@ -127,6 +138,39 @@ async fn migrations_apply_once_and_metering_data_is_partitioned_without_timescal
             .unwrap_or_else(|e| panic!("{view}: {e}"));
         assert_eq!(rows, 0, "{view}");
     }
+    drop(conn);
+    env.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_per_position_metering_data_table_stops_the_migration_with_the_upgrade_advice() {
+    let env = TestEnv::start("sinks_schema_legacy").await.unwrap();
+    let mut conn = schema::connect(&env.database_url, "test").await.unwrap();
+    sqlx::query(&format!(
+        "CREATE TABLE metering_data ({})",
+        storage::PER_POSITION_COLUMNS
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let error = schema::migrate(
+        &mut conn,
+        &StorageSettings::default(),
+        Utc::now().date_naive(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("ALTER TABLE metering_data RENAME TO metering_data_per_position"),
+        "{error}"
+    );
+    let series: Option<String> = sqlx::query_scalar("SELECT to_regclass('metering_series')::text")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(series, None, "nothing half-made");
     drop(conn);
     env.cleanup().await.unwrap();
 }

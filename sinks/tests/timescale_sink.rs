@@ -29,6 +29,7 @@ async fn fingerprint(conn: &mut sqlx::PgConnection, table: &str) -> String {
 }
 
 const TABLES: &[&str] = &[
+    "metering_series",
     "metering_data",
     "daily_summary",
     "metering_point",

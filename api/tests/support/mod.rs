@@ -103,7 +103,7 @@ impl Harness {
     pub async fn start(label: &str) -> anyhow::Result<Harness> {
         let env = TestEnv::start(label).await?;
         let mut conn = schema::connect(&env.database_url, "api test").await?;
-        // March 2026 (the seeded month) must have its metering_data partition.
+        // March 2026 (the seeded month) must have its metering_series partition.
         let today = NaiveDate::from_ymd_opt(2026, 3, 15).expect("a date");
         schema::migrate(&mut conn, &StorageSettings::default(), today).await?;
         drop(conn);
@@ -319,16 +319,22 @@ pub async fn seed(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     .execute(pool)
     .await?;
     sqlx::query(
-        "INSERT INTO metering_data (gsrn, ts, resolution, quantity, quality, registered_at, \
-            source_message_id, received_at) \
-         SELECT $1, ts, 'PT15M', \
-                extract(day FROM ts AT TIME ZONE 'Europe/Copenhagen')::numeric / 10, \
-                CASE WHEN ts >= '2026-03-01T23:00:00Z' AND ts < '2026-03-02T00:00:00Z' \
-                     THEN 'A03' ELSE 'A04' END, \
-                now(), 'msg-md-' || to_char(ts AT TIME ZONE 'Europe/Copenhagen', 'YYYY-MM-DD'), now() \
-         FROM generate_series('2026-02-28T23:00:00Z'::timestamptz, '2026-03-31T21:45:00Z', \
-                              interval '15 minutes') AS ts \
-         WHERE (ts AT TIME ZONE 'Europe/Copenhagen')::date <> '2026-03-15'",
+        // One series per local day of March 2026 but the 15th (29 March has 92 quarter
+        // hours), quantity = the day of the month / 10, local 2 March 00:00-01:00 estimated.
+        "INSERT INTO metering_series (gsrn, resolution, period_start, period_end, \
+            source_message_id, registered_at, received_at, quantities, qualities) \
+         SELECT $1, 'PT15M', d.start, d.next, 'msg-md-' || to_char(d.day, 'YYYY-MM-DD'), \
+                now(), now(), \
+                array_agg(extract(day FROM d.day)::numeric / 10 ORDER BY ts), \
+                array_agg(CASE WHEN ts >= '2026-03-01T23:00:00Z' AND ts < '2026-03-02T00:00:00Z' \
+                               THEN 3 ELSE 4 END::smallint ORDER BY ts) \
+         FROM (SELECT day::date AS day, \
+                      day::timestamp AT TIME ZONE 'Europe/Copenhagen' AS start, \
+                      (day::date + 1)::timestamp AT TIME ZONE 'Europe/Copenhagen' AS next \
+               FROM generate_series('2026-03-01'::timestamp, '2026-03-31', interval '1 day') AS day \
+               WHERE day::date <> '2026-03-15') AS d, \
+              generate_series(d.start, d.next - interval '15 minutes', interval '15 minutes') AS ts \
+         GROUP BY d.day, d.start, d.next",
     )
     .bind(GSRN)
     .execute(pool)

@@ -45,39 +45,52 @@ pub async fn versions(
     Ok(out)
 }
 
-/// Rows in `metering_data` (a cheap progress poll would need statistics; this counts).
-pub async fn metering_rows(pool: &PgPool) -> anyhow::Result<i64> {
-    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM metering_data")
-        .fetch_one(pool)
-        .await
-        .context("counting metering_data")?;
-    Ok(n)
-}
-
-/// Live rows in `metering_data`'s partitions by PostgreSQL's statistics: no scan, so
-/// the harness can poll it every second without taking the database's CPU from the
-/// sink on the same cores (a `count(*)` per second scanned up to 7.68 M rows each
-/// time). The statistics lag commits by up to PostgreSQL's idle flush interval, so
-/// this only decides when [`metering_rows`] is worth running; the figures never
-/// rest on it.
-pub async fn metering_rows_estimate(pool: &PgPool) -> anyhow::Result<i64> {
-    let (n,): (Option<i64>,) = sqlx::query_as(
-        "SELECT sum(n_live_tup)::bigint FROM pg_stat_user_tables \
-         WHERE schemaname = current_schema() AND relname LIKE 'metering_data%'",
+/// Distinct series (metering point, resolution, period start) in `metering_series`: a
+/// correction is another version of a series, not another series. Each metering point has
+/// one series for the day, so this reaching the metering points means every series of the
+/// day is stored; [`metering_sums`] then checks every value through `metering_data`.
+pub async fn metering_series(pool: &PgPool) -> anyhow::Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM (SELECT DISTINCT gsrn, resolution, period_start FROM metering_series) s",
     )
     .fetch_one(pool)
     .await
-    .context("reading metering_data's statistics")?;
+    .context("counting metering_series")?;
+    Ok(n)
+}
+
+/// Live rows in `metering_series`' partitions by PostgreSQL's statistics: no scan, so
+/// the harness can poll it every second without taking the database's CPU from the
+/// sink on the same cores. The statistics lag commits by up to PostgreSQL's idle flush
+/// interval, so this only decides when [`metering_series`] is worth running; the figures
+/// never rest on it.
+pub async fn metering_series_estimate(pool: &PgPool) -> anyhow::Result<i64> {
+    let (n,): (Option<i64>,) = sqlx::query_as(
+        "SELECT sum(n_live_tup)::bigint FROM pg_stat_user_tables \
+         WHERE schemaname = current_schema() AND relname LIKE 'metering_series%'",
+    )
+    .fetch_one(pool)
+    .await
+    .context("reading metering_series' statistics")?;
     Ok(n.unwrap_or(0))
 }
 
-/// Per GSRN: stored values and the sum of their quantities.
+/// Per GSRN: stored values and the sum of their quantities, as `metering_data` (the view of
+/// the current value of every position) shows them.
 pub async fn metering_sums(pool: &PgPool) -> anyhow::Result<BTreeMap<String, (i64, Decimal)>> {
+    // The view sorts every position of the day for its DISTINCT ON: in memory rather than in
+    // temporary files (this check runs after the timed part).
+    let mut tx = pool.begin().await.context("summing metering_data")?;
+    sqlx::query("SET LOCAL work_mem = '2GB'")
+        .execute(&mut *tx)
+        .await
+        .context("summing metering_data")?;
     let rows: Vec<(String, i64, Option<Decimal>)> =
         sqlx::query_as("SELECT gsrn, count(*), sum(quantity) FROM metering_data GROUP BY gsrn")
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await
             .context("summing metering_data")?;
+    tx.commit().await.context("summing metering_data")?;
     Ok(rows
         .into_iter()
         .map(|(g, n, s)| (g, (n, s.unwrap_or_default())))
@@ -96,12 +109,12 @@ pub async fn last_commit_ms(pool: &PgPool) -> anyhow::Result<Option<i64>> {
     Ok(ms.map(|m| m.round() as i64))
 }
 
-/// Bytes of the run's schema (tables, indexes, TOAST) and of `metering_data` with its
-/// partitions alone.
+/// Bytes of the run's schema (tables, indexes, TOAST) and of `metering_series` (what
+/// `metering_data` reads) with its partitions alone.
 pub async fn sizes(pool: &PgPool, schema: &str) -> anyhow::Result<(i64, i64)> {
     let (all, metering): (Option<i64>, Option<i64>) = sqlx::query_as(
         "SELECT sum(pg_total_relation_size(c.oid))::bigint, \
-                sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname LIKE 'metering_data%')::bigint \
+                sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname LIKE 'metering_series%')::bigint \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname = $1 AND c.relkind = 'r'",
     )

@@ -405,7 +405,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         // 5 CPU-s of PostgreSQL from the sink while the day was still being written.
         if dequeued >= expected_messages
             && settled_on_topic as u64 >= n
-            && database::metering_rows_estimate(&pool).await? as u64 >= day_values
+            && database::metering_series_estimate(&pool).await? as u64 >= n
         {
             let versions = database::versions(&pool, billing.first_day()).await?;
             let in_table = versions
@@ -414,7 +414,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     v.last().map(|l| l.total_excl_vat) == want.get(g.as_str()).copied()
                 })
                 .count();
-            if in_table as u64 >= n && database::metering_rows(&pool).await? as u64 >= day_values {
+            if in_table as u64 >= n && database::metering_series(&pool).await? as u64 >= n {
                 done = Some(versions);
             }
         }
@@ -623,7 +623,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .join(", ")
     );
     println!(
-        "database: schema {} MiB, of which metering_data {} MiB ({} B per value)",
+        "database: schema {} MiB, of which metering_series {} MiB ({} B per value)",
         mib(db_all as u64),
         mib(db_metering as u64),
         thousands(db_metering as f64 / day_values.max(1) as f64)

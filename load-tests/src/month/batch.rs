@@ -1,11 +1,11 @@
 //! The batch baseline: the seed design's monthly settlement as SQL in PostgreSQL, on the same
 //! month.
 //!
-//! - **Load**, the way the database sink writes `metering_data`
-//!   (`afregning-sinks`, `timescale::service`): binary COPY of ~20,000-row batches into the
-//!   sink's temporary staging table, then the sink's `INSERT … ON CONFLICT` merge into
-//!   `metering_data`, a table partitioned by range of `ts` in UTC months with the sink's own
-//!   columns. The reference data (metering points, spot prices expanded to quarter-hours,
+//! - **Load**, the way the seed design's sink wrote `metering_data`, one row per position
+//!   (the sink now writes one row per series, decision 0151; the batch baseline keeps the
+//!   per-position table its SQL reads): binary COPY of ~20,000-row batches into a temporary
+//!   staging table, then an `INSERT … ON CONFLICT` merge into `metering_data`, a table
+//!   partitioned by range of `ts` in UTC months. The reference data (metering points, spot prices expanded to quarter-hours,
 //!   charges, charge prices, links, product terms) go into small tables the same way.
 //! - **Settle**, one SQL run over the whole month (`CREATE TABLE … AS`, so the monthly lines
 //!   are materialised, i.e. ready): quarter-hours summed per metering point and UTC hour, then
@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use afregning_settlement::{BillingMonth, Margin, ProductTerm};
 use afregning_simulator::GroundTruth;
 use afregning_sinks::copy::CopyWriter;
-use afregning_sinks::schema::storage::METERING_DATA_COLUMNS;
-use afregning_sinks::timescale::batch::METERING_STAGE;
+use afregning_sinks::schema::storage::PER_POSITION_COLUMNS;
+use afregning_sinks::timescale::batch::Stage;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, SecondsFormat, Utc};
 use rust_decimal::Decimal;
@@ -37,8 +37,23 @@ use sqlx::{Connection, Executor, PgConnection, Row};
 
 use super::procfs;
 
-/// The sink's merge of staged rows into `metering_data` (`sinks/src/timescale/service.rs`,
-/// `METERING_MERGE`, copied: it is private there).
+/// Staging of the per-position rows, in COPY order.
+const METERING_STAGE: Stage = Stage {
+    name: "afregning_stage_metering_data",
+    columns: &[
+        ("gsrn", "text COLLATE \"C\""),
+        ("ts", "timestamptz"),
+        ("resolution", "text"),
+        ("quantity", "numeric"),
+        ("quality", "text"),
+        ("registered_at", "timestamptz"),
+        ("source_message_id", "text"),
+        ("received_at", "timestamptz"),
+    ],
+};
+
+/// The seed design's merge of staged rows into `metering_data`: a later registration
+/// replaces, a replay changes nothing.
 const METERING_MERGE: &str = "\
 INSERT INTO metering_data AS t (gsrn, ts, resolution, quantity, quality, registered_at, source_message_id, received_at)
 SELECT gsrn, ts, resolution, quantity, quality, registered_at, source_message_id, received_at
@@ -196,7 +211,7 @@ SELECT gsrn, round(sum(amount), 6) AS total_excl_vat FROM monthly_line GROUP BY 
 /// month touches, named as the sink names them).
 pub fn schema_sql(month: &MonthBounds) -> Vec<String> {
     let mut statements = vec![
-        format!("CREATE TABLE metering_data ({METERING_DATA_COLUMNS}) PARTITION BY RANGE (ts)"),
+        format!("CREATE TABLE metering_data ({PER_POSITION_COLUMNS}) PARTITION BY RANGE (ts)"),
         "CREATE TABLE metering_point (gsrn text COLLATE \"C\" PRIMARY KEY, price_area text NOT NULL, supply_start timestamptz NOT NULL)".to_string(),
         "CREATE TABLE spot_quarter (price_area text NOT NULL, ts timestamptz NOT NULL, price numeric NOT NULL, PRIMARY KEY (price_area, ts))".to_string(),
         "CREATE TABLE charge (id int PRIMARY KEY, label text NOT NULL, kind text NOT NULL, resolution text NOT NULL, valid_from timestamptz NOT NULL, valid_to timestamptz NOT NULL)".to_string(),

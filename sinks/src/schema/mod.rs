@@ -1,5 +1,5 @@
 //! The database schema: sqlx migrations embedded in the binary, then the
-//! storage of `metering_data` planned for this server ([`storage`]).
+//! storage of `metering_series` (and the `metering_data` view over it) planned for this server ([`storage`]).
 //!
 //! Applied by `afregning sink migrate` and again at every sink start (both are
 //! idempotent, and sqlx takes an advisory lock so concurrent starts queue).
@@ -110,7 +110,7 @@ pub enum SchemaError {
     /// A migration failed or the database refused the migration table.
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The storage of `metering_data` could not be set up.
+    /// The storage of `metering_series` could not be set up.
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
     /// The database could not be reached or queried.
@@ -141,7 +141,7 @@ pub struct MigrationReport {
     /// Migrations applied by this run, as (version, description); empty when
     /// the schema was already current.
     pub applied: Vec<(i64, String)>,
-    /// The storage of `metering_data`.
+    /// The storage of `metering_series`.
     pub storage: StorageReport,
 }
 
@@ -155,7 +155,7 @@ impl MigrationReport {
         for (version, description) in &self.applied {
             out.push_str(&format!("migration {version:04} applied: {description}\n"));
         }
-        out.push_str(&format!("metering_data: {}\n", self.storage.mode));
+        out.push_str(&format!("metering_series: {}\n", self.storage.mode));
         for statement in &self.storage.executed {
             out.push_str(&format!("  executed: {statement}\n"));
         }

@@ -1,6 +1,8 @@
-//! How `metering_data` is stored: a TimescaleDB hypertable where the
+//! How metering data is stored: `metering_series` (one row per series
+//! version, [`METERING_SERIES_COLUMNS`]) as a TimescaleDB hypertable where the
 //! extension is available, PostgreSQL declarative range partitions by month
-//! where it is not.
+//! of the period start where it is not; and `metering_data`, the view of the
+//! current value of every position ([`METERING_DATA_VIEW`]).
 //!
 //! The choice depends on the server, and the Timescale policies depend on
 //! settings, so this DDL is *planned* in Rust rather than written into a
@@ -17,8 +19,8 @@
 //!
 //! | | TimescaleDB | plain PostgreSQL |
 //! |---|---|---|
-//! | partitions | hypertable chunks of one month, created by TimescaleDB | `metering_data_yYYYYmMM`, one per UTC month, created ahead by the sink |
-//! | compression | segment by `gsrn`, order by `ts`, policy after `compress_after_days` | none |
+//! | partitions | hypertable chunks of one month, created by TimescaleDB | `metering_series_yYYYYmMM`, one per UTC month of `period_start`, created ahead by the sink |
+//! | compression | segment by `gsrn`, order by `period_start`, policy after `compress_after_days` | none |
 //! | retention | `add_retention_policy` after `retention_months` | detach and archive old partitions by hand |
 
 use std::collections::BTreeSet;
@@ -27,13 +29,46 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use sqlx::{Connection as _, PgConnection, Row};
 
-/// The columns of `metering_data`, shared by both shapes: one row per metering
-/// point, resolution and position start.
+/// The table the sink writes metering data into: one row per series version
+/// DataHub sent (decision 0151). `metering_data`, what everyone reads, is a
+/// view over it ([`METERING_DATA_VIEW`]).
+pub const METERING_SERIES: &str = "metering_series";
+
+/// The columns of `metering_series`, shared by both shapes: one row per
+/// metering point, resolution, period start and DataHub message.
 ///
-/// `gsrn` uses the "C" collation: GSRNs are digits, so byte order is the
-/// right order and comparisons skip the locale, which matters at 200,000
-/// rows/s into a primary-key index.
-pub const METERING_DATA_COLUMNS: &str = "\
+/// Position `n` of the series (1-based) is element `n` of `quantities` and
+/// `qualities`; a position the series does not carry has a NULL quality, a
+/// position without a quantity (DataHub's "missing", A02) a NULL quantity.
+/// A quality is the digit of its code (`4` for A04). Rows are immutable: a
+/// correction is a new row, and the view picks the latest registration per
+/// position. One row per series instead of one per position is what makes
+/// a day of 80,000 metering points cheap to write: PostgreSQL's cost is per
+/// row (heap tuple, index entry, WAL record), 16x less per value here.
+///
+/// `gsrn` and `source_message_id` use the "C" collation: byte order is the
+/// order the sink's Rust code compares them in (the tie-break between two
+/// registrations at the same instant), and comparisons skip the locale.
+pub const METERING_SERIES_COLUMNS: &str = "\
+    gsrn text COLLATE \"C\" NOT NULL, \
+    resolution text NOT NULL CHECK (resolution IN ('PT15M', 'PT1H', 'P1D', 'P1M')), \
+    period_start timestamptz NOT NULL, \
+    period_end timestamptz NOT NULL CHECK (period_end > period_start), \
+    source_message_id text COLLATE \"C\" NOT NULL, \
+    registered_at timestamptz NOT NULL, \
+    received_at timestamptz NOT NULL, \
+    quantities numeric(18,3)[] NOT NULL, \
+    qualities smallint[] NOT NULL \
+        CHECK (1 <= ALL (qualities) AND 6 >= ALL (qualities) \
+               AND cardinality(qualities) = cardinality(quantities)), \
+    PRIMARY KEY (gsrn, resolution, period_start, source_message_id)";
+
+/// The layout before decision 0151: one row per metering point, resolution and
+/// position start. The sink no longer writes it; it stays the table of the
+/// baselines that compare against it (the per-position INSERT and COPY
+/// methods of `benches/metering_data_insert.rs`, the month load test's batch
+/// SQL), so that they measure the layout the sink replaced.
+pub const PER_POSITION_COLUMNS: &str = "\
     gsrn text COLLATE \"C\" NOT NULL, \
     ts timestamptz NOT NULL, \
     resolution text NOT NULL CHECK (resolution IN ('PT15M', 'PT1H', 'P1D', 'P1M')), \
@@ -43,6 +78,38 @@ pub const METERING_DATA_COLUMNS: &str = "\
     source_message_id text NOT NULL, \
     received_at timestamptz NOT NULL, \
     PRIMARY KEY (gsrn, resolution, ts)";
+
+/// `metering_data`: the current value of every position, one row per
+/// metering point, resolution and position start, with the columns readers
+/// have always had. Of several series covering a position, the latest
+/// registration wins, ties broken by the higher MessageId (the order
+/// `MeteringRow::supersedes` states in Rust). A filter on `gsrn` or `ts`
+/// reaches inside the `DISTINCT ON` (both are its keys), so a metering
+/// point's query reads that point's series only.
+///
+/// Position starts repeat `rows::position_start` in SQL: quarter hours and
+/// hours from the period start, days and months as Danish calendar days and
+/// months (`sinks/tests/metering_series.rs` holds the two equal across DST).
+pub const METERING_DATA_VIEW: &str = "\
+CREATE OR REPLACE VIEW metering_data AS
+SELECT DISTINCT ON (s.gsrn, s.resolution, v.ts)
+    s.gsrn, v.ts, s.resolution, v.quantity, ('A0' || v.quality)::text AS quality,
+    s.registered_at, s.source_message_id, s.received_at
+FROM metering_series s
+CROSS JOIN LATERAL (
+    SELECT CASE s.resolution
+            WHEN 'PT15M' THEN s.period_start + (p.n - 1) * INTERVAL '15 minutes'
+            WHEN 'PT1H' THEN s.period_start + (p.n - 1) * INTERVAL '1 hour'
+            WHEN 'P1D' THEN (date_trunc('day', s.period_start AT TIME ZONE 'Europe/Copenhagen')
+                             + (p.n - 1) * INTERVAL '1 day') AT TIME ZONE 'Europe/Copenhagen'
+            ELSE (date_trunc('month', s.period_start AT TIME ZONE 'Europe/Copenhagen')
+                  + (p.n - 1) * INTERVAL '1 month') AT TIME ZONE 'Europe/Copenhagen'
+        END AS ts,
+        p.quantity, p.quality
+    FROM unnest(s.quantities, s.qualities) WITH ORDINALITY AS p(quantity, quality, n)
+    WHERE p.quality IS NOT NULL
+) v
+ORDER BY s.gsrn, s.resolution, v.ts, s.registered_at DESC, s.source_message_id DESC";
 
 /// Whether to use TimescaleDB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -111,14 +178,14 @@ impl std::fmt::Display for StorageMode {
     }
 }
 
-/// What the server has, as far as `metering_data` is concerned.
+/// What the server has, as far as metering data is concerned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observed {
     /// `timescaledb` is in `pg_available_extensions`.
     pub timescaledb_available: bool,
     /// `timescaledb` is installed in this database.
     pub timescaledb_installed: bool,
-    /// `metering_data` exists in the current schema.
+    /// `metering_series` exists in the current schema.
     pub table_exists: bool,
     /// It is a declaratively partitioned table.
     pub table_partitioned: bool,
@@ -132,6 +199,11 @@ pub struct Observed {
     pub retention_policy: bool,
     /// Its monthly partitions, as (year, month) of their lower bound.
     pub partitions: BTreeSet<(i32, u32)>,
+    /// `metering_data` exists as a view.
+    pub view_exists: bool,
+    /// `metering_data` exists as a table: the per-position layout from
+    /// before decision 0151, which the sink does not convert by itself.
+    pub legacy_table: bool,
 }
 
 /// A storage decision that cannot be carried out.
@@ -153,8 +225,18 @@ pub enum StorageError {
         wanted: StorageMode,
     },
     /// The table exists but is neither partitioned nor a hypertable.
-    #[error("metering_data exists but is neither partitioned nor a hypertable; refusing to guess")]
+    #[error(
+        "metering_series exists but is neither partitioned nor a hypertable; refusing to guess"
+    )]
     UnknownShape,
+    /// `metering_data` is a table of the layout before decision 0151.
+    #[error(
+        "metering_data is a table (one row per position, the layout before decision 0151); the sink now writes \
+         metering_series and serves metering_data as a view. Rename the table \
+         (ALTER TABLE metering_data RENAME TO metering_data_per_position) and let the sink re-read the \
+         readings topic into the new table (docs/sinks.md, \"Upgrading metering_data\")"
+    )]
+    LegacyTable,
     /// The database refused a statement.
     #[error("storage statement failed: {statement}: {source}")]
     Statement {
@@ -175,6 +257,9 @@ pub fn choose_mode(
     settings: &StorageSettings,
     observed: &Observed,
 ) -> Result<StorageMode, StorageError> {
+    if observed.legacy_table {
+        return Err(StorageError::LegacyTable);
+    }
     let existing = if !observed.table_exists {
         None
     } else if observed.hypertable {
@@ -205,7 +290,7 @@ pub fn choose_mode(
 
 /// The name of the partition for a month.
 pub fn partition_name(year: i32, month: u32) -> String {
-    format!("metering_data_y{year:04}m{month:02}")
+    format!("metering_series_y{year:04}m{month:02}")
 }
 
 fn add_months(year: i32, month: u32, delta: i32) -> (i32, u32) {
@@ -217,7 +302,7 @@ fn add_months(year: i32, month: u32, delta: i32) -> (i32, u32) {
 pub fn partition_statement(year: i32, month: u32) -> String {
     let (next_year, next_month) = add_months(year, month, 1);
     format!(
-        "CREATE TABLE IF NOT EXISTS {} PARTITION OF metering_data \
+        "CREATE TABLE IF NOT EXISTS {} PARTITION OF metering_series \
          FOR VALUES FROM ('{year:04}-{month:02}-01 00:00:00+00') TO ('{next_year:04}-{next_month:02}-01 00:00:00+00')",
         partition_name(year, month)
     )
@@ -231,7 +316,7 @@ pub fn months_around(today: NaiveDate, behind: u32, ahead: u32) -> Vec<(i32, u32
         .collect()
 }
 
-/// The statements that bring `metering_data` to the settings' shape, given
+/// The statements that bring `metering_series` and `metering_data` to the settings' shape, given
 /// what exists. Idempotent: a second plan after applying the first is empty
 /// (plain) or only `IF NOT EXISTS`-guarded calls (Timescale policies are
 /// planned only when missing).
@@ -249,25 +334,25 @@ pub fn plan(
             }
             if !observed.table_exists {
                 statements.push(format!(
-                    "CREATE TABLE IF NOT EXISTS metering_data ({METERING_DATA_COLUMNS})"
+                    "CREATE TABLE IF NOT EXISTS metering_series ({METERING_SERIES_COLUMNS})"
                 ));
             }
             if !observed.hypertable {
                 statements.push(
-                    "SELECT create_hypertable('metering_data', by_range('ts', INTERVAL '1 month'), if_not_exists => TRUE)"
+                    "SELECT create_hypertable('metering_series', by_range('period_start', INTERVAL '1 month'), if_not_exists => TRUE)"
                         .to_string(),
                 );
             }
             if !observed.compression_enabled {
                 statements.push(
-                    "ALTER TABLE metering_data SET (timescaledb.compress, \
-                     timescaledb.compress_segmentby = 'gsrn', timescaledb.compress_orderby = 'ts')"
+                    "ALTER TABLE metering_series SET (timescaledb.compress, \
+                     timescaledb.compress_segmentby = 'gsrn', timescaledb.compress_orderby = 'period_start')"
                         .to_string(),
                 );
             }
             if !observed.compression_policy {
                 statements.push(format!(
-                    "SELECT add_compression_policy('metering_data', compress_after => INTERVAL '{} days', if_not_exists => TRUE)",
+                    "SELECT add_compression_policy('metering_series', compress_after => INTERVAL '{} days', if_not_exists => TRUE)",
                     settings.compress_after_days
                 ));
             }
@@ -275,14 +360,14 @@ pub fn plan(
                 && !observed.retention_policy
             {
                 statements.push(format!(
-                    "SELECT add_retention_policy('metering_data', drop_after => INTERVAL '{months} months', if_not_exists => TRUE)"
+                    "SELECT add_retention_policy('metering_series', drop_after => INTERVAL '{months} months', if_not_exists => TRUE)"
                 ));
             }
         }
         StorageMode::Partitioned => {
             if !observed.table_exists {
                 statements.push(format!(
-                    "CREATE TABLE IF NOT EXISTS metering_data ({METERING_DATA_COLUMNS}) PARTITION BY RANGE (ts)"
+                    "CREATE TABLE IF NOT EXISTS metering_series ({METERING_SERIES_COLUMNS}) PARTITION BY RANGE (period_start)"
                 ));
             }
             for (year, month) in months_around(
@@ -295,6 +380,9 @@ pub fn plan(
                 }
             }
         }
+    }
+    if !observed.view_exists {
+        statements.push(METERING_DATA_VIEW.to_string());
     }
     statements
 }
@@ -319,19 +407,26 @@ pub async fn observe(conn: &mut PgConnection) -> Result<Observed, sqlx::Error> {
     };
     // `to_regclass` resolves through the search_path, like every unqualified
     // name the sink uses, so a test schema sees its own table only.
-    let table: Option<(String, bool)> = sqlx::query_as(
-        "SELECT c.relkind::text, c.relkind = 'p' FROM pg_class c WHERE c.oid = to_regclass('metering_data')",
+    let table: Option<bool> = sqlx::query_scalar(
+        "SELECT c.relkind = 'p' FROM pg_class c WHERE c.oid = to_regclass('metering_series')",
     )
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some((_, partitioned)) = table {
+    if let Some(partitioned) = table {
         observed.table_exists = true;
         observed.table_partitioned = partitioned;
     }
+    let view: Option<bool> = sqlx::query_scalar(
+        "SELECT c.relkind = 'v' FROM pg_class c WHERE c.oid = to_regclass('metering_data')",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    observed.view_exists = view == Some(true);
+    observed.legacy_table = view == Some(false);
     if observed.table_partitioned {
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-             WHERE i.inhparent = to_regclass('metering_data')",
+             WHERE i.inhparent = to_regclass('metering_series')",
         )
         .fetch_all(&mut *conn)
         .await?;
@@ -343,15 +438,15 @@ pub async fn observe(conn: &mut PgConnection) -> Result<Observed, sqlx::Error> {
     if observed.timescaledb_installed && observed.table_exists {
         let row = sqlx::query(
             "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables h \
-                 WHERE format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass = to_regclass('metering_data')), \
+                 WHERE format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass = to_regclass('metering_series')), \
              EXISTS (SELECT 1 FROM timescaledb_information.hypertables h \
-                 WHERE format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass = to_regclass('metering_data') \
+                 WHERE format('%I.%I', h.hypertable_schema, h.hypertable_name)::regclass = to_regclass('metering_series') \
                  AND h.compression_enabled), \
              EXISTS (SELECT 1 FROM timescaledb_information.jobs j \
-                 WHERE format('%I.%I', j.hypertable_schema, j.hypertable_name)::regclass = to_regclass('metering_data') \
+                 WHERE format('%I.%I', j.hypertable_schema, j.hypertable_name)::regclass = to_regclass('metering_series') \
                  AND j.proc_name = 'policy_compression'), \
              EXISTS (SELECT 1 FROM timescaledb_information.jobs j \
-                 WHERE format('%I.%I', j.hypertable_schema, j.hypertable_name)::regclass = to_regclass('metering_data') \
+                 WHERE format('%I.%I', j.hypertable_schema, j.hypertable_name)::regclass = to_regclass('metering_series') \
                  AND j.proc_name = 'policy_retention')",
         )
         .fetch_one(&mut *conn)
@@ -364,9 +459,9 @@ pub async fn observe(conn: &mut PgConnection) -> Result<Observed, sqlx::Error> {
     Ok(observed)
 }
 
-/// (year, month) from `metering_data_yYYYYmMM`.
+/// (year, month) from `metering_series_yYYYYmMM`.
 pub fn parse_partition_name(name: &str) -> Option<(i32, u32)> {
-    let rest = name.strip_prefix("metering_data_y")?;
+    let rest = name.strip_prefix("metering_series_y")?;
     let (year, month) = rest.split_once('m')?;
     let year: i32 = year.parse().ok()?;
     let month: u32 = month.parse().ok()?;
@@ -505,6 +600,46 @@ mod tests {
     }
 
     #[test]
+    fn a_per_position_metering_data_table_is_refused_with_the_way_to_upgrade() {
+        let legacy = Observed {
+            legacy_table: true,
+            ..Observed::default()
+        };
+        let error = choose_mode(&StorageSettings::default(), &legacy).unwrap_err();
+        assert!(matches!(error, StorageError::LegacyTable));
+        assert!(
+            error
+                .to_string()
+                .contains("RENAME TO metering_data_per_position")
+        );
+    }
+
+    #[test]
+    fn the_view_is_planned_once_after_the_table() {
+        let fresh = plan(
+            StorageMode::Partitioned,
+            &StorageSettings::default(),
+            &Observed::default(),
+            day(2026, 11, 30),
+        );
+        let table = fresh
+            .iter()
+            .position(|s| s.contains("CREATE TABLE IF NOT EXISTS metering_series ("));
+        let view = fresh.iter().position(|s| s == METERING_DATA_VIEW);
+        assert!(
+            table.is_some() && view.is_some() && table < view,
+            "{fresh:#?}"
+        );
+        let timescale = plan(
+            StorageMode::Timescale,
+            &StorageSettings::default(),
+            &Observed::default(),
+            day(2026, 11, 30),
+        );
+        assert_eq!(timescale.last(), Some(&METERING_DATA_VIEW.to_string()));
+    }
+
+    #[test]
     fn the_timescale_plan_makes_a_hypertable_with_compression_and_retention() {
         let settings = StorageSettings::default();
         let observed = Observed {
@@ -519,20 +654,17 @@ mod tests {
         );
         let joined = statements.join(";\n");
         assert!(joined.starts_with("CREATE EXTENSION IF NOT EXISTS timescaledb"));
-        assert!(
-            joined
-                .contains("create_hypertable('metering_data', by_range('ts', INTERVAL '1 month')")
-        );
-        assert!(joined.contains("timescaledb.compress_segmentby = 'gsrn'"));
-        assert!(joined.contains("timescaledb.compress_orderby = 'ts'"));
         assert!(joined.contains(
-            "add_compression_policy('metering_data', compress_after => INTERVAL '62 days'"
+            "create_hypertable('metering_series', by_range('period_start', INTERVAL '1 month')"
         ));
-        assert!(
-            joined.contains(
-                "add_retention_policy('metering_data', drop_after => INTERVAL '60 months'"
-            )
-        );
+        assert!(joined.contains("timescaledb.compress_segmentby = 'gsrn'"));
+        assert!(joined.contains("timescaledb.compress_orderby = 'period_start'"));
+        assert!(joined.contains(
+            "add_compression_policy('metering_series', compress_after => INTERVAL '62 days'"
+        ));
+        assert!(joined.contains(
+            "add_retention_policy('metering_series', drop_after => INTERVAL '60 months'"
+        ));
         assert!(
             !joined.contains("PARTITION"),
             "no declarative partitions on a hypertable"
@@ -556,6 +688,7 @@ mod tests {
             compression_enabled: true,
             compression_policy: true,
             retention_policy: true,
+            view_exists: true,
             ..Observed::default()
         };
         assert!(
@@ -579,21 +712,22 @@ mod tests {
             day(2026, 11, 30),
         );
         assert!(!mentions_timescale(&statements), "{statements:#?}");
-        assert!(statements[0].ends_with("PARTITION BY RANGE (ts)"));
-        let partitions: Vec<&String> = statements[1..].iter().collect();
+        assert!(statements[0].ends_with("PARTITION BY RANGE (period_start)"));
+        assert_eq!(statements.last(), Some(&METERING_DATA_VIEW.to_string()));
+        let partitions: Vec<&String> = statements[1..statements.len() - 1].iter().collect();
         assert_eq!(
             partitions.len(),
             5,
             "one behind, the current and three ahead"
         );
-        assert!(partitions[0].contains("metering_data_y2026m10"));
+        assert!(partitions[0].contains("metering_series_y2026m10"));
         assert!(partitions[1].contains(
-            "metering_data_y2026m11 PARTITION OF metering_data FOR VALUES FROM ('2026-11-01 00:00:00+00') TO ('2026-12-01 00:00:00+00')"
+            "metering_series_y2026m11 PARTITION OF metering_series FOR VALUES FROM ('2026-11-01 00:00:00+00') TO ('2026-12-01 00:00:00+00')"
         ));
         assert!(
             partitions[2].contains("FROM ('2026-12-01 00:00:00+00') TO ('2027-01-01 00:00:00+00')")
         );
-        assert!(partitions[4].contains("metering_data_y2027m02"));
+        assert!(partitions[4].contains("metering_series_y2027m02"));
     }
 
     #[test]
@@ -602,6 +736,7 @@ mod tests {
             table_exists: true,
             table_partitioned: true,
             partitions: [(2026, 10), (2026, 11), (2026, 12)].into_iter().collect(),
+            view_exists: true,
             ..Observed::default()
         };
         let statements = plan(
@@ -618,13 +753,13 @@ mod tests {
 
     #[test]
     fn partition_names_round_trip_and_months_wrap_years() {
-        assert_eq!(partition_name(2026, 1), "metering_data_y2026m01");
+        assert_eq!(partition_name(2026, 1), "metering_series_y2026m01");
         assert_eq!(
-            parse_partition_name("metering_data_y2026m01"),
+            parse_partition_name("metering_series_y2026m01"),
             Some((2026, 1))
         );
-        assert_eq!(parse_partition_name("metering_data_y2026m13"), None);
-        assert_eq!(parse_partition_name("metering_data_default"), None);
+        assert_eq!(parse_partition_name("metering_series_y2026m13"), None);
+        assert_eq!(parse_partition_name("metering_series_default"), None);
         assert_eq!(add_months(2026, 1, -1), (2025, 12));
         assert_eq!(add_months(2026, 12, 1), (2027, 1));
         assert_eq!(add_months(2026, 12, 25), (2029, 1));

@@ -3,10 +3,10 @@
 //!
 //! Deduplication happens here, in Rust, for two reasons: PostgreSQL refuses
 //! an `INSERT ... ON CONFLICT DO UPDATE` that touches the same row twice in
-//! one statement, and sorting the metering rows by primary key before COPY
+//! one statement, and sorting the metering series by primary key before COPY
 //! makes the index insertions sequential.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use afregning_topology::records::{
@@ -16,7 +16,7 @@ use afregning_topology::records::{
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-use super::rows::{MeteringRow, RowError, metering_rows};
+use super::rows::{RowError, SeriesRow, series_row};
 use crate::copy::{CopyEncodeError, CopyWriter};
 use crate::positions::SourcePos;
 
@@ -65,18 +65,20 @@ impl Stage {
     }
 }
 
-/// Staging of `metering_data`.
+/// Staging of `metering_series`, for the batches whose direct COPY met a
+/// series already stored (a replay) and the merge-only path.
 pub const METERING_STAGE: Stage = Stage {
-    name: "afregning_stage_metering_data",
+    name: "afregning_stage_metering_series",
     columns: &[
         ("gsrn", "text COLLATE \"C\""),
-        ("ts", "timestamptz"),
         ("resolution", "text"),
-        ("quantity", "numeric"),
-        ("quality", "text"),
+        ("period_start", "timestamptz"),
+        ("period_end", "timestamptz"),
+        ("source_message_id", "text COLLATE \"C\""),
         ("registered_at", "timestamptz"),
-        ("source_message_id", "text"),
         ("received_at", "timestamptz"),
+        ("quantities", "numeric[]"),
+        ("qualities", "smallint[]"),
     ],
 };
 
@@ -263,12 +265,14 @@ pub const STAGES: &[&Stage] = &[
     &PROCESSED_STAGE,
 ];
 
-type MeteringKey = (Arc<str>, &'static str, DateTime<Utc>);
+/// `metering_series`' primary key: GSRN, resolution, period start, MessageId.
+type SeriesKey = (Arc<str>, &'static str, DateTime<Utc>, Arc<str>);
 
 /// The rows of one batch.
 #[derive(Debug, Default)]
 pub struct TimescaleBatch {
-    metering: HashMap<MeteringKey, MeteringRow>,
+    series: HashMap<SeriesKey, SeriesRow>,
+    metering_values: usize,
     daily: HashMap<(String, NaiveDate), (DailyAggregate, SourcePos)>,
     metering_points: Vec<(String, DateTime<Utc>, Option<MeteringPoint>, SourcePos)>,
     settlements: HashMap<(String, NaiveDate, i64), (ProvisionalSettlement, SourcePos)>,
@@ -283,32 +287,8 @@ pub struct TimescaleBatch {
     rows: usize,
 }
 
-/// A metering point's series: GSRN and resolution code.
-type SeriesKey = (Arc<str>, &'static str);
-
-/// One metering point's series in a batch (see [`TimescaleBatch::metering_spans`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeriesSpan {
-    /// GSRN.
-    pub gsrn: Arc<str>,
-    /// Resolution code.
-    pub resolution: &'static str,
-    /// The earliest position start of the series in the batch.
-    pub first: DateTime<Utc>,
-    /// The latest position start of the series in the batch.
-    pub last: DateTime<Utc>,
-}
-
-/// The metering rows of a batch as COPY streams (see [`TimescaleBatch::metering_copy`]).
-#[derive(Debug, Default)]
-pub struct MeteringCopy {
-    /// (UTC year and month, stream, rows) of the rows of series with no row
-    /// in the table yet, one per month, oldest first.
-    pub direct: Vec<((i32, u32), Vec<u8>, usize)>,
-    /// (stream, rows) of the rows of series already in the table, for the
-    /// staging table and the merge.
-    pub merge: Option<(Vec<u8>, usize)>,
-}
+/// One UTC month's series as a binary COPY stream: ((year, month), stream, series).
+pub type MonthCopy = ((i32, u32), Vec<u8>, usize);
 
 /// The COPY streams of a batch, one per non-empty stage.
 #[derive(Debug, Default)]
@@ -342,41 +322,34 @@ impl TimescaleBatch {
             && self.wholesale.is_empty()
     }
 
-    /// The months (UTC year, month) the metering rows fall in, for the
+    /// The months (UTC year, month) the metering series start in, for the
     /// partitions that must exist before the batch is written.
     pub fn metering_months(&self) -> std::collections::BTreeSet<(i32, u32)> {
         use chrono::Datelike;
-        self.metering
+        self.series
             .keys()
-            .map(|(_, _, ts)| (ts.year(), ts.month()))
+            .map(|(_, _, start, _)| (start.year(), start.month()))
             .collect()
     }
 
-    /// Adds a reading's positions; a row for a key already in the batch is
-    /// kept only if it supersedes the earlier one.
+    /// Adds a reading as one series row and returns its values. The same
+    /// series of the same message twice (a replay) is kept once; every other
+    /// version is kept, for the `metering_data` view to choose from. A series
+    /// counts its values towards `batch_max_rows`, so a batch holds as many
+    /// values as it did when each value was a row.
     pub fn add_reading(
         &mut self,
         reading: &afregning_topology::records::Reading,
         pos: &SourcePos,
     ) -> Result<usize, RowError> {
-        let rows = metering_rows(reading, pos.received_at)?;
-        let added = rows.len();
-        self.metering.reserve(added);
-        for row in rows {
-            let key = (row.gsrn.clone(), row.resolution, row.ts);
-            match self.metering.entry(key) {
-                std::collections::hash_map::Entry::Occupied(mut existing) => {
-                    if row.supersedes(existing.get()) {
-                        existing.insert(row);
-                    }
-                }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(row);
-                    self.rows += 1;
-                }
-            }
+        let row = series_row(reading, pos.received_at)?;
+        let values = row.values();
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.series.entry(row.key()) {
+            slot.insert(row);
+            self.rows += values;
+            self.metering_values += values;
         }
-        Ok(added)
+        Ok(values)
     }
 
     /// The batch's days of `daily_summary` with the version each carries, as
@@ -500,102 +473,67 @@ impl TimescaleBatch {
             .or_insert_with(|| pos.clone());
     }
 
-    /// The batch's metering series: one per (GSRN, resolution), with the
-    /// first and last position start the batch holds for it, in key order.
-    /// What the sink asks the table about before it chooses COPY or merge.
-    pub fn metering_spans(&self) -> Vec<SeriesSpan> {
-        let mut spans: HashMap<SeriesKey, (DateTime<Utc>, DateTime<Utc>)> = HashMap::new();
-        for (gsrn, resolution, ts) in self.metering.keys() {
-            spans
-                .entry((gsrn.clone(), resolution))
-                .and_modify(|(first, last)| {
-                    *first = (*first).min(*ts);
-                    *last = (*last).max(*ts);
-                })
-                .or_insert((*ts, *ts));
-        }
-        let mut spans: Vec<SeriesSpan> = spans
-            .into_iter()
-            .map(|((gsrn, resolution), (first, last))| SeriesSpan {
-                gsrn,
-                resolution,
-                first,
-                last,
-            })
-            .collect();
-        spans.sort_unstable_by(|a, b| (&a.gsrn, a.resolution).cmp(&(&b.gsrn, b.resolution)));
-        spans
-    }
-
-    /// The metering rows as binary COPY streams (the columns of
-    /// [`METERING_STAGE`], which are also `metering_data`'s, in key order):
-    /// the rows of the series in `stored` (series with rows in the table
-    /// already) in one stream for the staging table and the merge; every
-    /// other row in one stream per UTC month, for a COPY straight into the
-    /// month's partition.
-    pub fn metering_copy(
-        &self,
-        stored: &HashSet<(Arc<str>, &'static str)>,
-    ) -> Result<MeteringCopy, CopyEncodeError> {
+    /// The metering series as binary COPY streams of `metering_series`' rows
+    /// (the columns of [`METERING_STAGE`], in key order), one per UTC month of
+    /// the period start, oldest first: (month, stream, series) for a COPY
+    /// straight into the month's partition.
+    pub fn metering_copy(&self) -> Result<Vec<MonthCopy>, CopyEncodeError> {
         use chrono::Datelike;
-        let rows = self.sorted_metering();
-        let mut merge = CopyWriter::new();
-        let mut direct: Vec<((i32, u32), CopyWriter)> = Vec::new();
-        for row in rows {
-            let w = if stored.contains(&(row.gsrn.clone(), row.resolution)) {
-                &mut merge
-            } else {
-                let month = (row.ts.year(), row.ts.month());
-                match direct.iter().position(|(m, _)| *m == month) {
-                    Some(i) => &mut direct[i].1,
-                    None => {
-                        direct.push((month, CopyWriter::new()));
-                        &mut direct.last_mut().expect("just pushed").1
-                    }
+        let mut months: Vec<((i32, u32), CopyWriter)> = Vec::new();
+        for row in self.sorted_series() {
+            let month = (row.period_start.year(), row.period_start.month());
+            let w = match months.iter().position(|(m, _)| *m == month) {
+                Some(i) => &mut months[i].1,
+                None => {
+                    months.push((month, CopyWriter::new()));
+                    &mut months.last_mut().expect("just pushed").1
                 }
             };
-            metering_row(w, row)?;
+            series_copy_row(w, row)?;
         }
-        direct.sort_unstable_by_key(|(month, _)| *month);
-        Ok(MeteringCopy {
-            direct: direct
-                .into_iter()
-                .map(|(month, w)| {
-                    let rows = w.rows();
-                    (month, w.finish(), rows)
-                })
-                .collect(),
-            merge: (!merge.is_empty()).then(|| {
-                let rows = merge.rows();
-                (merge.finish(), rows)
-            }),
-        })
+        months.sort_unstable_by_key(|(month, _)| *month);
+        Ok(months
+            .into_iter()
+            .map(|(month, w)| {
+                let rows = w.rows();
+                (month, w.finish(), rows)
+            })
+            .collect())
     }
 
-    /// Every metering row in one stream for the staging table and the merge
-    /// (the merge-only path, `metering_direct_copy = false`).
-    pub fn metering_copy_merge_only(&self) -> Result<Vec<u8>, CopyEncodeError> {
-        let rows = self.sorted_metering();
+    /// Every metering series in one stream for the staging table (the
+    /// merge-only path, `metering_direct_copy = false`).
+    pub fn metering_stage_copy(&self) -> Result<Vec<u8>, CopyEncodeError> {
         let mut w = CopyWriter::new();
-        for row in rows {
-            metering_row(&mut w, row)?;
+        for row in self.sorted_series() {
+            series_copy_row(&mut w, row)?;
         }
         Ok(w.finish())
     }
 
-    /// The metering rows in primary-key order (gsrn, resolution, ts), so the
-    /// index insertions are sequential.
-    fn sorted_metering(&self) -> Vec<&MeteringRow> {
-        let mut rows: Vec<&MeteringRow> = self.metering.values().collect();
+    /// The series in primary-key order, so the index insertions are
+    /// sequential.
+    fn sorted_series(&self) -> Vec<&SeriesRow> {
+        let mut rows: Vec<&SeriesRow> = self.series.values().collect();
         rows.sort_unstable_by(|a, b| {
-            (&a.gsrn, a.resolution, a.ts).cmp(&(&b.gsrn, b.resolution, b.ts))
+            (&a.gsrn, a.resolution, a.period_start, &a.source_message_id).cmp(&(
+                &b.gsrn,
+                b.resolution,
+                b.period_start,
+                &b.source_message_id,
+            ))
         });
         rows
     }
 
-    /// Metering rows staged so far (after deduplication).
-    pub fn metering_rows(&self) -> usize {
-        self.metering.len()
+    /// Metering series in the batch (after deduplication).
+    pub fn metering_series(&self) -> usize {
+        self.series.len()
+    }
+
+    /// The values (positions) of the batch's metering series.
+    pub fn metering_values(&self) -> usize {
+        self.metering_values
     }
 
     /// The COPY streams of a batch's other tables (not `metering_data`:
@@ -804,17 +742,18 @@ impl TimescaleBatch {
     }
 }
 
-/// One metering row in [`METERING_STAGE`]'s column order.
-fn metering_row(w: &mut CopyWriter, row: &MeteringRow) -> Result<(), CopyEncodeError> {
-    w.row(8)
+/// One series row in [`METERING_STAGE`]'s column order, `metering_series`'.
+fn series_copy_row(w: &mut CopyWriter, row: &SeriesRow) -> Result<(), CopyEncodeError> {
+    w.row(9)
         .field(&&*row.gsrn)?
-        .field(&row.ts)?
         .field(&row.resolution)?
-        .field(&row.quantity)?
-        .field(&row.quality)?
-        .field(&row.registered_at)?
+        .field(&row.period_start)?
+        .field(&row.period_end)?
         .field(&&*row.source_message_id)?
-        .field(&row.received_at)?;
+        .field(&row.registered_at)?
+        .field(&row.received_at)?
+        .field(&row.quantities)?
+        .field(&row.qualities)?;
     Ok(())
 }
 
@@ -851,31 +790,20 @@ mod tests {
     }
 
     #[test]
-    fn a_replayed_reading_adds_no_rows_and_a_correction_replaces_them() {
+    fn a_replayed_reading_adds_no_series_and_a_correction_is_another_version() {
         let mut batch = TimescaleBatch::default();
         let reading = examples::reading();
         assert_eq!(batch.add_reading(&reading, &pos(1)).unwrap(), 24);
         batch.add_reading(&reading, &pos(2)).unwrap();
-        assert_eq!(batch.rows(), 24);
+        assert_eq!(batch.rows(), 24, "a series counts its values");
+        assert_eq!(batch.metering_series(), 1);
         let mut correction = reading.clone();
         correction.registered_at += chrono::Duration::hours(2);
+        correction.source_message_id = "correction".into();
         correction.points[0].quantity = Some(Decimal::new(9_999, 3));
         batch.add_reading(&correction, &pos(3)).unwrap();
-        assert_eq!(batch.rows(), 24);
-        let first = batch
-            .metering
-            .values()
-            .find(|r| r.ts == reading.period_start)
-            .unwrap();
-        assert_eq!(first.quantity, Some(Decimal::new(9_999, 3)));
-        // The older registration arriving late does not win.
-        batch.add_reading(&reading, &pos(4)).unwrap();
-        let first = batch
-            .metering
-            .values()
-            .find(|r| r.ts == reading.period_start)
-            .unwrap();
-        assert_eq!(first.quantity, Some(Decimal::new(9_999, 3)));
+        assert_eq!(batch.metering_series(), 2, "both versions are stored");
+        assert_eq!(batch.metering_values(), 48);
         assert_eq!(
             batch.metering_months().into_iter().collect::<Vec<_>>(),
             vec![(2026, 10)]
@@ -930,7 +858,7 @@ mod tests {
     }
 
     #[test]
-    fn new_series_are_copied_per_month_and_stored_series_are_merged() {
+    fn series_are_copied_per_month_of_their_start_in_key_order() {
         let mut batch = TimescaleBatch::default();
         let october = examples::reading();
         batch.add_reading(&october, &pos(1)).unwrap();
@@ -940,28 +868,23 @@ mod tests {
         november.period_start += shift;
         november.period_end += shift;
         batch.add_reading(&november, &pos(2)).unwrap();
-        let spans = batch.metering_spans();
-        assert_eq!(spans.len(), 2);
-        assert_eq!(&*spans[0].gsrn, "571313100000000000", "key order");
-        assert_eq!(spans[1].first, october.period_start);
-        assert_eq!(
-            spans[1].last,
-            october.period_end - chrono::Duration::hours(1)
-        );
+        let mut second = november.clone();
+        second.gsrn = "571313100000000001".into();
+        batch.add_reading(&second, &pos(3)).unwrap();
 
-        let none = batch.metering_copy(&HashSet::new()).unwrap();
-        let months: Vec<((i32, u32), usize)> =
-            none.direct.iter().map(|(m, _, rows)| (*m, *rows)).collect();
-        assert_eq!(months, vec![((2026, 10), 24), ((2026, 11), 24)]);
-        assert!(none.merge.is_none());
-
-        let stored = HashSet::from([(Arc::from(october.gsrn.as_str()), "PT1H")]);
-        let some = batch.metering_copy(&stored).unwrap();
-        assert_eq!(some.direct.len(), 1);
-        assert_eq!(some.direct[0].0, (2026, 11));
-        assert_eq!(some.merge.as_ref().map(|(_, rows)| *rows), Some(24));
-        // The merge stream and a direct stream of the same rows are the same bytes.
-        assert_eq!(some.merge.unwrap().0, none.direct[0].1);
+        let months: Vec<((i32, u32), usize)> = batch
+            .metering_copy()
+            .unwrap()
+            .iter()
+            .map(|(m, _, rows)| (*m, *rows))
+            .collect();
+        assert_eq!(months, vec![((2026, 10), 1), ((2026, 11), 2)]);
+        // The staging stream holds the same rows (header and trailer are
+        // 19 + 2 bytes per stream).
+        let staged = batch.metering_stage_copy().unwrap();
+        let direct = batch.metering_copy().unwrap();
+        let direct_bytes: usize = direct.iter().map(|(_, s, _)| s.len() - 21).sum();
+        assert_eq!(staged.len() - 21, direct_bytes);
     }
 
     #[test]

@@ -9,7 +9,9 @@ use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Copenhagen;
 use rust_decimal::Decimal;
 
-/// One row of `metering_data`.
+/// One position's value, as the `metering_data` view shows it: the Rust
+/// statement of the view's rules (position starts, which registration wins),
+/// which the tests hold the view to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeteringRow {
     /// GSRN, shared by the rows of one reading.
@@ -34,7 +36,8 @@ pub struct MeteringRow {
 impl MeteringRow {
     /// Whether this row replaces `other` for the same key: the later
     /// registration wins, ties broken by MessageId so the answer never depends
-    /// on arrival order.
+    /// on arrival order (the view's `ORDER BY ... registered_at DESC,
+    /// source_message_id DESC`).
     pub fn supersedes(&self, other: &MeteringRow) -> bool {
         (self.registered_at, &*self.source_message_id)
             > (other.registered_at, &*other.source_message_id)
@@ -124,6 +127,100 @@ pub fn metering_rows(
             })
         })
         .collect()
+}
+
+/// One row of `metering_series`: a reading as DataHub sent it, its
+/// positions in arrays (decision 0151). Immutable once stored: a correction
+/// is another row, and the `metering_data` view picks the latest
+/// registration per position ([`MeteringRow::supersedes`]'s order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesRow {
+    /// GSRN.
+    pub gsrn: Arc<str>,
+    /// Resolution code (`PT15M`, ...).
+    pub resolution: &'static str,
+    /// Start of the series' period.
+    pub period_start: DateTime<Utc>,
+    /// End of the series' period.
+    pub period_end: DateTime<Utc>,
+    /// DataHub MessageId of the document.
+    pub source_message_id: Arc<str>,
+    /// When the grid company registered the values.
+    pub registered_at: DateTime<Utc>,
+    /// When afregning received it.
+    pub received_at: DateTime<Utc>,
+    /// Element `n - 1` is position `n`'s quantity in kWh; `None` where
+    /// DataHub sent none or the series has no position `n`.
+    pub quantities: Vec<Option<Decimal>>,
+    /// Element `n - 1` is the digit of position `n`'s quality code (4 for
+    /// A04); `None` where the series has no position `n`.
+    pub qualities: Vec<Option<i16>>,
+}
+
+impl SeriesRow {
+    /// The positions the series carries (its values).
+    pub fn values(&self) -> usize {
+        self.qualities.iter().flatten().count()
+    }
+
+    /// The primary key of `metering_series`.
+    pub fn key(&self) -> (Arc<str>, &'static str, DateTime<Utc>, Arc<str>) {
+        (
+            self.gsrn.clone(),
+            self.resolution,
+            self.period_start,
+            self.source_message_id.clone(),
+        )
+    }
+}
+
+/// The digit of a quality code: `metering_series.qualities` stores 4 for
+/// A04 and the view prefixes `A0` again. Every code of DataHub's list is
+/// `A0` and one digit, which the test below holds for the whole list.
+fn quality_digit(code: &str) -> Option<i16> {
+    match code.as_bytes() {
+        [b'A', b'0', digit @ b'1'..=b'9'] => Some(i16::from(digit - b'0')),
+        _ => None,
+    }
+}
+
+/// A reading as one `metering_series` row, with the same checks as
+/// [`metering_rows`]: every position has a start inside the period. Of two
+/// points with the same position the first is kept, as the per-position rows
+/// keep the first of two equal registrations.
+pub fn series_row(reading: &Reading, received_at: DateTime<Utc>) -> Result<SeriesRow, RowError> {
+    let rows = metering_rows(reading, received_at)?;
+    let error = |problem: String| RowError {
+        gsrn: reading.gsrn.clone(),
+        message_id: reading.source_message_id.clone(),
+        problem,
+    };
+    let last = reading.points.iter().map(|p| p.position).max().unwrap_or(0);
+    let length = usize::try_from(last).unwrap_or(0);
+    let mut quantities = vec![None; length];
+    let mut qualities: Vec<Option<i16>> = vec![None; length];
+    for (point, row) in reading.points.iter().zip(&rows) {
+        let index =
+            usize::try_from(point.position - 1).expect("metering_rows checked position >= 1");
+        if qualities[index].is_some() {
+            continue;
+        }
+        let digit = quality_digit(row.quality)
+            .ok_or_else(|| error(format!("quality {} is not an A0n code", row.quality)))?;
+        qualities[index] = Some(digit);
+        quantities[index] = row.quantity;
+    }
+    Ok(SeriesRow {
+        gsrn: Arc::from(reading.gsrn.as_str()),
+        resolution: reading.resolution.code(),
+        period_start: reading.period_start,
+        period_end: reading.period_end,
+        source_message_id: Arc::from(reading.source_message_id.as_str()),
+        registered_at: reading.registered_at,
+        received_at,
+        quantities,
+        qualities,
+    })
 }
 
 #[cfg(test)]
@@ -218,5 +315,56 @@ mod tests {
         let mut other_message = rows[0].clone();
         other_message.source_message_id = Arc::from("ffff");
         assert!(other_message.supersedes(&rows[0]));
+    }
+
+    #[test]
+    fn a_reading_becomes_one_series_row_with_positions_as_array_elements() {
+        let reading = examples::reading();
+        let received = utc(2026, 10, 16, 3, 13);
+        let series = series_row(&reading, received).unwrap();
+        let rows = metering_rows(&reading, received).unwrap();
+        assert_eq!(series.values(), 24);
+        assert_eq!(series.quantities.len(), 24);
+        for (n, row) in rows.iter().enumerate() {
+            assert_eq!(series.quantities[n], row.quantity);
+            assert_eq!(
+                series.qualities[n].map(|d| format!("A0{d}")).as_deref(),
+                Some(row.quality)
+            );
+        }
+        assert_eq!(series.quantities[5], None, "missing quantity kept as NULL");
+        assert_eq!(series.qualities[5], Some(2));
+        assert_eq!(series.period_start, reading.period_start);
+        assert_eq!(series.period_end, reading.period_end);
+    }
+
+    #[test]
+    fn a_gap_in_the_positions_is_an_absent_element_and_bad_positions_are_refused() {
+        let mut reading = examples::reading();
+        reading.points.remove(3); // position 4
+        let series = series_row(&reading, utc(2026, 10, 16, 0, 0)).unwrap();
+        assert_eq!(series.values(), 23);
+        assert_eq!(series.qualities[3], None);
+        assert_eq!(series.quantities[3], None);
+        reading.points[0].position = 0;
+        assert!(series_row(&reading, utc(2026, 10, 16, 0, 0)).is_err());
+    }
+
+    #[test]
+    fn every_quality_code_is_a0_and_a_digit() {
+        use afregning_topology::records::Quality;
+        for quality in [
+            Quality::Adjusted,
+            Quality::NotAvailable,
+            Quality::Estimated,
+            Quality::AsProvided,
+            Quality::Incomplete,
+            Quality::Calculated,
+        ] {
+            let digit = quality_digit(quality.code()).unwrap();
+            assert_eq!(format!("A0{digit}"), quality.code());
+        }
+        assert_eq!(quality_digit("B01"), None);
+        assert_eq!(quality_digit("A0"), None);
     }
 }

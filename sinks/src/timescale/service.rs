@@ -8,7 +8,7 @@
 //!
 //! | table | key | on conflict |
 //! |---|---|---|
-//! | `metering_data` | gsrn, resolution, ts | replace only with a later registration (ties: higher MessageId) |
+//! | `metering_series` | gsrn, resolution, period start, MessageId | nothing: immutable (the `metering_data` view picks the latest registration per position) |
 //! | `daily_summary` | gsrn, local_date, tariff_period | a higher version replaces all of the day's rows; lower or equal: nothing |
 //! | `metering_point` | gsrn, valid_from | replace when the record is newer (offset) *and* different; tombstones delete |
 //! | `metering_point_history` | gsrn, valid_from, MessageId | nothing |
@@ -18,17 +18,16 @@
 //! | `processed_message` | consumer, idempotency key | nothing (counted as duplicates) |
 //! | `sink_offset` | consumer, topic, partition | the greater offset |
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
 use super::batch::{
-    DAILY_STAGE, DEAD_LETTER_STAGE, METERING_POINT_STAGE, METERING_STAGE, MeteringCopy,
-    PROCESSED_STAGE, SETTLEMENT_LINE_STAGE, SETTLEMENT_VERSION_STAGE, STAGES, STATEMENT_LINE_STAGE,
-    STATEMENT_STAGE, Stage, TimescaleBatch,
+    DAILY_STAGE, DEAD_LETTER_STAGE, METERING_POINT_STAGE, METERING_STAGE, PROCESSED_STAGE,
+    SETTLEMENT_LINE_STAGE, SETTLEMENT_VERSION_STAGE, STAGES, STATEMENT_LINE_STAGE, STATEMENT_STAGE,
+    Stage, TimescaleBatch,
 };
 use crate::positions::{Position, load_positions, lock_consumer, lock_partitions, store_positions};
 use crate::runner::{FlushReport, HandlerError};
@@ -38,168 +37,115 @@ use crate::schema::storage::{self, StorageMode, StorageSettings};
 /// partitions) while it runs.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// A replayed series (same message) is stored already and changes nothing.
 const METERING_MERGE: &str = "\
-INSERT INTO metering_data AS t (gsrn, ts, resolution, quantity, quality, registered_at, source_message_id, received_at)
-SELECT gsrn, ts, resolution, quantity, quality, registered_at, source_message_id, received_at
-FROM afregning_stage_metering_data
-ON CONFLICT (gsrn, resolution, ts) DO UPDATE SET
-    quantity = excluded.quantity,
-    quality = excluded.quality,
-    registered_at = excluded.registered_at,
-    source_message_id = excluded.source_message_id,
-    received_at = excluded.received_at
-WHERE (excluded.registered_at, excluded.source_message_id COLLATE \"C\")
-    > (t.registered_at, t.source_message_id COLLATE \"C\")";
+INSERT INTO metering_series (gsrn, resolution, period_start, period_end, source_message_id,
+    registered_at, received_at, quantities, qualities)
+SELECT gsrn, resolution, period_start, period_end, source_message_id,
+    registered_at, received_at, quantities, qualities
+FROM afregning_stage_metering_series
+ON CONFLICT DO NOTHING";
 
-/// Which of the batch's series (`$1`..`$4`: GSRN, resolution, first and
-/// last position start) have a row in `metering_data` within their span:
-/// those take the merge, every other row is copied straight into its month.
-/// `OFFSET 0` keeps it one primary-key probe per series (a subplan), whatever
-/// the statistics say, so its cost does not grow with the table.
-const METERING_STORED_SERIES: &str = "\
-SELECT s.i FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
-    WITH ORDINALITY AS s(gsrn, resolution, first_ts, last_ts, i)
-WHERE EXISTS (SELECT 1 FROM metering_data m
-              WHERE m.gsrn = s.gsrn COLLATE \"C\" AND m.resolution = s.resolution
-                AND m.ts >= s.first_ts AND m.ts <= s.last_ts
-              OFFSET 0)";
-
-/// The column list of `metering_data`'s COPY, the staging table's.
-const METERING_COPY_COLUMNS: &str =
-    "gsrn, ts, resolution, quantity, quality, registered_at, source_message_id, received_at";
+/// The column list of `metering_series`' COPY, the staging table's.
+const METERING_COPY_COLUMNS: &str = "gsrn, resolution, period_start, period_end, source_message_id, \
+    registered_at, received_at, quantities, qualities";
 
 /// SQLSTATE unique_violation.
 const UNIQUE_VIOLATION: &str = "23505";
 
-/// How a batch's metering rows were written.
+/// How a batch's metering series were written.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct MeteringWrite {
-    /// Rows copied straight into their month's partition.
+    /// Series copied straight into their month's partition.
     pub copied: u64,
-    /// Rows staged for the merge.
+    /// Series staged for the merge.
     pub merged: u64,
-    /// Rows the merge inserted or changed.
+    /// Series the merge inserted (the others were stored already).
     pub merge_changed: u64,
-    /// Whether the direct COPY met a row already stored (a writer the probe
-    /// did not see) and was rolled back to its savepoint, its rows merged.
+    /// Whether the direct COPY met a series already stored (a replay) and
+    /// was rolled back to its savepoint, its series merged.
     pub fell_back: bool,
 }
 
-/// Writes a batch's metering rows inside `tx`: a COPY straight into the
-/// month's partition for the series with no stored row, the merge for the
-/// rest.
+/// Writes a batch's metering series inside `tx`: a COPY straight into each
+/// month's partition, inside a savepoint.
 ///
-/// Correctness does not rest on the probe: the direct COPY runs inside a
-/// savepoint and the primary key refuses any row already stored, so a row the
-/// probe missed (another writer, a probe skipped) rolls the COPY back to the
-/// savepoint and its rows take the merge with the others. Either way each
-/// (gsrn, resolution, ts) ends with one row holding the latest registration,
-/// and the caller's positions commit in the same transaction.
-///
-/// [`MeteringPath::MergeOnly`] merges every row; [`MeteringPath::Unprobed`]
-/// skips the probe (every row tries the direct COPY first).
+/// Series are immutable and keyed by their message, so the only row a COPY
+/// can meet is the same series of the same message: a replay. Then the
+/// primary key refuses the COPY, it is rolled back to the savepoint, and the
+/// batch's series go through the staging table and `ON CONFLICT DO NOTHING`.
+/// Either way each series is stored once, and the caller's positions commit
+/// in the same transaction. [`MeteringPath::MergeOnly`] stages every batch.
 pub async fn write_metering(
     tx: &mut Transaction<'_, Postgres>,
     batch: &TimescaleBatch,
     mode: Option<StorageMode>,
     path: MeteringPath,
 ) -> Result<MeteringWrite, sqlx::Error> {
+    let series = batch.metering_series() as u64;
     if path == MeteringPath::MergeOnly {
         let copy = batch
-            .metering_copy_merge_only()
+            .metering_stage_copy()
             .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        return merge_metering(tx, &[copy.as_slice()], batch.metering_rows() as u64, false).await;
+        return merge_metering(tx, &copy, series, false).await;
     }
-    let spans = batch.metering_spans();
-    let mut stored: HashSet<(Arc<str>, &'static str)> = HashSet::new();
-    if path == MeteringPath::Auto && !spans.is_empty() {
-        let gsrns: Vec<&str> = spans.iter().map(|s| &*s.gsrn).collect();
-        let resolutions: Vec<&str> = spans.iter().map(|s| s.resolution).collect();
-        let firsts: Vec<DateTime<Utc>> = spans.iter().map(|s| s.first).collect();
-        let lasts: Vec<DateTime<Utc>> = spans.iter().map(|s| s.last).collect();
-        let found: Vec<(i64,)> = sqlx::query_as(METERING_STORED_SERIES)
-            .bind(&gsrns)
-            .bind(&resolutions)
-            .bind(&firsts)
-            .bind(&lasts)
-            .fetch_all(&mut **tx)
-            .await?;
-        for (i,) in found {
-            let span = &spans[(i - 1) as usize];
-            stored.insert((span.gsrn.clone(), span.resolution));
-        }
-    }
-    let MeteringCopy { direct, merge } = batch
-        .metering_copy(&stored)
+    let direct = batch
+        .metering_copy()
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let mut done = MeteringWrite::default();
-    let mut to_stage: Vec<&[u8]> = Vec::new();
-    if let Some((stream, rows)) = &merge {
-        to_stage.push(stream);
-        done.merged += *rows as u64;
-    }
-    if !direct.is_empty() {
-        let mut savepoint = Connection::begin(&mut **tx).await?;
-        let mut copied = 0u64;
-        let mut outcome: Result<(), sqlx::Error> = Ok(());
-        for ((year, month), stream, rows) in &direct {
-            let target = match mode {
-                Some(StorageMode::Partitioned) => storage::partition_name(*year, *month),
-                _ => "metering_data".to_string(),
-            };
-            let sql = format!("COPY {target} ({METERING_COPY_COLUMNS}) FROM STDIN (FORMAT binary)");
-            let copy = async {
-                let mut copy = savepoint.copy_in_raw(&sql).await?;
-                copy.send(stream.as_slice()).await?;
-                copy.finish().await
-            }
-            .await;
-            if let Err(error) = copy {
-                outcome = Err(error);
-                break;
-            }
-            copied += *rows as u64;
+    let mut savepoint = Connection::begin(&mut **tx).await?;
+    let mut outcome: Result<(), sqlx::Error> = Ok(());
+    for ((year, month), stream, _) in &direct {
+        let target = match mode {
+            Some(StorageMode::Partitioned) => storage::partition_name(*year, *month),
+            _ => storage::METERING_SERIES.to_string(),
+        };
+        let sql = format!("COPY {target} ({METERING_COPY_COLUMNS}) FROM STDIN (FORMAT binary)");
+        let copy = async {
+            let mut copy = savepoint.copy_in_raw(&sql).await?;
+            copy.send(stream.as_slice()).await?;
+            copy.finish().await
         }
-        match outcome {
-            Ok(()) => {
-                savepoint.commit().await?;
-                done.copied = copied;
-            }
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(UNIQUE_VIOLATION) => {
-                tracing::info!(error = %db, "a row of the direct COPY is stored already; merging the batch's rows instead");
-                savepoint.rollback().await?;
-                done.fell_back = true;
-                for (_, stream, rows) in &direct {
-                    to_stage.push(stream);
-                    done.merged += *rows as u64;
-                }
-            }
-            Err(error) => return Err(error),
+        .await;
+        if let Err(error) = copy {
+            outcome = Err(error);
+            break;
         }
     }
-    if !to_stage.is_empty() {
-        let merged = merge_metering(tx, &to_stage, done.merged, done.fell_back).await?;
-        done.merge_changed = merged.merge_changed;
+    match outcome {
+        Ok(()) => {
+            savepoint.commit().await?;
+            Ok(MeteringWrite {
+                copied: series,
+                ..MeteringWrite::default()
+            })
+        }
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            tracing::info!(error = %db, "a series of the direct COPY is stored already (a replay); merging the batch's series instead");
+            savepoint.rollback().await?;
+            let copy = batch
+                .metering_stage_copy()
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            merge_metering(tx, &copy, series, true).await
+        }
+        Err(error) => Err(error),
     }
-    Ok(done)
 }
 
-/// COPY `streams` into the staging table and merge it into `metering_data`.
+/// COPY `stream` into the staging table and insert its new series into
+/// `metering_series`.
 async fn merge_metering(
     tx: &mut Transaction<'_, Postgres>,
-    streams: &[&[u8]],
-    rows: u64,
+    stream: &[u8],
+    series: u64,
     fell_back: bool,
 ) -> Result<MeteringWrite, sqlx::Error> {
-    for stream in streams {
-        let mut copy = tx.copy_in_raw(&METERING_STAGE.copy_sql()).await?;
-        copy.send(*stream).await?;
-        copy.finish().await?;
-    }
+    let mut copy = tx.copy_in_raw(&METERING_STAGE.copy_sql()).await?;
+    copy.send(stream).await?;
+    copy.finish().await?;
     let merged = sqlx::query(METERING_MERGE).execute(&mut **tx).await?;
     Ok(MeteringWrite {
         copied: 0,
-        merged: rows,
+        merged: series,
         merge_changed: merged.rows_affected(),
         fell_back,
     })
@@ -340,21 +286,17 @@ pub struct TimescaleService {
     claimed: Option<Vec<i32>>,
 }
 
-/// How the service writes `metering_data`.
+/// How the service writes `metering_series`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MeteringPath {
-    /// Probe which series have stored rows; copy the others straight into
-    /// their partition, merge the rest ([`write_metering`];
+    /// COPY straight into each month's partition, the staging table only
+    /// when a series is stored already ([`write_metering`];
     /// `metering_direct_copy = true`, the default).
     #[default]
     Auto,
-    /// Every row through the staging table and the merge (the path before
-    /// the direct COPY; `metering_direct_copy = false`).
+    /// Every batch through the staging table and `ON CONFLICT DO NOTHING`
+    /// (`metering_direct_copy = false`).
     MergeOnly,
-    /// No probe: every row tries the direct COPY first and falls back to the
-    /// merge on a duplicate key. Never configured: it exists so the tests
-    /// can prove the fallback on a real duplicate.
-    Unprobed,
 }
 
 impl TimescaleService {
@@ -380,9 +322,8 @@ impl TimescaleService {
         self.claimed = Some(partitions.to_vec());
     }
 
-    /// Chooses how `metering_data` is written (config
-    /// `metering_direct_copy`; the tests of the fallback use
-    /// [`MeteringPath::Unprobed`]).
+    /// Chooses how `metering_series` is written (config
+    /// `metering_direct_copy`).
     pub fn with_metering_path(mut self, path: MeteringPath) -> Self {
         self.path = path;
         self
@@ -499,13 +440,16 @@ impl TimescaleService {
         let mut report = FlushReport::default();
         let result: Result<(), sqlx::Error> = async {
             let mut tx = conn.begin().await?;
-            if batch.metering_rows() > 0 {
+            if batch.metering_series() > 0 {
                 let done = write_metering(&mut tx, batch, mode, path).await?;
-                let entry = report.tables.entry("metering_data").or_default();
-                entry.0 += batch.metering_rows() as u64;
+                let entry = report.tables.entry(storage::METERING_SERIES).or_default();
+                entry.0 += batch.metering_series() as u64;
                 entry.1 += done.copied + done.merge_changed;
-                report.counts.insert("metering_rows_copied", done.copied);
-                report.counts.insert("metering_rows_merged", done.merged);
+                report
+                    .counts
+                    .insert("metering_values", batch.metering_values() as u64);
+                report.counts.insert("metering_series_copied", done.copied);
+                report.counts.insert("metering_series_merged", done.merged);
                 if done.fell_back {
                     report.counts.insert("metering_copy_fallbacks", 1);
                 }

@@ -33,6 +33,21 @@ pub async fn fresh_schema(name: &str) -> String {
     format!("{url}{separator}options=-c%20search_path%3D{name}")
 }
 
+/// [`fresh_schema`] migrated by the sink for today (plain PostgreSQL: this month's
+/// partition exists): its URL and a connection to it.
+pub async fn migrated_schema(name: &str) -> (String, sqlx::PgConnection) {
+    let url = fresh_schema(name).await;
+    let mut conn = schema::connect(&url, "sinks test").await.unwrap();
+    schema::migrate(
+        &mut conn,
+        &schema::StorageSettings::default(),
+        chrono::Utc::now().date_naive(),
+    )
+    .await
+    .unwrap();
+    (url, conn)
+}
+
 /// Drops a schema [`fresh_schema`] made.
 pub async fn drop_schema(name: &str) {
     let mut admin = connect("sinks test").await;

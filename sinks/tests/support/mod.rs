@@ -529,6 +529,20 @@ impl Scenario {
             }
         }
         f.counts.insert("metering_data", metering.len() as i64);
+        // metering_series: every version of every series once (a redelivery is the same key).
+        let series: std::collections::HashSet<(&str, DateTime<Utc>, &str)> = self
+            .readings
+            .iter()
+            .filter_map(|(_, reading, _)| reading.as_ref())
+            .map(|r| {
+                (
+                    r.gsrn.as_str(),
+                    r.period_start,
+                    r.source_message_id.as_str(),
+                )
+            })
+            .collect();
+        f.counts.insert("metering_series", series.len() as i64);
         f.sums.insert(
             "metering_data.quantity".into(),
             metering.values().filter_map(|(_, _, q)| *q).sum(),
@@ -644,6 +658,7 @@ impl Figures {
     pub async fn read(conn: &mut sqlx::PgConnection) -> Self {
         let mut f = Figures::default();
         for table in [
+            "metering_series",
             "metering_data",
             "daily_summary",
             "metering_point",
