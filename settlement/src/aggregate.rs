@@ -87,13 +87,21 @@ pub fn aggregate_day(
         Resolution::Pt15m => 4,
         Resolution::Pt1h => 1,
     };
-    let mut hours: Vec<HourAggregate> = Vec::new();
+    // A local day of 24 hours has no clock change, so its hour i is local hour i; only
+    // the 23- and 25-hour days need the time zone per hour.
+    let day_hours = (end - start).num_hours();
+    let mut hours: Vec<HourAggregate> = Vec::with_capacity(usize::try_from(day_hours).unwrap_or(0));
     let mut t = start;
     while t < end {
+        let hour = if day_hours == 24 {
+            u32::try_from(hours.len()).unwrap_or(u32::MAX)
+        } else {
+            local_hour(t)
+        };
         hours.push(HourAggregate {
             start: t,
-            local_hour: local_hour(t),
-            tariff_period: bands.period_at(t),
+            local_hour: hour,
+            tariff_period: bands.period_of_local_hour(hour),
             kwh: Decimal::ZERO,
             expected_positions: per_hour,
             received_positions: 0,
@@ -168,6 +176,7 @@ pub fn aggregate_day(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Datelike;
 
     fn quarters(date: NaiveDate, kwh: &str) -> Vec<Position> {
         let (start, end) = local_day_bounds(date);
@@ -183,6 +192,30 @@ mod tests {
             t += Duration::minutes(15);
         }
         out
+    }
+
+    /// Every hour's local hour and band equal the time zone's, on every day of three
+    /// years (both clock changes each year).
+    #[test]
+    fn hours_are_labelled_as_the_time_zone_labels_them() {
+        let mut date = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date");
+        while date.year() < 2028 {
+            let day = aggregate_day(date, Resolution::Pt1h, &[], &TimeBands::C_CUSTOMER_2023)
+                .expect("agg");
+            for hour in &day.hours {
+                assert_eq!(
+                    hour.local_hour,
+                    local_hour(hour.start),
+                    "{date} {}",
+                    hour.start
+                );
+                assert_eq!(
+                    hour.tariff_period,
+                    TimeBands::C_CUSTOMER_2023.period_at(hour.start)
+                );
+            }
+            date = date.succ_opt().expect("date");
+        }
     }
 
     #[test]

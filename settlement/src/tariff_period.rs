@@ -81,7 +81,12 @@ impl TimeBands {
 
     /// The band of an instant, by its local hour.
     pub fn period_at(&self, instant: DateTime<Utc>) -> TariffPeriod {
-        self.by_local_hour[local_hour(instant) as usize % 24]
+        self.period_of_local_hour(local_hour(instant))
+    }
+
+    /// The band of a local hour (0–23), for a caller that knows the hour already.
+    pub fn period_of_local_hour(&self, hour: u32) -> TariffPeriod {
+        self.by_local_hour[hour as usize % 24]
     }
 }
 

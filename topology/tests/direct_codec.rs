@@ -277,6 +277,8 @@ where
             let from_direct = T::decode(&mut r).map_err(TestCaseError::fail)?;
             prop_assert!(r.rest.is_empty());
             prop_assert_eq!(&from_direct, &from_generic);
+            // Decimal's `==` ignores the scale; the Debug text shows it.
+            prop_assert_eq!(format!("{from_direct:?}"), format!("{from_generic:?}"));
             prop_assert_eq!(&from_direct, record);
             let mut rest = generic.as_slice();
             prop_assert_eq!(&T::read_datum(&mut rest).expect("dispatch reads"), record);
@@ -464,4 +466,44 @@ fn an_empty_decimal_is_refused_by_both_readers() {
     bytes.extend_from_slice(&datum[head.len() + 9..]);
     assert!(direct::generic_read::<SpotPrice>(&mut bytes.as_slice()).is_err());
     assert!(SpotPrice::decode(&mut Reader::new(&bytes)).is_err());
+}
+
+/// The reader's 64-bit decimal path gives the same Decimal, bit for bit, as the
+/// 128-bit path (and as the generic reader's `try_from_i128_with_scale`) at every
+/// byte length, sign and boundary.
+#[test]
+fn short_decimals_read_as_the_wide_path_reads_them() {
+    let mut mantissas: Vec<i64> = vec![0, 1, -1, 127, -128, 128, -129, i64::MAX, i64::MIN];
+    for bits in 1..63 {
+        let m = 1i64 << bits;
+        mantissas.extend([m - 1, m, m + 1, -m + 1, -m, -m - 1]);
+    }
+    for m in mantissas {
+        for scale in [0u32, 3, 6, 28] {
+            let full = m.to_be_bytes();
+            // The minimal two's complement length a Java or Python writer sends, and longer.
+            let minimal = (0..8)
+                .rev()
+                .find(|&i| {
+                    let rest = &full[i..];
+                    let sign_ok = (rest[0] & 0x80 != 0) == (m < 0);
+                    let lead = if m < 0 { 0xFF } else { 0x00 };
+                    sign_ok && full[..i].iter().all(|&b| b == lead)
+                })
+                .unwrap_or(0);
+            for start in 0..=minimal {
+                let mut bytes = Vec::new();
+                bytes.push(u8::try_from((8 - start) * 2).expect("small"));
+                bytes.extend_from_slice(&full[start..]);
+                let read = Reader::new(&bytes).decimal(scale).expect("reads");
+                let wide = Decimal::try_from_i128_with_scale(i128::from(m), scale).expect("fits");
+                assert_eq!(
+                    read.serialize(),
+                    wide.serialize(),
+                    "{m} at scale {scale}, {} bytes",
+                    8 - start
+                );
+            }
+        }
+    }
 }

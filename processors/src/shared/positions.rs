@@ -62,20 +62,31 @@ pub fn settlement_quality(q: WireQuality) -> Quality {
 /// so that the later registration of the same instant wins.
 pub fn reading_positions(reading: &Reading) -> Result<Vec<Position>, PositionError> {
     let resolution = settlement_resolution(reading.resolution)?;
-    let step = resolution.duration();
+    let step = resolution.seconds();
+    let (first, nanos) = (
+        reading.period_start.timestamp(),
+        reading.period_start.timestamp_subsec_nanos(),
+    );
     let version = u64::try_from(reading.registered_at.timestamp_millis()).unwrap_or(0);
     reading
         .points
         .iter()
         .map(|p| {
-            let start = reading.period_start + step * (p.position - 1);
-            if p.position < 1 || start >= reading.period_end {
-                return Err(PositionError::OutOfPeriod {
-                    position: p.position,
-                    start: reading.period_start,
-                    end: reading.period_end,
-                });
-            }
+            // Whole seconds, not chrono's checked instant arithmetic per point.
+            let start = (i64::from(p.position) - 1)
+                .checked_mul(step)
+                .and_then(|offset| offset.checked_add(first))
+                .and_then(|s| DateTime::from_timestamp(s, nanos));
+            let start = match start {
+                Some(start) if p.position >= 1 && start < reading.period_end => start,
+                _ => {
+                    return Err(PositionError::OutOfPeriod {
+                        position: p.position,
+                        start: reading.period_start,
+                        end: reading.period_end,
+                    });
+                }
+            };
             Ok(Position {
                 start,
                 quantity: p.quantity,
@@ -93,7 +104,8 @@ pub fn reading_positions(reading: &Reading) -> Result<Vec<Position>, PositionErr
 pub fn by_local_day(positions: Vec<Position>) -> BTreeMap<NaiveDate, Vec<Position>> {
     let mut days: BTreeMap<NaiveDate, Vec<Position>> = BTreeMap::new();
     let mut current: Option<(NaiveDate, DateTime<Utc>, DateTime<Utc>)> = None;
-    for p in positions {
+    let total = positions.len();
+    for (i, p) in positions.into_iter().enumerate() {
         let date = match current {
             Some((date, start, end)) if start <= p.start && p.start < end => date,
             _ => {
@@ -103,7 +115,10 @@ pub fn by_local_day(positions: Vec<Position>) -> BTreeMap<NaiveDate, Vec<Positio
                 date
             }
         };
-        days.entry(date).or_default().push(p);
+        // A reading is usually one day: its first day's vector is sized for the rest.
+        days.entry(date)
+            .or_insert_with(|| Vec::with_capacity(total - i))
+            .push(p);
     }
     days
 }
@@ -532,6 +547,48 @@ mod tests {
             reading_positions(&too_long),
             Err(PositionError::OutOfPeriod { position: 97, .. })
         ));
+    }
+
+    /// The point's start in whole seconds equals chrono's `period_start + step × (position − 1)`,
+    /// and what is refused is what that arithmetic put outside the period: position 0,
+    /// negative positions, one past the end, and positions chrono could not even add.
+    #[test]
+    fn point_starts_are_the_period_start_plus_whole_steps() {
+        for (resolution, step) in [
+            (WireResolution::Pt15m, chrono::Duration::minutes(15)),
+            (WireResolution::Pt1h, chrono::Duration::hours(1)),
+        ] {
+            let mut r = reading((2026, 10, 25), 0, &[Some(dec!(1)); 4]);
+            r.resolution = resolution;
+            // A start with milliseconds, so the sub-second part is carried too.
+            r.period_start += chrono::Duration::milliseconds(250);
+            r.period_end = r.period_start + step * 100;
+            for position in [
+                i32::MIN,
+                -5,
+                -1,
+                0,
+                1,
+                2,
+                50,
+                99,
+                100,
+                101,
+                1_000_000,
+                i32::MAX,
+            ] {
+                r.points = vec![ReadingPoint {
+                    position,
+                    quantity: Some(dec!(1)),
+                    quality: WireQuality::AsProvided,
+                }];
+                let expected = (1..=100)
+                    .contains(&position)
+                    .then(|| r.period_start + step * (position - 1));
+                let got = reading_positions(&r).ok().map(|p| p[0].start);
+                assert_eq!(got, expected, "{resolution:?} position {position}");
+            }
+        }
     }
 
     #[test]

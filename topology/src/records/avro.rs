@@ -375,6 +375,8 @@ pub(crate) fn checked_mantissa(
 ) -> Result<i128, String> {
     let mantissa = if value.scale() == scale {
         value.mantissa()
+    } else if let Some(m) = widened_mantissa(value, scale) {
+        m
     } else {
         let mut scaled = value;
         scaled.rescale(scale);
@@ -385,16 +387,46 @@ pub(crate) fn checked_mantissa(
         }
         scaled.mantissa()
     };
-    let digits = mantissa
-        .unsigned_abs()
-        .checked_ilog10()
-        .map_or(1, |d| d as usize + 1);
-    if digits > precision {
+    // `digits <= precision`, where zero has one digit.
+    let fits = precision > 0
+        && POWERS_OF_TEN
+            .get(precision)
+            .is_none_or(|limit| mantissa.unsigned_abs() < *limit);
+    if !fits {
+        let digits = mantissa
+            .unsigned_abs()
+            .checked_ilog10()
+            .map_or(1, |d| d as usize + 1);
         return Err(format!(
             "{value} has {digits} digits, more than the schema's precision {precision}"
         ));
     }
     Ok(mantissa)
+}
+
+/// 10^0 ..= 10^38: the precision check without a logarithm per value.
+const POWERS_OF_TEN: [u128; 39] = {
+    let mut out = [1u128; 39];
+    let mut i = 1;
+    while i < 39 {
+        out[i] = out[i - 1] * 10;
+        i += 1;
+    }
+    out
+};
+
+/// The mantissa of `value` written at the larger `scale` (a quantity sent as `1.5`
+/// for a `decimal(18, 3)` field), when that is exact and within rust_decimal's 96
+/// bits: what `rescale` then gives, without rescaling and comparing a Decimal.
+/// `None` for a smaller scale or a product beyond 96 bits (the general path decides).
+fn widened_mantissa(value: Decimal, scale: u32) -> Option<i128> {
+    let extra = scale.checked_sub(value.scale())?;
+    if scale > Decimal::MAX_SCALE {
+        return None;
+    }
+    let factor = i128::try_from(*POWERS_OF_TEN.get(usize::try_from(extra).ok()?)?).ok()?;
+    let widened = value.mantissa().checked_mul(factor)?;
+    (widened.unsigned_abs() < 1u128 << 96).then_some(widened)
 }
 
 /// The unscaled value of Avro decimal bytes of any length up to 16.

@@ -167,6 +167,12 @@ pub fn array_end<S: Sink>(out: &mut S) {
     out.put(&[0]);
 }
 
+/// The signed value of a zigzag-encoded varint.
+#[inline]
+fn zigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
 /// Why bytes could not be read: malformed Avro, or a value the Rust type
 /// cannot hold (as the generic reader refuses it).
 pub type ReadError = String;
@@ -200,8 +206,23 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a zigzag varint `long` (at most 10 bytes, as apache-avro).
+    ///
+    /// Most varints of a reading are one byte (positions below 64, union and enum
+    /// indexes, decimal lengths): those are read without the loop.
     #[inline]
     pub fn long(&mut self) -> Result<i64, ReadError> {
+        if let Some((&b, tail)) = self.rest.split_first()
+            && b & 0x80 == 0
+        {
+            self.rest = tail;
+            return Ok(zigzag(u64::from(b)));
+        }
+        self.long_from_bytes()
+    }
+
+    /// [`Self::long`] of a varint of any length.
+    #[cold]
+    fn long_from_bytes(&mut self) -> Result<i64, ReadError> {
         let mut z = 0u64;
         for j in 0..10 {
             let (&b, tail) = self
@@ -211,11 +232,7 @@ impl<'a> Reader<'a> {
             self.rest = tail;
             z |= u64::from(b & 0x7F) << (j * 7);
             if b & 0x80 == 0 {
-                return Ok(if z & 1 == 0 {
-                    (z >> 1) as i64
-                } else {
-                    !(z >> 1) as i64
-                });
+                return Ok(zigzag(z));
             }
         }
         Err("varint longer than 10 bytes".into())
@@ -319,6 +336,12 @@ impl<'a> Reader<'a> {
             return Err("a decimal of 0 bytes".into());
         };
         let fill = if first & 0x80 != 0 { 0xFF } else { 0x00 };
+        if b.len() <= 8 && scale <= Decimal::MAX_SCALE {
+            // Every quantity and amount of a reading: a 64-bit mantissa always fits.
+            let mut full = [fill; 8];
+            full[8 - b.len()..].copy_from_slice(b);
+            return Ok(Decimal::new(i64::from_be_bytes(full), scale));
+        }
         let mut full = [fill; 16];
         full[16 - b.len()..].copy_from_slice(b);
         let mantissa = i128::from_be_bytes(full);
