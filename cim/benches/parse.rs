@@ -1,6 +1,7 @@
 //! RSM-012 parse throughput on a 2,000-series PT15M bundle (one day, 96 points per series, as
 //! DataHub bundles), in MB/s and points/s, beside `serde_json::from_slice::<Value>` on the same
-//! bytes as the baseline. Run: `cargo bench -p afregning-cim --bench parse`.
+//! bytes as the baseline, and the strict reader alone (no fast first attempt, decision 0152)
+//! beside it. Run: `cargo bench -p afregning-cim --bench parse`.
 
 use std::hint::black_box;
 
@@ -86,6 +87,9 @@ fn parse(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes.len() as u64));
     group.bench_function("afregning_cim::parse (bytes)", |b| {
         b.iter(|| afregning_cim::parse(black_box(&bytes)).expect("parses"))
+    });
+    group.bench_function("afregning_cim::parse_strict, no fast attempt (bytes)", |b| {
+        b.iter(|| afregning_cim::parse_strict(black_box(&bytes)).expect("parses"))
     });
     group.bench_function("serde_json::Value baseline (bytes)", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&bytes)).expect("json"))

@@ -15,6 +15,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use crate::error::{CimError, ErrorClass};
 
+pub(crate) mod fast;
+
 /// Where a value sits in the document, as a chain of stack frames.
 #[derive(Clone, Copy)]
 pub(crate) enum Path<'a> {
@@ -549,15 +551,53 @@ impl Finding {
 /// Reads a whole document with a fresh context: strips a UTF-8 BOM, requires that nothing
 /// but whitespace follows the value, and maps every failure to a [`CimError`].
 ///
-/// A document that is UTF-8 throughout (checked once, in bulk) is read as text, so that
-/// serde_json does not check every string again; one that is not is read as bytes, where
-/// serde_json reports the first bad string with its position, as it always has.
+/// A document that is UTF-8 throughout (checked once, in bulk) is first read by the fast
+/// reader ([`fast`]); when that gives up, and for every document that is rejected, the strict
+/// serde_json reader reads it again, so errors are always the strict reader's. A document that
+/// is not UTF-8 is read as bytes by the strict reader, which reports the first bad string with
+/// its position, as it always has.
 pub(crate) fn read_document<'de, T: Read<'de>>(bytes: &'de [u8]) -> Result<T, CimError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = strip_bom(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => match read_fast(text) {
+            Some(value) => Ok(value),
+            None => read_from(serde_json::Deserializer::from_str(text)),
+        },
+        Err(_) => read_from(serde_json::Deserializer::from_slice(bytes)),
+    }
+}
+
+/// [`read_document`] on the strict reader alone: what the fast reader is held to.
+pub(crate) fn read_document_strict<'de, T: Read<'de>>(bytes: &'de [u8]) -> Result<T, CimError> {
+    let bytes = strip_bom(bytes);
     match std::str::from_utf8(bytes) {
         Ok(text) => read_from(serde_json::Deserializer::from_str(text)),
         Err(_) => read_from(serde_json::Deserializer::from_slice(bytes)),
     }
+}
+
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// [`read_fast`] on raw bytes (BOM stripped, UTF-8 required), for the tests.
+pub(crate) fn read_document_fast<'de, T: Read<'de>>(bytes: &'de [u8]) -> Option<T> {
+    read_fast(std::str::from_utf8(strip_bom(bytes)).ok()?)
+}
+
+/// The fast reader's attempt at a whole document: `None` when it gave up or the document was
+/// rejected (the strict reader then says why).
+fn read_fast<'de, T: Read<'de>>(text: &'de str) -> Option<T> {
+    let ctx = Ctx::default();
+    let root = Path::Root;
+    let at = At {
+        ctx: &ctx,
+        path: &root,
+    };
+    let mut reader = fast::FastReader::new(text);
+    let value = T::read(&mut reader, at).ok()?;
+    reader.end().ok()?;
+    Some(value)
 }
 
 fn read_from<'de, T: Read<'de>, R: serde_json::de::Read<'de>>(

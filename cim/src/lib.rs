@@ -45,7 +45,9 @@ pub mod ser;
 pub mod wholesale;
 
 pub use common::{AreaId, PartyId, Reason, TimeInterval};
-pub use document::{CimDocument, Document, DocumentKind, Shape, parse, write};
+pub use document::{
+    CimDocument, Document, DocumentKind, Shape, parse, parse_fast, parse_strict, write,
+};
 pub use error::{CimError, ErrorClass};
 pub use gsrn::{Gsrn, GsrnRef, gs1_check_digit};
 pub use header::{Header, Participant};

@@ -2,6 +2,8 @@
 //! the proptest strategy for RSM-012 bundles.
 #![allow(dead_code)]
 
+pub mod mutation;
+
 use std::path::PathBuf;
 
 use afregning_cim::answer::{
