@@ -88,9 +88,10 @@ fn parse(c: &mut Criterion) {
     group.bench_function("afregning_cim::parse (bytes)", |b| {
         b.iter(|| afregning_cim::parse(black_box(&bytes)).expect("parses"))
     });
-    group.bench_function("afregning_cim::parse_strict, no fast attempt (bytes)", |b| {
-        b.iter(|| afregning_cim::parse_strict(black_box(&bytes)).expect("parses"))
-    });
+    group.bench_function(
+        "afregning_cim::parse_strict, no fast attempt (bytes)",
+        |b| b.iter(|| afregning_cim::parse_strict(black_box(&bytes)).expect("parses")),
+    );
     group.bench_function("serde_json::Value baseline (bytes)", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&bytes)).expect("json"))
     });
