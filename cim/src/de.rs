@@ -557,13 +557,9 @@ impl Finding {
 /// is not UTF-8 is read as bytes by the strict reader, which reports the first bad string with
 /// its position, as it always has.
 pub(crate) fn read_document<'de, T: Read<'de>>(bytes: &'de [u8]) -> Result<T, CimError> {
-    let bytes = strip_bom(bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(text) => match read_fast(text) {
-            Some(value) => Ok(value),
-            None => read_from(serde_json::Deserializer::from_str(text)),
-        },
-        Err(_) => read_from(serde_json::Deserializer::from_slice(bytes)),
+    match read_document_fast(bytes) {
+        Some(value) => Ok(value),
+        None => read_document_strict(bytes),
     }
 }
 
@@ -580,7 +576,7 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
-/// [`read_fast`] on raw bytes (BOM stripped, UTF-8 required), for the tests.
+/// [`read_fast`] on raw bytes (BOM stripped, UTF-8 required).
 pub(crate) fn read_document_fast<'de, T: Read<'de>>(bytes: &'de [u8]) -> Option<T> {
     read_fast(std::str::from_utf8(strip_bom(bytes)).ok()?)
 }
