@@ -235,7 +235,14 @@ impl<'de, T: Read<'de>> DeserializeSeed<'de> for WrappedSeed<'_, T> {
     }
 }
 
+/// The one property of a wrapped value, `{"value": …}`.
+pub(crate) const WRAPPED_KEY: &str = "value";
+
 /// Reads `{"value": T}` at `at`.
+///
+/// The fast reader, asked by name ([`fast::WRAPPED_VALUE`]), reads the braces and the key
+/// itself and hands over only the value, as the single element of a sequence; serde_json,
+/// which does not know the name, hands itself over and the object is read as any other.
 pub(crate) fn read_wrapped<'de, D: Deserializer<'de>, T: Read<'de>>(
     de: D,
     at: At<'_>,
@@ -246,13 +253,24 @@ pub(crate) fn read_wrapped<'de, D: Deserializer<'de>, T: Read<'de>>(
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("an object {\"value\": …}")
         }
+        fn visit_newtype_struct<D: Deserializer<'de>>(self, de: D) -> Result<T, D::Error> {
+            de.deserialize_map(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+            let path = Path::Key(self.0.path, WRAPPED_KEY);
+            let here = self.0.with(&path);
+            match seq.next_element_seed(Seed::<T>::new(here))? {
+                Some(value) => Ok(value),
+                None => Err(de::Error::custom("a wrapped value without its value")),
+            }
+        }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
             let at = self.0;
             let mut value = None;
             while let Some(key) = map.next_key_seed(KeySeed)? {
                 let path = Path::Key(at.path, &key);
                 let here = at.with(&path);
-                if &*key != "value" {
+                if &*key != WRAPPED_KEY {
                     return Err(here.schema(format!(
                         "unknown property `{key}`: a wrapped value has only `value`"
                     )));
@@ -271,7 +289,7 @@ pub(crate) fn read_wrapped<'de, D: Deserializer<'de>, T: Read<'de>>(
             }
         }
     }
-    de.deserialize_map(V(at, PhantomData))
+    de.deserialize_newtype_struct(fast::WRAPPED_VALUE, V(at, PhantomData))
 }
 
 /// Reads an object key, borrowing it from the input when it has no escapes.

@@ -27,6 +27,13 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 /// visitor, which reads its raw value instead.
 pub(crate) const NUMBER_TEXT: &str = "$afregning_cim::number_text";
 
+/// The name under which [`read_wrapped`](super::read_wrapped) asks for a wrapped value,
+/// `{"value": …}`: this reader takes the braces and the key and hands the visitor the value
+/// alone, as the one element of a sequence (a third of a time series point's cost went to
+/// reading its wrapped position as an object of its own); serde_json, which does not know the
+/// name, hands itself to the visitor, which reads the object.
+pub(crate) const WRAPPED_VALUE: &str = "$afregning_cim::wrapped_value";
+
 /// The fast attempt gave up; the strict reader decides. Carries nothing, so giving up
 /// allocates nothing.
 #[derive(Debug)]
@@ -80,30 +87,26 @@ impl<'de> FastReader<'de> {
         self.skip_whitespace()
     }
 
-    /// Skips whitespace; runs of spaces eight at a time, as DataHub indents every line.
+    /// Skips whitespace. DataHub indents every line, so a run is mostly a line break and
+    /// then spaces: after any whitespace byte the spaces that follow are skipped eight at a
+    /// time, and the byte after them decides (a `\r`, `\t` or a run's tail of fewer than
+    /// eight bytes goes round again).
+    #[inline]
     fn skip_whitespace(&mut self) -> Option<u8> {
         let bytes = self.bytes();
         loop {
-            match *bytes.get(self.pos)? {
-                b' ' if bytes.get(self.pos + 1).is_some_and(|&next| next > b' ') => {
-                    // The space after a colon.
-                    self.pos += 1;
+            let byte = *bytes.get(self.pos)?;
+            if !matches!(byte, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(byte);
+            }
+            self.pos += 1;
+            while let Some(word) = word_at(bytes, self.pos) {
+                let differs = word ^ repeat(b' ');
+                if differs != 0 {
+                    self.pos += first_flagged(differs);
+                    break;
                 }
-                b' ' => {
-                    while let Some(word) = word_at(bytes, self.pos) {
-                        let differs = word ^ repeat(b' ');
-                        if differs != 0 {
-                            self.pos += first_flagged(differs);
-                            break;
-                        }
-                        self.pos += 8;
-                    }
-                    while bytes.get(self.pos) == Some(&b' ') {
-                        self.pos += 1;
-                    }
-                }
-                b'\n' | b'\r' | b'\t' => self.pos += 1,
-                byte => return Some(byte),
+                self.pos += 8;
             }
         }
     }
@@ -283,10 +286,23 @@ impl<'de> Deserializer<'de> for &mut FastReader<'de> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, GaveUp> {
-        if name != NUMBER_TEXT {
-            return Err(GaveUp);
+        match name {
+            NUMBER_TEXT => visitor.visit_borrowed_str(self.number()?),
+            WRAPPED_VALUE => {
+                self.expect(b'{')?;
+                if self.string()? != super::WRAPPED_KEY {
+                    return Err(GaveUp);
+                }
+                self.expect(b':')?;
+                let value = visitor.visit_seq(WrappedElement {
+                    reader: &mut *self,
+                    taken: false,
+                })?;
+                self.expect(b'}')?;
+                Ok(value)
+            }
+            _ => Err(GaveUp),
         }
-        visitor.visit_borrowed_str(self.number()?)
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GaveUp> {
@@ -361,6 +377,27 @@ impl<'de> MapAccess<'de> for &mut Members<'_, 'de> {
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, GaveUp> {
         self.reader.expect(b':')?;
         seed.deserialize(&mut *self.reader)
+    }
+}
+
+/// The value of `{"value": …}` after its key, as a sequence of one element.
+struct WrappedElement<'a, 'de> {
+    reader: &'a mut FastReader<'de>,
+    taken: bool,
+}
+
+impl<'de> SeqAccess<'de> for WrappedElement<'_, 'de> {
+    type Error = GaveUp;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, GaveUp> {
+        if self.taken {
+            return Ok(None);
+        }
+        self.taken = true;
+        seed.deserialize(&mut *self.reader).map(Some)
     }
 }
 

@@ -16,7 +16,7 @@
 
 use std::marker::PhantomData;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
 use super::{Context, ProcessError};
 
@@ -69,8 +69,40 @@ pub fn split_parts(bytes: &[u8]) -> Option<Vec<&str>> {
 }
 
 /// A date as a key part (`YYYY-MM-DD`: sorts as dates do for years 1000 to 9999).
+///
+/// Written from the date's numbers for the years 0–9999 (chrono's formatter cost about 300
+/// instructions a key, and every day key of aggregate and settle takes one); chrono writes
+/// the other years, which it signs.
 pub fn date_part(date: NaiveDate) -> String {
-    date.format("%Y-%m-%d").to_string()
+    let mut out = String::with_capacity(10);
+    if !push_year_month(&mut out, date.year(), date.month()) {
+        return date.format("%Y-%m-%d").to_string();
+    }
+    out.push('-');
+    push_two_digits(&mut out, date.day());
+    out
+}
+
+/// Appends `YYYY-MM` as chrono's `%Y-%m` writes it, for the years 0–9999 (`false`, with
+/// nothing written, for the others).
+pub fn push_year_month(out: &mut String, year: i32, month: u32) -> bool {
+    let Ok(year) = u32::try_from(year) else {
+        return false;
+    };
+    if year > 9999 {
+        return false;
+    }
+    push_two_digits(out, year / 100);
+    push_two_digits(out, year % 100);
+    out.push('-');
+    push_two_digits(out, month);
+    true
+}
+
+/// Appends `n` (below 100) as two digits.
+fn push_two_digits(out: &mut String, n: u32) {
+    out.push(char::from(b'0' + (n / 10 % 10) as u8));
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// A date from its key part.
@@ -233,6 +265,39 @@ mod tests {
                 _ => None,
             }
         }
+    }
+
+    #[test]
+    fn date_parts_are_what_chrono_writes() {
+        let mut date = NaiveDate::from_ymd_opt(-2, 1, 1).unwrap();
+        let mut checked = 0;
+        while date < NaiveDate::from_ymd_opt(3, 1, 1).unwrap() {
+            assert_eq!(date_part(date), date.format("%Y-%m-%d").to_string());
+            date = date.succ_opt().unwrap();
+            checked += 1;
+        }
+        for (y, m, d) in [
+            (999, 12, 31),
+            (1000, 1, 1),
+            (2024, 2, 29),
+            (2026, 3, 29),
+            (2026, 10, 25),
+            (9999, 12, 31),
+            (10000, 1, 1),
+            (-1, 6, 15),
+            (-10000, 1, 1),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(date_part(date), date.format("%Y-%m-%d").to_string());
+            assert_eq!(parse_date_part(&date_part(date)), Some(date));
+            checked += 1;
+        }
+        let mut day = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+        while day.year() < 2030 {
+            assert_eq!(date_part(day), day.format("%Y-%m-%d").to_string());
+            day = day.succ_opt().unwrap();
+        }
+        assert!(checked > 1_000);
     }
 
     #[test]

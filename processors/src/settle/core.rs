@@ -253,14 +253,33 @@ impl StoreKey for MonthName {
 }
 
 /// The billing month of a `YYYY-MM` key.
+///
+/// The canonical form, four digits, `-`, two digits, is read from its digits (settle reads a
+/// month key for every series); any other text goes through chrono's parser as always.
 pub fn parse_month(text: &str) -> Option<BillingMonth> {
+    if let [y1, y2, y3, y4, b'-', m1, m2] = *text.as_bytes()
+        && [y1, y2, y3, y4, m1, m2].iter().all(u8::is_ascii_digit)
+    {
+        let digit = |b: u8| i32::from(b - b'0');
+        let year = digit(y1) * 1000 + digit(y2) * 100 + digit(y3) * 10 + digit(y4);
+        let month = u32::try_from(digit(m1) * 10 + digit(m2)).ok()?;
+        // Chrono refuses what no date has (month 0 or 13); so does BillingMonth.
+        NaiveDate::from_ymd_opt(year, month, 1)?;
+        return BillingMonth::new(year, month).ok();
+    }
     let date = NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").ok()?;
     BillingMonth::new(date.year(), date.month()).ok()
 }
 
-/// `YYYY-MM` of a billing month.
+/// `YYYY-MM` of a billing month (as chrono's `%Y-%m` writes it).
 pub fn month_text(month: BillingMonth) -> String {
-    month.first_day().format("%Y-%m").to_string()
+    let first = month.first_day();
+    let mut out = String::with_capacity(7);
+    if crate::runtime::typed::push_year_month(&mut out, first.year(), first.month()) {
+        out
+    } else {
+        first.format("%Y-%m").to_string()
+    }
 }
 
 fn component(c: Component) -> SettlementComponent {
@@ -349,7 +368,8 @@ fn stored_line(line: &Line) -> StoredLine {
 /// The statement's lines as stored: one per engine line, then one VAT line
 /// per VAT class (basis as quantity, rate as unit price).
 pub fn stored_lines(statement: &MonthStatement) -> Vec<StoredLine> {
-    let mut lines: Vec<StoredLine> = statement.lines.iter().map(stored_line).collect();
+    let mut lines = Vec::with_capacity(statement.lines.len() + statement.vat.len());
+    lines.extend(statement.lines.iter().map(stored_line));
     for vat in &statement.vat {
         lines.push(StoredLine {
             component: SettlementComponent::Vat.code().to_string(),

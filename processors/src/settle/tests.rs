@@ -894,3 +894,43 @@ fn a_rollback_credits_exactly_what_was_billed_for_the_retired_period() {
     assert_eq!(statements[0].kind, StatementKind::CreditNote);
     assert_eq!(statements[0].total_incl_vat, -remaining.incl_vat);
 }
+
+/// What `parse_month` was before it read the canonical form from its digits: the fast form
+/// must give the same month, or refuse, on every text.
+fn month_by_chrono(text: &str) -> Option<BillingMonth> {
+    use chrono::Datelike;
+    let date = NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").ok()?;
+    BillingMonth::new(date.year(), date.month()).ok()
+}
+
+#[test]
+fn month_keys_read_and_write_as_chrono_does() {
+    let mut texts: Vec<String> = Vec::new();
+    for year in [0, 1, 999, 1000, 1969, 2024, 2026, 2027, 9998, 9999] {
+        for month in 0..=13 {
+            texts.push(format!("{year:04}-{month:02}"));
+        }
+    }
+    texts.extend(
+        [
+            "2026-1", "2026-001", "+2026-01", " 2026-01", "2026-01 ", "2026/01", "abcd-01",
+            "2026-ab", "", "2026", "20260-01", "-2026-01", "2026-0١",
+        ]
+        .map(String::from),
+    );
+    let mut read = 0;
+    for text in &texts {
+        let month = parse_month(text);
+        assert_eq!(month, month_by_chrono(text), "{text:?}");
+        if let Some(month) = month {
+            read += 1;
+            assert_eq!(
+                month_text(month),
+                month.first_day().format("%Y-%m").to_string(),
+                "{text:?}"
+            );
+            assert_eq!(parse_month(&month_text(month)), Some(month));
+        }
+    }
+    assert!(read >= 100, "only {read} months read");
+}

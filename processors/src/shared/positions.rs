@@ -68,33 +68,33 @@ pub fn reading_positions(reading: &Reading) -> Result<Vec<Position>, PositionErr
         reading.period_start.timestamp_subsec_nanos(),
     );
     let version = u64::try_from(reading.registered_at.timestamp_millis()).unwrap_or(0);
-    reading
-        .points
-        .iter()
-        .map(|p| {
-            // Whole seconds, not chrono's checked instant arithmetic per point.
-            let start = (i64::from(p.position) - 1)
-                .checked_mul(step)
-                .and_then(|offset| offset.checked_add(first))
-                .and_then(|s| DateTime::from_timestamp(s, nanos));
-            let start = match start {
-                Some(start) if p.position >= 1 && start < reading.period_end => start,
-                _ => {
-                    return Err(PositionError::OutOfPeriod {
-                        position: p.position,
-                        start: reading.period_start,
-                        end: reading.period_end,
-                    });
-                }
-            };
-            Ok(Position {
-                start,
-                quantity: p.quantity,
-                quality: settlement_quality(p.quality),
-                version,
-            })
-        })
-        .collect()
+    // Sized once: collecting the points' `Result`s into a `Vec` cannot see their count and
+    // grew the vector six times for a day of quarter-hours.
+    let mut positions = Vec::with_capacity(reading.points.len());
+    for p in &reading.points {
+        // Whole seconds, not chrono's checked instant arithmetic per point.
+        let start = (i64::from(p.position) - 1)
+            .checked_mul(step)
+            .and_then(|offset| offset.checked_add(first))
+            .and_then(|s| DateTime::from_timestamp(s, nanos));
+        let start = match start {
+            Some(start) if p.position >= 1 && start < reading.period_end => start,
+            _ => {
+                return Err(PositionError::OutOfPeriod {
+                    position: p.position,
+                    start: reading.period_start,
+                    end: reading.period_end,
+                });
+            }
+        };
+        positions.push(Position {
+            start,
+            quantity: p.quantity,
+            quality: settlement_quality(p.quality),
+            version,
+        });
+    }
+    Ok(positions)
 }
 
 /// Positions grouped by the Danish local day they fall in.
