@@ -490,6 +490,8 @@ impl PipelineSettings {
                 stall_timeout_ms: 5_000,
                 // Tansu holds every fetch for the full wait (data or not).
                 fetch_wait_max_ms: 10,
+                // The broker is on this machine: compressing is CPU for nothing.
+                compression: crate::runtime::Compression::None,
                 session_timeout_ms: 6_000,
                 ..RuntimeConfig::default()
             },

@@ -107,6 +107,19 @@ pub struct ChildArgs {
     /// The state stores' memory budget, MiB.
     #[arg(long)]
     pub state_memory_mb: usize,
+    /// Extra librdkafka settings for every client of the runtime, `KEY=VALUE`.
+    #[arg(long = "kafka", value_parser = parse_kafka_setting)]
+    pub kafka: Vec<(String, String)>,
+}
+
+/// `KEY=VALUE` of a librdkafka setting.
+pub fn parse_kafka_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!(
+            "expected KEY=VALUE (a librdkafka setting), got {s:?}"
+        )),
+    }
 }
 
 /// The first line a child prints: what "caught up" is judged against.
@@ -154,6 +167,7 @@ pub(crate) fn settings(args: &ChildArgs) -> anyhow::Result<PipelineSettings> {
     );
     settings.runtime.stall_timeout_ms = args.stall_timeout_ms;
     settings.runtime.state_memory_mb = args.state_memory_mb;
+    settings.runtime.kafka.extend(args.kafka.iter().cloned());
     Ok(settings)
 }
 

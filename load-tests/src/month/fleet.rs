@@ -24,6 +24,9 @@ pub struct Batch {
     pub records: u64,
     /// Outputs it produced.
     pub outputs: u64,
+    /// The commit round's duration as the runtime reported it (process, produce, markers,
+    /// local write), ms.
+    pub round_ms: u64,
 }
 
 #[derive(Debug, Default)]
@@ -34,6 +37,8 @@ struct StageState {
     lags: BTreeMap<(String, i32), (i64, u64)>,
     stalls: u64,
     stopped: bool,
+    /// When the process reported `ready` (tasks restored, fetching).
+    ready: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +54,11 @@ struct Child {
     pid: u32,
     log: PathBuf,
     last: ProcSample,
+    /// CPU and peak RSS of the stage's earlier processes (before a [`Fleet::restart`]), so
+    /// samples count the stage's whole run.
+    earlier: ProcSample,
+    /// Stopped by [`Fleet::pause`]: its exit is expected.
+    paused: bool,
 }
 
 /// The four running processors.
@@ -57,6 +67,9 @@ pub struct Fleet {
     shared: Arc<Mutex<Shared>>,
     partitions: i32,
     ticks: u64,
+    exe: PathBuf,
+    work: PathBuf,
+    template: ChildArgs,
 }
 
 fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -91,6 +104,7 @@ fn on_line(shared: &Mutex<Shared>, stage: Stage, line: &str) {
                     at: Instant::now(),
                     records,
                     outputs,
+                    round_ms: event["duration_ms"].as_u64().unwrap_or(0),
                 });
             }
         }
@@ -105,6 +119,7 @@ fn on_line(shared: &Mutex<Shared>, stage: Stage, line: &str) {
                 .insert((topic, partition), (lag, work));
         }
         "partition-stalled" => s.stages.entry(stage).or_default().stalls += 1,
+        "ready" => s.stages.entry(stage).or_default().ready = Some(Instant::now()),
         "stopped" => s.stages.entry(stage).or_default().stopped = true,
         _ => {}
     }
@@ -119,69 +134,143 @@ impl Fleet {
         template: &ChildArgs,
         ticks: u64,
     ) -> anyhow::Result<Self> {
-        let shared = Arc::new(Mutex::new(Shared::default()));
-        let mut children = Vec::new();
-        for stage in Stage::ALL {
-            let state_dir = work.join(format!("state-{}", stage.arg()));
-            let log = work.join(format!("{}.log", stage.arg()));
-            let args = ChildArgs {
-                which: stage,
-                state_dir: state_dir.clone(),
-                ..template.clone()
-            };
-            let mut command = tokio::process::Command::new(exe);
-            command
-                .arg("processor")
-                .args(["--which", stage.arg()])
-                .args(["--bootstrap-servers", &args.bootstrap_servers])
-                .args(["--registry-url", &args.registry_url])
-                .args(["--prefix", &args.prefix])
-                .args(["--partitions", &args.partitions.to_string()])
-                .arg("--state-dir")
-                .arg(&args.state_dir)
-                .args(["--supplier-gln", &args.supplier_gln])
-                .args(["--stall-timeout-ms", &args.stall_timeout_ms.to_string()])
-                .args(["--state-memory-mb", &args.state_memory_mb.to_string()])
-                .env(
-                    "RUST_LOG",
-                    std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,rdkafka=error".into()),
-                )
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(std::fs::File::create(&log).context("creating a child's log")?)
-                .kill_on_drop(true);
-            let mut process = command
-                .spawn()
-                .with_context(|| format!("starting {}", exe.display()))?;
-            let pid = process.id().context("the child's pid")?;
-            let stdout = process.stdout.take().context("the child's stdout")?;
-            let reader_shared = shared.clone();
-            tokio::spawn(async move {
-                let mut lines = tokio::io::BufReader::new(stdout).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    on_line(&reader_shared, stage, &line);
-                }
-            });
-            lock(&shared).stages.entry(stage).or_default();
-            children.push(Child {
-                stage,
-                process,
-                pid,
-                log,
-                last: ProcSample::default(),
-            });
-        }
-        Ok(Self {
-            children,
-            shared,
+        let mut fleet = Self {
+            children: Vec::new(),
+            shared: Arc::new(Mutex::new(Shared::default())),
             partitions: template.partitions as i32,
             ticks,
+            exe: exe.to_path_buf(),
+            work: work.to_path_buf(),
+            template: template.clone(),
+        };
+        for stage in Stage::ALL {
+            let child = fleet.spawn(stage)?;
+            fleet.children.push(child);
+        }
+        Ok(fleet)
+    }
+
+    /// Starts `stage`'s process with a fresh view of its progress (no inputs, lags or
+    /// batches until the new process reports them); its log is appended to.
+    fn spawn(&self, stage: Stage) -> anyhow::Result<Child> {
+        let log = self.work.join(format!("{}.log", stage.arg()));
+        let args = ChildArgs {
+            which: stage,
+            state_dir: self.work.join(format!("state-{}", stage.arg())),
+            ..self.template.clone()
+        };
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .context("opening a child's log")?;
+        let mut command = tokio::process::Command::new(&self.exe);
+        command
+            .arg("processor")
+            .args(["--which", stage.arg()])
+            .args(["--bootstrap-servers", &args.bootstrap_servers])
+            .args(["--registry-url", &args.registry_url])
+            .args(["--prefix", &args.prefix])
+            .args(["--partitions", &args.partitions.to_string()])
+            .arg("--state-dir")
+            .arg(&args.state_dir)
+            .args(["--supplier-gln", &args.supplier_gln])
+            .args(["--stall-timeout-ms", &args.stall_timeout_ms.to_string()])
+            .args(["--state-memory-mb", &args.state_memory_mb.to_string()])
+            .args(
+                args.kafka
+                    .iter()
+                    .flat_map(|(k, v)| ["--kafka".to_string(), format!("{k}={v}")]),
+            )
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,rdkafka=error".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true);
+        let mut process = command
+            .spawn()
+            .with_context(|| format!("starting {}", self.exe.display()))?;
+        let pid = process.id().context("the child's pid")?;
+        let stdout = process.stdout.take().context("the child's stdout")?;
+        lock(&self.shared)
+            .stages
+            .insert(stage, StageState::default());
+        let reader_shared = self.shared.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                on_line(&reader_shared, stage, &line);
+            }
+        });
+        Ok(Child {
+            stage,
+            process,
+            pid,
+            log,
+            last: ProcSample::default(),
+            earlier: ProcSample::default(),
+            paused: false,
         })
+    }
+
+    /// Stops `stage`'s process with SIGTERM (it commits what is pending) and waits for it,
+    /// so its input topics fill up as a backlog; [`Fleet::restart`] starts it again. Returns
+    /// its last sample (CPU so far).
+    pub async fn pause(&mut self, stage: Stage) -> anyhow::Result<ProcSample> {
+        self.sample();
+        let child = self
+            .children
+            .iter_mut()
+            .find(|c| c.stage == stage)
+            .context("no such processor")?;
+        terminate(child).await;
+        child.paused = true;
+        lock(&self.shared).stages.entry(stage).or_default().stopped = true;
+        Ok(child.last)
+    }
+
+    /// Waits until `stage`'s process has reported `ready` (its tasks restored and fetching);
+    /// returns when it did. Fails at `deadline` or when a child exits.
+    pub async fn wait_ready(&mut self, stage: Stage, deadline: Instant) -> anyhow::Result<Instant> {
+        loop {
+            if let Some(at) = lock(&self.shared).stages.get(&stage).and_then(|s| s.ready) {
+                return Ok(at);
+            }
+            self.check_alive()?;
+            if Instant::now() >= deadline {
+                bail!("{} did not report ready before the deadline", stage.name());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Starts a paused `stage` again (same state directory and consumer group).
+    pub fn restart(&mut self, stage: Stage) -> anyhow::Result<()> {
+        let mut fresh = self.spawn(stage)?;
+        let slot = self
+            .children
+            .iter_mut()
+            .find(|c| c.stage == stage)
+            .context("no such processor")?;
+        if !slot.paused {
+            bail!("{} is running; pause it first", stage.name());
+        }
+        fresh.earlier = ProcSample {
+            cpu: slot.last.cpu,
+            peak_rss: slot.last.peak_rss,
+            rss: 0,
+        };
+        fresh.last = fresh.earlier;
+        *slot = fresh;
+        Ok(())
     }
 
     /// Fails when a child exited (it never should before it is stopped), with its log's tail.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
-        for child in &mut self.children {
+        for child in self.children.iter_mut().filter(|c| !c.paused) {
             if let Ok(Some(status)) = child.process.try_wait() {
                 let log = std::fs::read_to_string(&child.log).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(15).collect();
@@ -198,9 +287,13 @@ impl Fleet {
 
     /// Samples every child's `/proc` (keeping the last good sample of each).
     pub fn sample(&mut self) -> BTreeMap<Stage, ProcSample> {
-        for child in &mut self.children {
+        for child in self.children.iter_mut().filter(|c| !c.paused) {
             if let Some(s) = procfs::sample(child.pid, self.ticks) {
-                child.last = s;
+                child.last = ProcSample {
+                    cpu: child.earlier.cpu + s.cpu,
+                    peak_rss: child.earlier.peak_rss.max(s.peak_rss),
+                    rss: s.rss,
+                };
             }
         }
         self.children.iter().map(|c| (c.stage, c.last)).collect()
@@ -306,22 +399,29 @@ impl Fleet {
     /// and waits for it (SIGKILL after 30 s). Returns the last samples.
     pub async fn stop(mut self) -> anyhow::Result<BTreeMap<Stage, ProcSample>> {
         let samples = self.sample();
-        for child in &self.children {
+        for child in self.children.iter().filter(|c| !c.paused) {
             let pid = nix::unistd::Pid::from_raw(child.pid as i32);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         }
-        for child in &mut self.children {
-            match tokio::time::timeout(Duration::from_secs(30), child.process.wait()).await {
-                Ok(_) => {}
-                Err(_) => {
-                    eprintln!(
-                        "the {} processor did not stop within 30 s of SIGTERM; killing it",
-                        child.stage.name()
-                    );
-                    let _ = child.process.kill().await;
-                }
-            }
+        for child in self.children.iter_mut().filter(|c| !c.paused) {
+            terminate(child).await;
         }
         Ok(samples)
+    }
+}
+
+/// SIGTERM (each child commits what is pending) and a wait, SIGKILL after 30 s.
+async fn terminate(child: &mut Child) {
+    let pid = nix::unistd::Pid::from_raw(child.pid as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    if tokio::time::timeout(Duration::from_secs(30), child.process.wait())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "the {} processor did not stop within 30 s of SIGTERM; killing it",
+            child.stage.name()
+        );
+        let _ = child.process.kill().await;
     }
 }

@@ -12,8 +12,11 @@
 //!    transaction, same keys and headers), and the scenario's spot prices as the spot-price
 //!    poller publishes them; processors run until caught up.
 //! 3. **Replay**: days 1..D-1, one raw record per series as the connector writes them, produced
-//!    at once; processors run until caught up. Throughput per processor from their own batch
-//!    reports, CPU from `/proc`.
+//!    at once while validate is paused; then validate starts again and the four processors
+//!    drain the backlog until caught up: a replay of the month from the raw topic, timed from
+//!    validate's restart (`--produce-while-running` keeps all four running while producing,
+//!    so the window is the producer's pace). Throughput per processor from their own batch
+//!    reports, CPU from `/proc` for the four and for the broker.
 //! 4. **The month's last day**, with the pipeline caught up and running: day D's N series are
 //!    produced; measured from the last series' acknowledgement to the producer timestamp of
 //!    the last provisional version that has all D days (every metering point's monthly lines
@@ -57,6 +60,9 @@ use self::fleet::{Batch, Fleet};
 use self::procfs::ProcSample;
 use crate::figures::{mib, rate, secs, thousands};
 
+/// The local broker's process name (`/proc/<pid>/comm`): its CPU is part of the pipeline's.
+const BROKER: &[&str] = &["tansu"];
+
 /// Flags of the `month` scenario. Every count has an upper bound, and `--max-seconds` bounds
 /// the whole streaming part.
 #[derive(Debug, Clone, clap::Args)]
@@ -88,6 +94,10 @@ pub struct Args {
     /// settings use 5,000.
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(200..=60_000))]
     pub stall_timeout_ms: u64,
+    /// Extra librdkafka settings for the processors' clients, `KEY=VALUE`, repeatable (to
+    /// measure a client setting; the defaults are the pipeline's quick settings).
+    #[arg(long = "kafka", value_parser = child::parse_kafka_setting)]
+    pub kafka: Vec<(String, String)>,
     /// State-store memory budget per processor process, MiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..=8_192))]
     pub state_memory_mb: u64,
@@ -99,6 +109,16 @@ pub struct Args {
     /// Skip the batch baseline.
     #[arg(long)]
     pub skip_batch: bool,
+    /// Produce days 1..D-1 with all four processors running, so the replay's window is the
+    /// producer's pace when the pipeline keeps up. By default validate is paused while the
+    /// raw topic fills and started again on the full backlog: the four processors replay
+    /// the month from the raw topic, and the window is theirs (and the broker's) alone.
+    #[arg(long)]
+    pub produce_while_running: bool,
+    /// Print every batch of the replay per processor (time after the window's start,
+    /// records, outputs, commit round): where a processor waited.
+    #[arg(long)]
+    pub print_batches: bool,
     /// After the month: recalculate it by replaying this processor from offset 0 on every
     /// partition (issue 14's month replay; [`recalc`]). The data is unchanged, so no month
     /// may get a new version.
@@ -160,6 +180,11 @@ fn scenario_config(args: &Args, plan: &Plan) -> ScenarioConfig {
         master_data: true,
         ..ScenarioConfig::default()
     }
+}
+
+/// CPUs this process may run on.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn now_ms() -> i64 {
@@ -354,6 +379,29 @@ fn figures(batches: &[Batch], from: Instant) -> StageFigures {
     }
 }
 
+/// How long a processor was inside a commit round: the union of its batches' rounds (the
+/// tasks of one round each report it), each ending when the parent read its event.
+fn busy(batches: &[Batch]) -> Duration {
+    let mut spans: Vec<(Instant, Instant)> = batches
+        .iter()
+        .map(|b| (b.at - Duration::from_millis(b.round_ms), b.at))
+        .collect();
+    spans.sort_unstable();
+    let mut total = Duration::ZERO;
+    let mut current: Option<(Instant, Instant)> = None;
+    for (start, end) in spans {
+        current = match current {
+            Some((s, e)) if start <= e => Some((s, e.max(end))),
+            Some((s, e)) => {
+                total += e - s;
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    total + current.map_or(Duration::ZERO, |(s, e)| e - s)
+}
+
 fn cpu_delta(
     a: &BTreeMap<Stage, ProcSample>,
     b: &BTreeMap<Stage, ProcSample>,
@@ -455,6 +503,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         supplier_gln: truth.supplier_gln.clone(),
         stall_timeout_ms: args.stall_timeout_ms,
         state_memory_mb: args.state_memory_mb as usize,
+        kafka: args.kafka.clone(),
     };
     let codec = Codec::new(catalogue.clone(), &env.registry_url);
     let topics_handle = pipeline::topics(catalogue.clone(), &codec).await?;
@@ -506,8 +555,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let after_reference = fleet.sample();
 
-    // 3. Replay of days 1..D-1.
-    let t1 = Instant::now();
+    // 3. Replay of days 1..D-1: by default from a backlog on the raw topic.
+    let backlog = !args.produce_while_running;
+    if backlog {
+        fleet
+            .pause(Stage::Validate)
+            .await
+            .context("pausing validate")?;
+    }
+    let t_produce = Instant::now();
+    let broker_at_produce = procfs::cpu_by_command(BROKER, ticks);
     let mut replay_records = 0;
     for m in messages.iter().filter(|m| {
         m.queue == afregning_simulator::Queue::Timeseries
@@ -515,12 +572,42 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }) {
         replay_records += writer.publish(m).await?;
     }
-    let produced_replay = t1.elapsed();
+    let produced_replay = t_produce.elapsed();
+    let broker_at_drain = procfs::cpu_by_command(BROKER, ticks);
+    let (t1, restart) = if backlog {
+        let restarted = Instant::now();
+        fleet.restart(Stage::Validate)?;
+        let ready = fleet.wait_ready(Stage::Validate, deadline).await?;
+        (ready, ready - restarted)
+    } else {
+        (t_produce, Duration::ZERO)
+    };
     fleet
         .wait_caught_up(Duration::from_secs(2), deadline)
         .await
         .context("replay")?;
     let after_replay = fleet.sample();
+    let broker_after_replay = procfs::cpu_by_command(BROKER, ticks);
+    let broker_cpu = |from: &BTreeMap<String, Duration>, to: &BTreeMap<String, Duration>| {
+        BROKER
+            .iter()
+            .map(|b| {
+                to.get(*b)
+                    .copied()
+                    .unwrap_or_default()
+                    .saturating_sub(from.get(*b).copied().unwrap_or_default())
+            })
+            .sum::<Duration>()
+    };
+    let broker_producing = broker_cpu(&broker_at_produce, &broker_at_drain);
+    let broker_replay = broker_cpu(
+        if backlog {
+            &broker_at_drain
+        } else {
+            &broker_at_produce
+        },
+        &broker_after_replay,
+    );
     let replay_batches = fleet.batches_since(t1);
     let replay_end = replay_batches
         .values()
@@ -528,12 +615,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .max()
         .unwrap_or(t1);
     let replay_wall = replay_end - t1;
-    println!(
-        "replay: {replay_records} raw records (days 1–{}) produced in {:.1} s; all four caught up {:.1} s after the first was produced",
-        plan.days - 1,
-        produced_replay.as_secs_f64(),
-        replay_wall.as_secs_f64()
-    );
+    if backlog {
+        println!(
+            "replay: {replay_records} raw records (days 1–{}) produced in {:.1} s with validate paused (broker CPU {:.1} s); validate ready again {:.1} s after its restart; all four drained the backlog {:.1} s after that",
+            plan.days - 1,
+            produced_replay.as_secs_f64(),
+            broker_producing.as_secs_f64(),
+            restart.as_secs_f64(),
+            replay_wall.as_secs_f64()
+        );
+    } else {
+        println!(
+            "replay: {replay_records} raw records (days 1–{}) produced in {:.1} s; all four caught up {:.1} s after the first was produced",
+            plan.days - 1,
+            produced_replay.as_secs_f64(),
+            replay_wall.as_secs_f64()
+        );
+    }
 
     // 4. The last day, live.
     let t2 = Instant::now();
@@ -702,7 +800,56 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         rate(replay_series as f64, replay_cpu),
     );
     println!(
-        "(window: from the first raw record produced to the processor's last batch that did work, so a later processor's window includes the wait for the earlier ones; chained: to the last batch of any processor. CPU: from /proc, utime + stime over the phase)"
+        "{:<10} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10} {:>13} {:>13}",
+        "broker",
+        "",
+        "",
+        "",
+        "",
+        "",
+        secs(broker_replay),
+        rate(replay_values as f64, broker_replay),
+        rate(replay_series as f64, broker_replay),
+    );
+    for stage in Stage::ALL {
+        let batches = replay_batches.get(&stage).map_or(&[][..], Vec::as_slice);
+        if args.print_batches {
+            for b in batches {
+                println!(
+                    "  batch {:<10} at +{:.3} s: {} records, {} outputs, round {} ms",
+                    stage.name(),
+                    (b.at - t1).as_secs_f64(),
+                    b.records,
+                    b.outputs,
+                    b.round_ms
+                );
+            }
+        }
+        let mut rounds: Vec<u64> = batches.iter().map(|b| b.round_ms).collect();
+        rounds.sort_unstable();
+        let f = figures(batches, t1);
+        println!(
+            "  {:<10} {} batches, {:.0} records a batch; commit round p50 {} ms, max {} ms; in a round {:.0} % of the window",
+            stage.name(),
+            batches.len(),
+            f.records as f64 / batches.len().max(1) as f64,
+            rounds.get(rounds.len() / 2).copied().unwrap_or(0),
+            rounds.last().copied().unwrap_or(0),
+            100.0 * busy(batches).as_secs_f64() / f.window.as_secs_f64().max(1e-3)
+        );
+    }
+    println!(
+        "(window: from {} to the processor's last batch that did work, so a later processor's window includes the wait for the earlier ones; chained: to the last batch of any processor. CPU: from /proc, utime + stime over the phase; broker: the local broker's process over the same window{})",
+        if backlog {
+            "validate's restart on the full raw topic (its `ready`)"
+        } else {
+            "the first raw record produced"
+        },
+        if backlog {
+            ", its CPU while the backlog was produced not included"
+        } else {
+            ", producing included"
+        }
     );
 
     println!();
@@ -903,10 +1050,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             thousands(target_series as f64)
         );
         println!(
-            "streaming replay: {} s wall at the chained rate measured ({} series/s), {} CPU-s",
+            "streaming replay: {} s wall at the chained rate measured ({} series/s), {} processor CPU-s and {} broker CPU-s (at least {} s on this machine's {} cores)",
             thousands(replay_wall.as_secs_f64() * f),
             rate(replay_series as f64, replay_wall),
-            thousands(replay_cpu.as_secs_f64() * f)
+            thousands(replay_cpu.as_secs_f64() * f),
+            thousands(broker_replay.as_secs_f64() * f),
+            thousands((replay_cpu + broker_replay).as_secs_f64() * f / cores() as f64),
+            cores()
         );
         for stage in Stage::ALL {
             let st = state.get(&stage).copied().unwrap_or(0) as f64 / series_total as f64;
@@ -962,11 +1112,13 @@ mod tests {
                 at: t,
                 records: 10,
                 outputs: 5,
+                round_ms: 3,
             },
             Batch {
                 at: t + Duration::from_secs(2),
                 records: 30,
                 outputs: 15,
+                round_ms: 4,
             },
         ];
         let f = figures(&batches, t);
@@ -975,6 +1127,20 @@ mod tests {
             (40, 20, Duration::from_secs(2))
         );
         assert_eq!(rate(40.0, f.window), "20");
+        // Two tasks' batches of one round count once; a later round adds its own.
+        let round = |at: Duration, ms: u64| Batch {
+            at: t + at,
+            records: 1,
+            outputs: 1,
+            round_ms: ms,
+        };
+        let rounds = [
+            round(Duration::from_millis(100), 100),
+            round(Duration::from_millis(101), 100),
+            round(Duration::from_millis(500), 50),
+        ];
+        assert_eq!(busy(&rounds), Duration::from_millis(151));
+        assert_eq!(busy(&[]), Duration::ZERO);
         assert_eq!(rate(40.0, Duration::ZERO), "-");
     }
 }

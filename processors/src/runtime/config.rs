@@ -31,6 +31,33 @@ impl AssignmentStrategy {
     }
 }
 
+/// How the producer compresses outputs, changelog records and markers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compression {
+    /// lz4: cheap, and worth it where bytes cross a network and are stored three times
+    /// (the default, for Kafka).
+    #[default]
+    Lz4,
+    /// zstd: smaller, costlier.
+    Zstd,
+    /// None: where the broker is on the same machine (loopback), compression is CPU spent for
+    /// nothing: on the month load test the four processors spent 14-19 % less CPU without
+    /// it (processors/BENCHMARKS.md). The local-broker settings use it.
+    None,
+}
+
+impl Compression {
+    /// librdkafka's `compression.type` value.
+    pub fn as_librdkafka(self) -> &'static str {
+        match self {
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+            Compression::None => "none",
+        }
+    }
+}
+
 /// Where a task starts reading an input topic it has no stored offset for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -74,8 +101,10 @@ pub struct RuntimeConfig {
     /// Memory budget of all state stores of the process (RocksDB block cache
     /// with memtables charged to it), in MiB. Default 256.
     pub state_memory_mb: usize,
-    /// Pre-fetched input kept by the consumer (`queued.max.messages.kbytes`).
-    /// Default 16384 (16 MiB).
+    /// Pre-fetched input kept by the consumer (`queued.max.messages.kbytes`,
+    /// and the most one fetch response may carry, `fetch.max.bytes`, up to
+    /// librdkafka's 50 MB). A full queue is fetched again 10 ms after the
+    /// processor took from it (`runtime/clients.rs`). Default 16384 (16 MiB).
     pub consumer_queue_kbytes: usize,
     /// Produced records awaiting acknowledgement at most. Default 20000.
     pub max_in_flight_records: usize,
@@ -91,6 +120,9 @@ pub struct RuntimeConfig {
     /// round batches without lingering; each round awaits two sends (outputs,
     /// then markers), so a hop pays this twice. Default 1.
     pub linger_ms: u64,
+    /// The producer's compression (`none`, `lz4`, `zstd`). Default `lz4`; the
+    /// local-broker settings use `none`.
+    pub compression: Compression,
     /// Group assignment strategy. Default `cooperative-sticky`.
     pub assignment_strategy: AssignmentStrategy,
     /// Group session timeout: how long a silent instance keeps its tasks.
@@ -137,6 +169,7 @@ impl Default for RuntimeConfig {
             max_in_flight_records: 20_000,
             fetch_wait_max_ms: 100,
             linger_ms: 1,
+            compression: Compression::default(),
             assignment_strategy: AssignmentStrategy::default(),
             session_timeout_ms: 10_000,
             stall_timeout_ms: 15_000,
@@ -201,6 +234,7 @@ mod tests {
         );
         assert_eq!(config.commit_interval_ms, 200);
         assert_eq!(config.state_memory_mb, 256);
+        assert_eq!(config.compression, Compression::Lz4);
         config.validate().expect("defaults are valid");
     }
 

@@ -38,7 +38,7 @@ mod task;
 pub mod testing;
 pub mod typed;
 
-pub use config::{AssignmentStrategy, RuntimeConfig, StartFrom};
+pub use config::{AssignmentStrategy, Compression, RuntimeConfig, StartFrom};
 pub use error::RuntimeError;
 pub use events::{CheckpointStage, Observer, RuntimeEvent};
 pub use global::GlobalStore;
