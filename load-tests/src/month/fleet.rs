@@ -39,6 +39,9 @@ struct StageState {
     stopped: bool,
     /// When the process reported `ready` (tasks restored, fetching).
     ready: Option<Instant>,
+    /// Which of the stage's processes this is (a restart starts a new one); lines of an
+    /// earlier one still being read are ignored.
+    generation: u64,
 }
 
 #[derive(Debug, Default)]
@@ -76,11 +79,17 @@ fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn on_line(shared: &Mutex<Shared>, stage: Stage, line: &str) {
+fn on_line(shared: &Mutex<Shared>, stage: Stage, generation: u64, line: &str) {
     let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
         return;
     };
     let mut s = lock(shared);
+    if s.stages
+        .get(&stage)
+        .is_some_and(|st| st.generation != generation)
+    {
+        return;
+    }
     let work = s.work;
     let kind = event["event"].as_str().unwrap_or_default().to_string();
     match kind.as_str() {
@@ -195,14 +204,23 @@ impl Fleet {
             .with_context(|| format!("starting {}", self.exe.display()))?;
         let pid = process.id().context("the child's pid")?;
         let stdout = process.stdout.take().context("the child's stdout")?;
-        lock(&self.shared)
-            .stages
-            .insert(stage, StageState::default());
+        let generation = {
+            let mut shared = lock(&self.shared);
+            let generation = shared.stages.get(&stage).map_or(0, |s| s.generation + 1);
+            shared.stages.insert(
+                stage,
+                StageState {
+                    generation,
+                    ..StageState::default()
+                },
+            );
+            generation
+        };
         let reader_shared = self.shared.clone();
         tokio::spawn(async move {
             let mut lines = tokio::io::BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                on_line(&reader_shared, stage, &line);
+                on_line(&reader_shared, stage, generation, &line);
             }
         });
         Ok(Child {
@@ -423,5 +441,38 @@ async fn terminate(child: &mut Child) {
             child.stage.name()
         );
         let _ = child.process.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_of_a_restarted_stages_earlier_process_are_ignored() {
+        let shared = Mutex::new(Shared::default());
+        lock(&shared).stages.insert(
+            Stage::Validate,
+            StageState {
+                generation: 1,
+                ..StageState::default()
+            },
+        );
+        let batch = r#"{"event":"batch-committed","records":10,"outputs":10,"duration_ms":7}"#;
+        on_line(&shared, Stage::Validate, 0, batch);
+        on_line(&shared, Stage::Validate, 0, r#"{"event":"ready"}"#);
+        {
+            let s = lock(&shared);
+            let st = &s.stages[&Stage::Validate];
+            assert!(st.batches.is_empty() && st.ready.is_none() && s.work == 0);
+        }
+        on_line(&shared, Stage::Validate, 1, batch);
+        on_line(&shared, Stage::Validate, 1, r#"{"event":"ready"}"#);
+        let s = lock(&shared);
+        let st = &s.stages[&Stage::Validate];
+        assert_eq!(st.batches.len(), 1);
+        assert_eq!(st.batches[0].round_ms, 7);
+        assert!(st.ready.is_some());
+        assert_eq!(s.work, 1);
     }
 }
