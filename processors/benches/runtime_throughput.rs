@@ -123,6 +123,8 @@ async fn run_once(
         inputs: vec![input.to_string()],
         output: output.clone(),
         labels: None,
+        per_task: false,
+        serves: None,
     };
     let runtime =
         Runtime::new(processor, config).with_observer(Arc::new(move |event: &RuntimeEvent| {

@@ -35,6 +35,9 @@ struct TestbedConfig {
     output: String,
     #[serde(default)]
     labels: Option<String>,
+    /// An instance per task, processed in parallel (decision 0153).
+    #[serde(default)]
+    per_task: bool,
     #[serde(default)]
     crash: Option<Crash>,
     #[serde(default)]
@@ -89,6 +92,8 @@ fn run(path: &str) -> Result<(), String> {
         inputs: config.inputs.clone(),
         output: config.output.clone(),
         labels: config.labels.clone(),
+        per_task: config.per_task,
+        serves: None,
     };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

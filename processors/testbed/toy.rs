@@ -40,6 +40,31 @@ pub struct SumProcessor {
     pub output: String,
     /// Optional labels table topic.
     pub labels: Option<String>,
+    /// Make an instance per task (`Processor::task_instance`), so the runtime
+    /// processes tasks in parallel; each instance then refuses any other task's
+    /// record or change, which proves the runtime never mixes them.
+    pub per_task: bool,
+    /// The task a per-task instance serves, learnt from its first batch.
+    pub serves: Option<i32>,
+}
+
+impl SumProcessor {
+    /// Fails unless this instance may process task `task`'s input.
+    fn check_task(&mut self, task: i32) -> Result<(), ProcessError> {
+        if !self.per_task {
+            return Ok(());
+        }
+        match self.serves {
+            None => {
+                self.serves = Some(task);
+                Ok(())
+            }
+            Some(serves) if serves == task => Ok(()),
+            Some(serves) => Err(ProcessError::failed(format!(
+                "the instance of task {serves} was handed task {task}'s input"
+            ))),
+        }
+    }
 }
 
 /// Parses `<id>,<amount>`.
@@ -71,6 +96,13 @@ impl Processor for SumProcessor {
         self.inputs.clone()
     }
 
+    fn task_instance(&self) -> Option<Self> {
+        self.per_task.then(|| Self {
+            serves: None,
+            ..self.clone()
+        })
+    }
+
     fn global_tables(&self) -> Vec<GlobalTableSpec> {
         self.labels
             .iter()
@@ -79,6 +111,7 @@ impl Processor for SumProcessor {
     }
 
     fn process(&mut self, record: &InputRecord, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        self.check_task(record.partition)?;
         let (Some(key), Some(value)) = (&record.key, &record.value) else {
             return Ok(());
         };
@@ -122,6 +155,7 @@ impl Processor for SumProcessor {
         change: &GlobalChange,
         ctx: &mut Context<'_>,
     ) -> Result<(), ProcessError> {
+        self.check_task(ctx.partition())?;
         // Only keys this task holds are relabelled.
         if ctx.get(SUMS, &change.key)?.is_none() {
             return Ok(());

@@ -3,7 +3,10 @@
 //! restores, some while the group rebalances, some by failpoints between the
 //! commit steps), stores are sometimes deleted before a restart, and input
 //! keeps arriving. The de-duplicated outputs must equal an uninterrupted run
-//! of the same input exactly: nothing counted twice, nothing lost.
+//! of the same input exactly: nothing counted twice, nothing lost. The killed
+//! instances process their tasks in parallel with an instance per task, which
+//! fails if it is ever handed another task's input; the uninterrupted run uses
+//! one instance for all tasks, so the two ways of processing must agree.
 #![allow(clippy::needless_range_loop)] // slots are restarted by index while borrowed
 
 mod support;
@@ -113,11 +116,13 @@ async fn killed_at_random_points_the_results_equal_an_uninterrupted_run() -> any
         })
     };
 
+    // The killed instances process their tasks in parallel, an instance per task
+    // (decision 0153); the uninterrupted run below processes them in turn with one.
     let config_for = |state_dir: &Path, crash: Option<Value>| -> Value {
-        let runtime = runtime_config(&env, state_dir, "toy", json!({}));
+        let runtime = runtime_config(&env, state_dir, "toy", json!({"processing_threads": 2}));
         let extra = match crash {
-            Some(crash) => json!({ "crash": crash }),
-            None => json!({}),
+            Some(crash) => json!({ "crash": crash, "per_task": true }),
+            None => json!({ "per_task": true }),
         };
         toy_config(runtime, std::slice::from_ref(&input), &output, extra)
     };

@@ -20,6 +20,8 @@ fn toy(inputs: Vec<String>, output: &str) -> toy::SumProcessor {
         inputs,
         output: output.to_string(),
         labels: None,
+        per_task: false,
+        serves: None,
     }
 }
 

@@ -226,6 +226,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         supplier_gln: sim_config.scenario.supplier_gln.clone(),
         stall_timeout_ms: args.stall_timeout_ms,
         state_memory_mb: args.state_memory_mb as usize,
+        processing_threads: 0,
         kafka: Vec::new(),
     };
     let mut fleet = Fleet::start(&exe, work.path(), &template, ticks).await?;

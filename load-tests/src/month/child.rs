@@ -107,6 +107,9 @@ pub struct ChildArgs {
     /// The state stores' memory budget, MiB.
     #[arg(long)]
     pub state_memory_mb: usize,
+    /// Tasks processed at once per processor (0: the machine's cores).
+    #[arg(long)]
+    pub processing_threads: usize,
     /// Extra librdkafka settings for every client of the runtime, `KEY=VALUE`.
     #[arg(long = "kafka", value_parser = parse_kafka_setting)]
     pub kafka: Vec<(String, String)>,
@@ -167,6 +170,7 @@ pub(crate) fn settings(args: &ChildArgs) -> anyhow::Result<PipelineSettings> {
     );
     settings.runtime.stall_timeout_ms = args.stall_timeout_ms;
     settings.runtime.state_memory_mb = args.state_memory_mb;
+    settings.runtime.processing_threads = args.processing_threads;
     settings.runtime.kafka.extend(args.kafka.iter().cloned());
     Ok(settings)
 }

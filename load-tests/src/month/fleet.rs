@@ -186,6 +186,7 @@ impl Fleet {
             .args(["--supplier-gln", &args.supplier_gln])
             .args(["--stall-timeout-ms", &args.stall_timeout_ms.to_string()])
             .args(["--state-memory-mb", &args.state_memory_mb.to_string()])
+            .args(["--processing-threads", &args.processing_threads.to_string()])
             .args(
                 args.kafka
                     .iter()

@@ -101,6 +101,10 @@ pub struct Args {
     /// State-store memory budget per processor process, MiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..=8_192))]
     pub state_memory_mb: u64,
+    /// Tasks each processor processes at once (`RuntimeConfig::processing_threads`; 0, the
+    /// default: the machine's cores). 1 processes a round's tasks one after the other.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=64))]
+    pub processing_threads: u64,
     /// PostgreSQL's `max_parallel_workers_per_gather` for the batch SQL. 0 (default) keeps
     /// the whole run in the one backend whose CPU is measured; more makes the SQL faster on
     /// two cores but its workers' CPU is not counted.
@@ -503,6 +507,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         supplier_gln: truth.supplier_gln.clone(),
         stall_timeout_ms: args.stall_timeout_ms,
         state_memory_mb: args.state_memory_mb as usize,
+        processing_threads: args.processing_threads as usize,
         kafka: args.kafka.clone(),
     };
     let codec = Codec::new(catalogue.clone(), &env.registry_url);

@@ -208,6 +208,12 @@ impl Processor for Aggregate {
         NAME
     }
 
+    /// A fresh instance per task, so tasks are processed in parallel (decision 0153).
+    /// Its spot-day cache is derived from the spot-price table, whose changes every task sees.
+    fn task_instance(&self) -> Option<Self> {
+        Some(Self::new(self.topics.clone(), self.config.clone()))
+    }
+
     fn stores(&self) -> Vec<StoreSpec> {
         vec![StoreSpec::new(DAYS_STORE)]
     }

@@ -330,6 +330,12 @@ impl Processor for Enrich {
         NAME
     }
 
+    /// A fresh instance per task, so tasks are processed in parallel (decision 0153).
+    /// It keeps nothing in memory between records.
+    fn task_instance(&self) -> Option<Self> {
+        Some(Self::new(self.topics.clone(), self.config.clone()))
+    }
+
     fn stores(&self) -> Vec<StoreSpec> {
         vec![
             StoreSpec::new(METERING_POINTS_STORE),

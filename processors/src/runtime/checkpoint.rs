@@ -33,6 +33,7 @@ use crate::runtime::changelog::{self, MARKER_KEY, Marker};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::events::{CheckpointStage, Events, RuntimeEvent};
 use crate::runtime::global::GlobalStore;
+use crate::runtime::instances::Instances;
 use crate::runtime::processor::{
     Context, GlobalChange, GlobalView, IDEMPOTENCY_KEY_HEADER, InputRecord, OutputRecord,
     Processor, WriteBuffer,
@@ -187,54 +188,41 @@ impl Checkpointer {
     /// after the failed step happened; the caller stops the runtime.
     pub(crate) async fn run<P: Processor>(
         &self,
-        processor: &mut Option<P>,
+        instances: &mut Instances<P>,
         batches: Vec<TaskBatch>,
         now: DateTime<Utc>,
     ) -> Result<Vec<CommittedBatch>, RuntimeError> {
         let started = Instant::now();
-        let mut owned = processor.take().ok_or_else(|| {
-            RuntimeError::Internal("the processor was lost by an earlier failed batch".to_string())
-        })?;
+        let round_tasks: Vec<i32> = batches.iter().map(|b| b.task).collect();
+        let mut lease = instances.lease(&round_tasks)?;
 
-        // The processor's async preparation hook sees every record of the round.
-        {
-            let records: Vec<&InputRecord> = batches
-                .iter()
-                .flat_map(|b| b.items.iter())
-                .filter_map(|item| match item {
-                    PendingItem::Record(record) => Some(record),
-                    _ => None,
-                })
-                .collect();
-            if !records.is_empty()
-                && let Err(error) = owned.prepare_batch(&records).await
-            {
-                *processor = Some(owned);
-                return Err(error.into());
-            }
+        // The processors' async preparation hook sees every record of the round.
+        if let Err(error) = lease.prepare(&batches).await {
+            instances.give_back(&round_tasks, lease);
+            return Err(error);
         }
 
-        // 1. Process, off the reactor.
-        let globals = self.globals.clone();
-        let (owned, processed) = tokio::task::spawn_blocking(move || {
-            let mut processed = Vec::new();
-            for batch in batches {
-                match process_batch(
-                    &mut owned,
-                    batch,
-                    now,
-                    globals.as_deref().map(|g| g as &dyn GlobalView),
-                ) {
-                    Ok(p) => processed.push(p),
-                    Err(error) => return (owned, Err(error)),
-                }
+        // 1. Process, off the reactor, on up to `parallelism` threads.
+        let processed = lease
+            .process(
+                batches,
+                instances.parallelism(),
+                self.globals.clone(),
+                move |processor, batch, globals| {
+                    process_batch(processor, batch, now, globals.map(|g| g as &dyn GlobalView))
+                },
+            )
+            .await;
+        let processed = match processed {
+            Ok((lease, processed)) => {
+                instances.give_back(&round_tasks, lease);
+                processed?
             }
-            (owned, Ok(processed))
-        })
-        .await
-        .map_err(|e| RuntimeError::Internal(format!("the processor panicked: {e}")))?;
-        *processor = Some(owned);
-        let processed = processed?;
+            Err(panic) => {
+                instances.mark_lost(&round_tasks);
+                return Err(panic);
+            }
+        };
         let (work, idle): (Vec<Processed>, Vec<Processed>) = processed.into_iter().partition(|p| {
             !p.writes.is_empty()
                 || !p.outputs.is_empty()

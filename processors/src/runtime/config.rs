@@ -108,6 +108,12 @@ pub struct RuntimeConfig {
     pub consumer_queue_kbytes: usize,
     /// Produced records awaiting acknowledgement at most. Default 20000.
     pub max_in_flight_records: usize,
+    /// How many tasks' batches of a checkpoint round are processed at once,
+    /// each on its own blocking thread, for a processor that makes an
+    /// instance per task ([`crate::runtime::Processor::task_instance`]); the
+    /// others process a round's batches in turn. `0`: as many as the machine
+    /// has cores. Default 0.
+    pub processing_threads: usize,
     /// The input consumer's `fetch.wait.max.ms`: how long the broker may hold
     /// a fetch that has no data yet. On Kafka it only bounds an idle wait, so
     /// the default suits production. Tansu 0.6.0 holds *every* fetch this
@@ -167,6 +173,7 @@ impl Default for RuntimeConfig {
             state_memory_mb: 256,
             consumer_queue_kbytes: 16 * 1024,
             max_in_flight_records: 20_000,
+            processing_threads: 0,
             fetch_wait_max_ms: 100,
             linger_ms: 1,
             compression: Compression::default(),

@@ -13,6 +13,7 @@
 //! - `store`: the [`Store`] trait, [`RocksStore`], [`MemoryStore`], [`StateMemory`];
 //! - `changelog`: topic naming, record headers, commit markers;
 //! - `checkpoint`: the commit protocol of a batch;
+//! - `instances`: the processor's instances, one per task where it makes them;
 //! - `recovery`: restore from the local store and the changelog;
 //! - `task`, `runner`: tasks and the driver loop;
 //! - `consumer`: the group (membership) and data consumers, the rebalance bridge;
@@ -30,6 +31,7 @@ mod error;
 pub mod events;
 mod global;
 mod graph;
+mod instances;
 mod processor;
 mod recovery;
 mod runner;

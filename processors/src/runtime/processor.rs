@@ -222,6 +222,23 @@ pub trait Processor: Send + 'static {
         None
     }
 
+    /// A new instance of this processor for one task (partition), so that
+    /// the runtime can process several tasks' batches at once, each with its
+    /// own instance, on up to `processing_threads` threads (decision 0153).
+    /// The runtime asks once per task it starts, and drops the instance when
+    /// the task goes. The instance must behave exactly as `self` would on
+    /// that task: the same configuration, and nothing shared with other
+    /// tasks' instances but the stores and global tables (caches of derived
+    /// data are fine: each instance sees all of its task's global changes).
+    /// Default `None`: this one instance processes every task, one batch
+    /// after the other.
+    fn task_instance(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// Called (asynchronously, before processing) with every record of the
     /// coming batch, so a processor can prefetch what `process` will need,
     /// e.g. Avro writer schemas from the registry. Default: nothing.

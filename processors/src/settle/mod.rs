@@ -735,6 +735,12 @@ impl Processor for Settle {
         NAME
     }
 
+    /// A fresh instance per task, so tasks are processed in parallel (decision 0153).
+    /// Its caches are derived from the reference tables, whose changes every task sees.
+    fn task_instance(&self) -> Option<Self> {
+        Some(Self::new(self.topics.clone(), self.config.clone()))
+    }
+
     fn stores(&self) -> Vec<StoreSpec> {
         vec![
             StoreSpec::new(MONTHS_STORE),

@@ -118,6 +118,12 @@ impl Processor for Validate {
         NAME
     }
 
+    /// A fresh instance per task, so tasks are processed in parallel (decision 0153).
+    /// It keeps nothing in memory between records.
+    fn task_instance(&self) -> Option<Self> {
+        Some(Self::new(self.topics.clone(), self.config.clone()))
+    }
+
     fn stores(&self) -> Vec<StoreSpec> {
         vec![StoreSpec::new(DEDUPE_STORE)]
     }

@@ -33,7 +33,7 @@ impl<P: Processor> Driver<P> {
         let now = self.clock.now();
         let results = self
             .checkpointer
-            .run(&mut self.processor, batches, now)
+            .run(&mut self.processors, batches, now)
             .await?;
         let mut commit = TopicPartitionList::new();
         for result in results {

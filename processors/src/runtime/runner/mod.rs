@@ -30,6 +30,7 @@ use crate::runtime::consumer::{DataCommand, DataConsumer, GroupMember, Membershi
 use crate::runtime::error::RuntimeError;
 use crate::runtime::events::{Events, Observer, RuntimeEvent};
 use crate::runtime::global::{self, GlobalStore};
+use crate::runtime::instances::{self, Instances};
 use crate::runtime::processor::GlobalTableSpec;
 use crate::runtime::processor::{GlobalChange, Processor, SharedClock, SystemClock};
 use crate::runtime::recovery::{self, RestoreSetup, Restored};
@@ -160,7 +161,8 @@ struct TaskState {
 }
 
 struct Driver<P: Processor> {
-    processor: Option<P>,
+    /// The processor's instances: one, or one per task (decision 0153).
+    processors: Instances<P>,
     config: RuntimeConfig,
     clock: SharedClock,
     events: Events,
@@ -316,9 +318,10 @@ where
         inputs: inputs.clone(),
         results_topic: crate::replay::topics::results_topic(&config.topic_prefix),
     };
+    let processing_threads = instances::resolve_threads(config.processing_threads);
     let mut driver = Driver {
         replay,
-        processor: Some(processor),
+        processors: Instances::new(processor, processing_threads),
         table_topics: tables
             .iter()
             .map(|t| (t.name.clone(), t.topic.clone()))
@@ -387,7 +390,7 @@ impl<P: Processor> Driver<P> {
         F: Future<Output = ()> + Send,
     {
         tokio::pin!(shutdown);
-        let tick_every = self.processor.as_ref().and_then(Processor::tick_interval);
+        let tick_every = self.processors.main().and_then(Processor::tick_interval);
         let mut ticks = tokio::time::interval(tick_every.unwrap_or(Duration::from_secs(3600)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
@@ -485,6 +488,7 @@ impl<P: Processor> Driver<P> {
                     lost,
                 });
                 for task in tasks {
+                    self.processors.forget(task);
                     let Some(state) = self.tasks.remove(&task) else {
                         continue;
                     };

@@ -8,6 +8,8 @@ use super::*;
 
 impl<P: Processor> Driver<P> {
     pub(super) fn start_restore(&mut self, task: i32) {
+        // A task that starts (again) gets a fresh instance: its caches saw nothing.
+        self.processors.forget(task);
         self.next_job += 1;
         let job_id = self.next_job;
         let cancel = Arc::new(AtomicBool::new(false));
